@@ -1,0 +1,10 @@
+/*
+ * memgov.h — umbrella header of memgov, the in-process memory governor. Includes every public header and
+ * nothing else. See docs/ for concepts and recipes; each header is the reference for its functions.
+ */
+#ifndef MEMGOV_H
+#define MEMGOV_H
+
+#include "memgov/common.h"
+
+#endif /* MEMGOV_H */

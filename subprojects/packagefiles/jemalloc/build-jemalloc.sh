@@ -1,0 +1,34 @@
+#!/bin/sh
+# build-jemalloc.sh SRCDIR OUTDIR CACHEDIR CC CONFIGURE-ARGS...
+# Configures and builds jemalloc out of tree in OUTDIR/build and copies libjemalloc_pic.a and the generated jemalloc.h (as mgje.h,
+# so it cannot be confused with a system jemalloc.h) to OUTDIR. With a non-empty CACHEDIR, a finished build is kept there under a key made of the tarball's
+# checksum file, the configure arguments and the compiler's version, and reused: the normal and the sanitizer
+# builds of one CI run share one jemalloc build (jemalloc itself is never built with sanitizers).
+set -eu
+src=$1; out=$2; cache=$3; cc=$4; shift 4
+
+key=$( { printf '%s\n' "$@"; $cc --version 2>&1 | head -n1; cat "$src/VERSION"; echo glue-1; } | sha256sum | cut -c1-16)
+if [ -n "$cache" ] && [ -f "$cache/$key/libjemalloc_pic.a" ] && [ -f "$cache/$key/mgje.h" ]; then
+  echo "jemalloc: reusing cached build $cache/$key"
+  cp "$cache/$key/libjemalloc_pic.a" "$cache/$key/mgje.h" "$out/"
+  exit 0
+fi
+
+echo "jemalloc: configuring and building in $out/build (takes a minute or two)"
+rm -rf "$out/build"
+mkdir -p "$out/build"
+cd "$out/build"
+unset CFLAGS CPPFLAGS LDFLAGS
+CC="$cc" "$src/configure" "$@" >configure.log 2>&1 || { tail -n 30 configure.log >&2; exit 1; }
+jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+make -j"$jobs" build_lib_static >make.log 2>&1 || { tail -n 30 make.log >&2; exit 1; }
+cp lib/libjemalloc_pic.a "$out/"
+cp include/jemalloc/jemalloc.h "$out/mgje.h"
+
+if [ -n "$cache" ]; then
+  mkdir -p "$cache"
+  tmp=$(mktemp -d "$cache/.tmp.XXXXXX")
+  cp "$out/libjemalloc_pic.a" "$out/mgje.h" "$tmp/"
+  mv "$tmp" "$cache/$key" 2>/dev/null || rm -rf "$tmp"
+  echo "jemalloc: cached as $cache/$key"
+fi

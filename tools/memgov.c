@@ -1,0 +1,87 @@
+/* memgov — command-line front end: dispatches to the subcommands in the table below. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli.h"
+#include "memgov.h"
+
+static const cli_command *const commands[] = {
+    &cli_version,
+    &cli_demo,
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "memgov %s: ", cmd->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nusage: %s\n", cmd->usage);
+    return CLI_USAGE;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    return 0;
+}
+
+static void print_help(FILE *out)
+{
+    fprintf(out, "memgov %s — an in-process memory governor\n\n"
+                 "usage: memgov [--help] [--version] COMMAND [ARGS]\n\ncommands:\n",
+            memgov_version_string());
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(out, "  %-10s %s\n", "help", "show a command's usage: memgov help COMMAND");
+}
+
+static const cli_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i]->name, name) == 0)
+            return commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_help(stderr);
+        return CLI_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
+        print_help(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(name, "--version") == 0)
+        name = "version";
+    if (strcmp(name, "help") == 0) {
+        if (argc < 3) {
+            print_help(stdout);
+            return CLI_OK;
+        }
+        const cli_command *cmd = find_command(argv[2]);
+        if (cmd == NULL) {
+            fprintf(stderr, "memgov: unknown command '%s' (see memgov --help)\n", argv[2]);
+            return CLI_USAGE;
+        }
+        printf("usage: %s\n\n%s\n", cmd->usage, cmd->summary);
+        return CLI_OK;
+    }
+    const cli_command *cmd = find_command(name);
+    if (cmd == NULL) {
+        fprintf(stderr, "memgov: unknown command '%s' (see memgov --help)\n", name);
+        return CLI_USAGE;
+    }
+    if (cli_wants_help(argc - 1, argv + 1)) {
+        printf("usage: %s\n\n%s\n", cmd->usage, cmd->summary);
+        return CLI_OK;
+    }
+    return cmd->run(argc - 1, argv + 1);
+}
