@@ -1,0 +1,44 @@
+/* Internal: readers for /proc, /sys and cgroup files, under an injectable root so tests run on fixture trees
+ * (DESIGN.md 3.10). Shared by the probe and the monitor. None of these set the last error: an unreadable
+ * source means "unknown" to their callers, never a failure. */
+#ifndef MG_INTERNAL_PROCFS_H
+#define MG_INTERNAL_PROCFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Where the readers look: root "" (or NULL) is the real filesystem; "/tmp/fixture" reads
+ * "/tmp/fixture/proc/meminfo" for "/proc/meminfo". */
+
+/* Reads at most size - 1 bytes of root+path into buf, NUL-terminated. Returns the number of bytes read, or -1
+ * with errno set (ENAMETOOLONG if root+path does not fit PATH_MAX). A file larger than the buffer is cut. */
+long mg_read_text(const char *root, const char *path, char *buf, size_t size);
+
+/* Parses an unsigned decimal at the start of text (leading blanks allowed). "max" gives UINT64_MAX (cgroup's
+ * "no limit"). Returns 0 on success, -1 if there is no number or it overflows. */
+int mg_parse_u64(const char *text, uint64_t *out);
+
+/* Reads a file that holds one number (cgroup memory.max, memory.current, ...). "max" gives UINT64_MAX.
+ * Returns 0 or -1 (unreadable or not a number). */
+int mg_read_u64(const char *root, const char *path, uint64_t *out);
+
+/* In "key value [unit]" line files (/proc/meminfo "MemAvailable:  123 kB", /proc/self/status "VmRSS: 12 kB",
+ * cgroup memory.events "oom 3", memory.stat), finds the line whose first word is `key` (a trailing ':' on the
+ * file's word is ignored) and parses its number; a "kB" unit multiplies by 1024 (with an overflow check).
+ * Returns 0 or -1 (unreadable, key absent, not a number). */
+int mg_read_keyed_u64(const char *root, const char *path, const char *key, uint64_t *out);
+
+/* The calling process's cgroup v2 directory, e.g. "/sys/fs/cgroup/user.slice/app.scope", from the "0::" line
+ * of /proc/self/cgroup, when <root>/sys/fs/cgroup/cgroup.controllers exists (a v2 hierarchy). Returns 0 and
+ * writes the path (without root) into out, or -1. */
+int mg_cgroup2_dir(const char *root, char *out, size_t size);
+
+/* The calling process's cgroup v1 directory for `controller` ("memory", "cpu,cpuacct"), e.g.
+ * "/sys/fs/cgroup/memory/docker/abc", from /proc/self/cgroup. Returns 0 and writes the path into out, or -1. */
+int mg_cgroup1_dir(const char *root, const char *controller, char *out, size_t size);
+
+/* PSI line of /proc/pressure/memory (or a cgroup's memory.pressure): `kind` "some" or "full"; writes avg10 as a
+ * percentage (0..100). Returns 0 or -1. */
+int mg_read_psi_avg10(const char *root, const char *path, const char *kind, double *avg10);
+
+#endif
