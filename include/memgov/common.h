@@ -143,6 +143,21 @@ MEMGOV_API const char *memgov_dtype_name(memgov_dtype dtype);
  * out is NULL. Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_dtype_from_name(const char *name, memgov_dtype *out);
 
+/* ---- modes ------------------------------------------------------------------------------------------------- */
+
+/* The fallback machine's modes (memgov/fallback.h): how hard the job must economise. The configuration's
+ * per-mode overlays ([mode.light], [mode.minimal]) are resolved for the current mode. Values are pinned. */
+typedef enum memgov_mode {
+    MEMGOV_MODE_NORMAL = 0,  /* full settings */
+    MEMGOV_MODE_LIGHT = 1,   /* lighter settings: smaller batches and chunks, fewer threads */
+    MEMGOV_MODE_MINIMAL = 2, /* the least memory that still makes progress */
+    MEMGOV_MODE_COUNT_       /* not a mode: the number this header knows */
+} memgov_mode;
+
+/* The mode's lower-case name: "normal", "light", "minimal"; "invalid" for an unknown value. Static string.
+ * Thread safety: any thread. */
+MEMGOV_API const char *memgov_mode_name(memgov_mode mode);
+
 /* ---- bytes for people -------------------------------------------------------------------------------------- */
 
 /* Writes `bytes` in binary units with three significant digits ("512 B", "1.50 KiB", "64.0 MiB", "2.00 GiB",

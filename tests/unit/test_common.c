@@ -137,6 +137,19 @@ static void an_unknown_dtype_name_is_not_found_with_the_name_in_the_message(void
     assert_int_equal(memgov_dtype_from_name("int8", NULL), MEMGOV_EINVAL);
 }
 
+static void modes_are_pinned_and_named(void **state)
+{
+    (void)state;
+    assert_int_equal(MEMGOV_MODE_NORMAL, 0);
+    assert_int_equal(MEMGOV_MODE_LIGHT, 1);
+    assert_int_equal(MEMGOV_MODE_MINIMAL, 2);
+    assert_string_equal(memgov_mode_name(MEMGOV_MODE_NORMAL), "normal");
+    assert_string_equal(memgov_mode_name(MEMGOV_MODE_LIGHT), "light");
+    assert_string_equal(memgov_mode_name(MEMGOV_MODE_MINIMAL), "minimal");
+    assert_string_equal(memgov_mode_name((memgov_mode)MEMGOV_MODE_COUNT_), "invalid");
+    assert_string_equal(memgov_mode_name((memgov_mode)-1), "invalid");
+}
+
 static void expect_bytes(uint64_t bytes, const char *text)
 {
     char buf[32];
@@ -259,6 +272,7 @@ int main(void)
         cmocka_unit_test(the_last_error_is_per_thread),
         cmocka_unit_test(dtypes_have_sizes_and_names_that_round_trip),
         cmocka_unit_test(an_unknown_dtype_name_is_not_found_with_the_name_in_the_message),
+        cmocka_unit_test(modes_are_pinned_and_named),
         cmocka_unit_test(bytes_are_formatted_with_three_significant_digits),
         cmocka_unit_test(formatting_into_a_small_buffer_truncates_and_reports_the_full_length),
         cmocka_unit_test(a_null_struct_keeps_the_defaults),
