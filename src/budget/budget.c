@@ -1,4 +1,5 @@
 /* The budget tree: creation, destruction, limits, callback tables and statistics. */
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,13 +55,14 @@ memgov_status mg_budget_new(memgov *gov, memgov_budget *parent, const memgov_bud
     if (depth > MEMGOV_BUDGET_MAX_DEPTH)
         return mg_fail(MEMGOV_ERANGE, "budget '%s': the tree would be %u levels deep, more than %d", name, depth,
                        MEMGOV_BUDGET_MAX_DEPTH);
-    memgov_budget *b = calloc(1, sizeof *b);
+    memgov_budget *b = aligned_alloc(alignof(memgov_budget), sizeof *b); /* its hot fields are cache-line aligned */
     char *copy = strdup(name);
     if (b == NULL || copy == NULL) {
         free(b);
         free(copy);
         return mg_fail(MEMGOV_ENOMEM, "budget '%s': no memory for the budget itself", name);
     }
+    memset(b, 0, sizeof *b);
     b->gov = gov;
     b->parent = parent;
     b->depth = depth;

@@ -3,6 +3,7 @@
 #define MG_BUDGET_INTERNAL_H
 
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,15 +31,18 @@ typedef struct mg_listener {
 } mg_listener;
 
 struct memgov_budget {
-    /* Hot: every charge and credit of this budget or a descendant. */
-    _Atomic uint64_t used;
-    _Atomic uint64_t peak;
+    /* Written by every charge and credit of this budget or a descendant: a cache line of its own, so that the
+     * read-mostly fields below stay shared between CPUs. */
+    alignas(64) _Atomic uint64_t used;
+    /* Read by every charge, written rarely (a new peak, a limit change). */
+    alignas(64) _Atomic uint64_t peak;
     _Atomic uint64_t hard;   /* MG_NO_LIMIT = none */
     _Atomic uint64_t soft;   /* MG_NO_LIMIT = none */
-    _Atomic uint64_t reserved;
-    _Atomic uint64_t n_alloc, n_free, n_refusal, n_reclaim;
+    /* Counters of this budget's own operations. */
+    alignas(64) _Atomic uint64_t n_alloc, n_free;
+    _Atomic uint64_t n_refusal, n_reclaim, reserved;
     /* Fixed at creation. */
-    memgov *gov;
+    alignas(64) memgov *gov;
     memgov_budget *parent;
     unsigned depth; /* root = 1 */
     unsigned arena;
