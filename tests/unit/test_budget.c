@@ -697,6 +697,30 @@ static void an_allocator_failure_mid_charge_leaves_every_counter_unchanged(void 
     assert_int_equal(memgov_budget_destroy(m), MEMGOV_OK);
 }
 
+static void a_budget_whose_arena_cannot_be_made_is_not_created(void **state)
+{
+    fixture *f = *state;
+#ifdef MG_ALLOC_LIBC
+    skip(); /* the libc backend has no arenas */
+#endif
+    memgov_budget_options o;
+    memgov_budget_options_init(&o);
+    o.flags = MEMGOV_BUDGET_OWN_ARENA;
+    /* The pool holds the arenas given back by earlier tests (fewer than 8): take them all, so that the next
+     * budget needs a new arena from jemalloc. */
+    memgov_budget *pooled[8];
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(memgov_budget_create(f->root, &o, &pooled[i]), MEMGOV_OK);
+    memgov_budget *b = NULL;
+    mg_fault_arm(MG_FAULT_ALLOC, 0, 1);
+    assert_int_equal(memgov_budget_create(f->root, &o, &b), MEMGOV_ENOMEM);
+    assert_int_equal(mg_fault_injected(MG_FAULT_ALLOC), 1);
+    assert_null(b);
+    assert_int_equal(stats_of(f->root).children, 8);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(memgov_budget_destroy(pooled[i]), MEMGOV_OK);
+}
+
 static void fault_sites_skip_then_fail_then_disarm(void **state)
 {
     (void)state;
@@ -749,6 +773,7 @@ int main(void)
         T(stats_follow_the_struct_size_rule),
         T(an_own_arena_reports_jemalloc_numbers),
         T(an_allocator_failure_mid_charge_leaves_every_counter_unchanged),
+        T(a_budget_whose_arena_cannot_be_made_is_not_created),
         cmocka_unit_test(fault_sites_skip_then_fail_then_disarm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
