@@ -5,7 +5,10 @@
  * Accounting. Every block is charged in usable bytes (what the allocator really hands out, which may be more
  * than asked for) to its budget and to every ancestor up to the governor's root. A charge that would take any
  * level above its hard limit is refused as a whole: no level keeps any part of it, and the charged total of a
- * budget never exceeds its hard limit at any moment, even with many threads.
+ * budget never exceeds its hard limit at any moment, even with many threads. Small blocks (<= 8 KiB) are served
+ * from per-CPU stocks of pre-charged bytes, refilled only with the headroom below every level's soft and hard
+ * limits; a refusal first gives every stock under the refusing budget back, so a request fails only when the
+ * live bytes plus the request exceed the limit.
  *
  * The refusal path. When a level refuses, the reclaim callbacks registered on the refusing budget and on every
  * budget below it run synchronously, highest priority first, until they report enough freed bytes; then the
@@ -188,7 +191,9 @@ MEMGOV_API memgov_status memgov_budget_remove_listener(memgov_budget *budget, me
 typedef struct memgov_budget_stats {
     size_t struct_size;
     uint64_t used;            /* bytes charged now: this budget's blocks and reservations and its children's */
-    uint64_t peak;            /* highest `used` since creation or memgov_budget_reset_peak() */
+    uint64_t peak;            /* highest charged bytes since creation or memgov_budget_reset_peak(): `used` plus
+                                 bytes pre-charged to per-CPU stocks for small blocks (at most 128 KiB per CPU,
+                                 only below the soft and hard limits); never above the hard limit */
     uint64_t hard_limit;      /* 0 = none */
     uint64_t soft_limit;      /* 0 = none */
     uint64_t reserved;        /* bytes of memgov_reserve() on this budget not yet released */
@@ -210,7 +215,7 @@ typedef struct memgov_budget_stats {
  * struct_size). Thread safety: any thread; the numbers are a snapshot, each exact at its own moment. */
 MEMGOV_API memgov_status memgov_budget_stats_get(memgov_budget *budget, memgov_budget_stats *out);
 
-/* Resets the peak to the current use. Errors: MEMGOV_EINVAL (NULL). Thread safety: any thread. */
+/* Resets the peak to the bytes charged now (the use plus the stocks). Errors: MEMGOV_EINVAL (NULL). Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_budget_reset_peak(memgov_budget *budget);
 
 #ifdef __cplusplus

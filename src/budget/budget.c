@@ -101,7 +101,7 @@ MEMGOV_API memgov_status memgov_budget_create(memgov_budget *parent, const memgo
 
 memgov_status mg_budget_check_idle(memgov_budget *b, const char *what)
 {
-    uint64_t used = atomic_load(&b->used);
+    uint64_t used = mg_budget_live_locked(b);
     if (used == 0 && b->first_child == NULL)
         return MEMGOV_OK;
     char u[24], children[256] = "";
@@ -120,6 +120,7 @@ memgov_status mg_budget_check_idle(memgov_budget *b, const char *what)
 
 void mg_budget_delete(memgov_budget *b)
 {
+    mg_drain_own(b);
     if (b->own_arena)
         mg_arena_give_back(b->arena);
     free(b->name);
@@ -168,6 +169,7 @@ MEMGOV_API memgov_status memgov_budget_set_limits(memgov_budget *budget, uint64_
         return st;
     atomic_store(&budget->hard, limit_in(hard_limit));
     atomic_store(&budget->soft, limit_in(soft_limit));
+    mg_drain_subtree(budget); /* stocks were sized for the old limits */
     mg_budget_announce_limits(budget);
     return MEMGOV_OK;
 }
@@ -249,13 +251,15 @@ MEMGOV_API memgov_status memgov_budget_stats_get(memgov_budget *budget, memgov_b
     memgov_budget_stats st;
     memset(&st, 0, sizeof st);
     st.struct_size = sizeof st;
-    st.used = atomic_load(&budget->used);
+    st.used = mg_budget_live(budget);
     st.peak = atomic_load(&budget->peak);
     st.hard_limit = limit_out(atomic_load(&budget->hard));
     st.soft_limit = limit_out(atomic_load(&budget->soft));
     st.reserved = atomic_load(&budget->reserved);
-    st.allocations = atomic_load(&budget->n_alloc);
-    st.frees = atomic_load(&budget->n_free);
+    for (int i = 0; i < MG_STOCK_SLOTS; i++) {
+        st.allocations += atomic_load(&budget->stock[i].n_alloc);
+        st.frees += atomic_load(&budget->stock[i].n_free);
+    }
     st.refusals = atomic_load(&budget->n_refusal);
     st.reclaims = atomic_load(&budget->n_reclaim);
     pthread_mutex_lock(&budget->gov->lock);

@@ -30,17 +30,30 @@ typedef struct mg_listener {
     void *user;
 } mg_listener;
 
+/* Per-CPU charge stocks (DESIGN.md 3.4, the memory cgroup's per-CPU stock): bytes already charged to the budget
+ * and every ancestor, handed out to small allocations and taken back from small frees without touching the
+ * shared counters. A stock is refilled by at most MG_STOCK_BATCH bytes, and only with the headroom every level
+ * has below its soft and hard limits, so stocks vanish near a limit and accounting there is exact; a refusal
+ * drains every stock under the refusing budget before it fails. */
+#define MG_STOCK_SLOTS 16
+#define MG_STOCK_BATCH ((uint64_t)128 << 10)
+#define MG_STOCK_MAX_CHARGE ((uint64_t)8 << 10) /* larger requests always go to the shared counters */
+
+typedef struct mg_stock {
+    alignas(64) _Atomic uint64_t bytes;
+    _Atomic uint64_t n_alloc, n_free; /* this budget's operations counted on this CPU */
+} mg_stock;
+
 struct memgov_budget {
-    /* Written by every charge and credit of this budget or a descendant: a cache line of its own, so that the
-     * read-mostly fields below stay shared between CPUs. */
+    /* Charged bytes: live bytes plus the stocks of this budget and of its descendants. Written by refills,
+     * give-backs and large charges; a cache line of its own, so that the read-mostly fields below stay shared. */
     alignas(64) _Atomic uint64_t used;
-    /* Read by every charge, written rarely (a new peak, a limit change). */
-    alignas(64) _Atomic uint64_t peak;
+    /* Read by refills and credits, written rarely (a new peak, a limit change). */
+    alignas(64) _Atomic uint64_t peak; /* highest `used` (stocks included) */
     _Atomic uint64_t hard;   /* MG_NO_LIMIT = none */
     _Atomic uint64_t soft;   /* MG_NO_LIMIT = none */
-    /* Counters of this budget's own operations. */
-    alignas(64) _Atomic uint64_t n_alloc, n_free;
     _Atomic uint64_t n_refusal, n_reclaim, reserved;
+    mg_stock stock[MG_STOCK_SLOTS];
     /* Fixed at creation. */
     alignas(64) memgov *gov;
     memgov_budget *parent;
@@ -62,13 +75,26 @@ memgov_status mg_budget_new(memgov *gov, memgov_budget *parent, const memgov_bud
 /* Fails with MEMGOV_EBUSY and a message when b has live bytes or children; `what` names the operation. Called
  * with gov->lock held. */
 memgov_status mg_budget_check_idle(memgov_budget *b, const char *what);
-/* Frees a budget already unlinked and idle, giving back its arena. */
+/* Frees a budget already unlinked and idle: gives its stocks back to its ancestors and its arena to the pool. */
 void mg_budget_delete(memgov_budget *b);
+/* The budget's live bytes: charged minus the stocks of its subtree. Takes gov->lock; _locked: held already. */
+uint64_t mg_budget_live(memgov_budget *b);
+uint64_t mg_budget_live_locked(memgov_budget *b);
+/* Gives every stock of b's subtree back to the shared counters. Takes gov->lock. */
+void mg_drain_subtree(memgov_budget *b);
+/* Gives b's own stocks back (b must be out of other threads' hands). */
+void mg_drain_own(memgov_budget *b);
+/* This CPU's stock slot of b (for the operation counters). */
+mg_stock *mg_my_slot(memgov_budget *b);
 
-/* A charge in progress: levels charged so far and each one's use after it. */
+/* A charge in progress: served from a stock (levels == 0, slot set), or charged to the levels (`charged` bytes:
+ * the request plus `extra` for the slot's refill) with each level's use after it. */
 typedef struct mg_charge {
     memgov_budget *budget;
     uint64_t bytes;
+    uint64_t charged;
+    uint64_t extra;
+    mg_stock *slot;
     unsigned levels;
     uint64_t after[MEMGOV_BUDGET_MAX_DEPTH];
 } mg_charge;
