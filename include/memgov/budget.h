@@ -97,7 +97,8 @@ MEMGOV_API void *memgov_calloc(memgov_budget *budget, size_t count, size_t size)
 /* Resizes a block of `budget` to `size` bytes (0 is treated as 1), keeping its contents up to the smaller size.
  * Only the difference in usable bytes is charged (or credited). On failure returns NULL, sets the last status
  * as memgov_malloc() does, and leaves the original block intact, allocated and charged. ptr NULL is
- * memgov_malloc(). Thread safety: any thread; the block must not be used concurrently. */
+ * memgov_malloc(). A block from memgov_aligned_alloc() keeps its alignment only by chance (as with C realloc).
+ * Thread safety: any thread; the block must not be used concurrently. */
 MEMGOV_API void *memgov_realloc(memgov_budget *budget, void *ptr, size_t size);
 
 /* Allocates `size` bytes aligned to `alignment` (a power of two). Errors as memgov_malloc(), plus MEMGOV_EINVAL
@@ -190,7 +191,7 @@ MEMGOV_API memgov_status memgov_budget_remove_listener(memgov_budget *budget, me
 /* A budget's numbers. Begins with struct_size: set it to sizeof(memgov_budget_stats) before the call. */
 typedef struct memgov_budget_stats {
     size_t struct_size;
-    uint64_t used;            /* bytes charged now: this budget's blocks and reservations and its children's */
+    uint64_t used;            /* live bytes now: blocks and reservations of this budget and its descendants */
     uint64_t peak;            /* highest charged bytes since creation or memgov_budget_reset_peak(): `used` plus
                                  bytes pre-charged to per-CPU stocks for small blocks (at most 128 KiB per CPU,
                                  only below the soft and hard limits); never above the hard limit */
