@@ -232,11 +232,93 @@ static void concurrent_reservations_respect_the_cap(void **state)
     assert_int_equal(memgov_close(gov), MEMGOV_OK);
 }
 
+/* The first calls of memgov_default() race: every thread must get the same governor. */
+static void *ask_default(void *arg)
+{
+    (void)arg;
+    return memgov_default();
+}
+
+static void the_default_governor_is_created_once_under_a_race(void **state)
+{
+    (void)state;
+    pthread_t t[4];
+    void *got[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, ask_default, NULL), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_join(t[i], &got[i]), 0);
+    assert_non_null(got[0]);
+    for (int i = 1; i < 4; i++)
+        assert_ptr_equal(got[i], got[0]);
+    assert_ptr_equal(memgov_default(), got[0]);
+}
+
+/* Refusals on several threads at once: each runs the reclaim callback once and reaches the root's listener. */
+static atomic_ulong refusals_heard, reclaim_calls;
+
+static void hear(const memgov_event *ev, void *user)
+{
+    (void)user;
+    if (ev->kind == MEMGOV_EVENT_HARD_REFUSAL)
+        atomic_fetch_add(&refusals_heard, 1);
+}
+
+static uint64_t reclaim_nothing(memgov_budget *refusing, uint64_t needed, void *user)
+{
+    (void)refusing, (void)needed, (void)user;
+    atomic_fetch_add(&reclaim_calls, 1);
+    return 0;
+}
+
+#define REFUSALS_PER_THREAD 2000
+
+static void *over_ask(void *arg)
+{
+    memgov_budget *b = arg;
+    for (int i = 0; i < REFUSALS_PER_THREAD; i++)
+        if (memgov_reserve(b, 2 * MiB) != MEMGOV_ENOMEM)
+            return arg;
+    return NULL;
+}
+
+static void concurrent_refusals_each_reclaim_once_and_are_all_heard(void **state)
+{
+    (void)state;
+    memgov_options o;
+    memgov_options_init(&o);
+    o.root_limit = 1 * MiB;
+    memgov *gov;
+    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    memgov_budget *root = memgov_root(gov), *b;
+    assert_int_equal(memgov_budget_create(root, NULL, &b), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_listener(root, hear, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(b, 0, reclaim_nothing, NULL), MEMGOV_OK);
+    pthread_t t[WORKERS];
+    for (int i = 0; i < WORKERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, over_ask, b), 0);
+    for (int i = 0; i < WORKERS; i++) {
+        void *failed;
+        assert_int_equal(pthread_join(t[i], &failed), 0);
+        assert_null(failed);
+    }
+    memgov_budget_stats st = {.struct_size = sizeof st};
+    assert_int_equal(memgov_budget_stats_get(root, &st), MEMGOV_OK);
+    assert_int_equal(st.refusals, WORKERS * REFUSALS_PER_THREAD);
+    assert_int_equal(st.used, 0);
+    assert_int_equal(atomic_load(&refusals_heard), WORKERS * REFUSALS_PER_THREAD);
+    assert_int_equal(atomic_load(&reclaim_calls), WORKERS * REFUSALS_PER_THREAD);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(caps_hold_and_the_books_balance_under_concurrent_churn),
         cmocka_unit_test(concurrent_reservations_respect_the_cap),
+        cmocka_unit_test(the_default_governor_is_created_once_under_a_race),
+        cmocka_unit_test(concurrent_refusals_each_reclaim_once_and_are_all_heard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
