@@ -53,7 +53,7 @@ static void *alloc_charged(memgov_budget *b, size_t size, size_t align, bool zer
     }
 #endif
     mg_charge_commit(&c);
-    atomic_fetch_add_explicit(&mg_my_slot(b)->n_alloc, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&(c.slot != NULL ? c.slot : mg_my_slot(b))->n_alloc, 1, memory_order_relaxed);
     return p;
 }
 
@@ -140,8 +140,7 @@ MEMGOV_API void memgov_free(memgov_budget *budget, void *ptr)
         return;
     size_t n = mg_backend_usable(ptr);
     mg_backend_free(budget->arena, ptr, 0);
-    atomic_fetch_add_explicit(&mg_my_slot(budget)->n_free, 1, memory_order_relaxed);
-    mg_uncharge(budget, n);
+    mg_uncharge_free(budget, n);
 }
 
 MEMGOV_API void memgov_sized_free(memgov_budget *budget, void *ptr, size_t size)
@@ -155,8 +154,7 @@ MEMGOV_API void memgov_sized_free(memgov_budget *budget, void *ptr, size_t size)
     size_t n = mg_backend_usable(ptr);
     mg_backend_free(budget->arena, ptr, size);
 #endif
-    atomic_fetch_add_explicit(&mg_my_slot(budget)->n_free, 1, memory_order_relaxed);
-    mg_uncharge(budget, n);
+    mg_uncharge_free(budget, n);
 }
 
 MEMGOV_API size_t memgov_usable_size(memgov_budget *budget, const void *ptr)

@@ -112,5 +112,7 @@ void mg_charge_rollback(const mg_charge *c);
 void mg_budget_announce_limits(memgov_budget *b);
 /* Credits `bytes` to b and its ancestors (soft-limit events). */
 void mg_uncharge(memgov_budget *b, uint64_t bytes);
+/* mg_uncharge() for a freed block, counted as a free. */
+void mg_uncharge_free(memgov_budget *b, uint64_t bytes);
 
 #endif

@@ -242,10 +242,9 @@ void mg_drain_subtree(memgov_budget *b)
     free(list);
 }
 
-void mg_uncharge(memgov_budget *b, uint64_t bytes)
+static void credit(memgov_budget *b, uint64_t bytes, mg_stock *s)
 {
     if (bytes <= MG_STOCK_MAX_CHARGE && all_levels_within(b)) {
-        mg_stock *s = mg_my_slot(b);
         uint64_t have = atomic_load_explicit(&s->bytes, memory_order_relaxed);
         while (have + bytes <= MG_STOCK_BATCH)
             if (atomic_compare_exchange_weak_explicit(&s->bytes, &have, have + bytes, memory_order_relaxed,
@@ -253,6 +252,18 @@ void mg_uncharge(memgov_budget *b, uint64_t bytes)
                 return;
     }
     uncharge_levels(b, bytes, b);
+}
+
+void mg_uncharge(memgov_budget *b, uint64_t bytes)
+{
+    credit(b, bytes, mg_my_slot(b));
+}
+
+void mg_uncharge_free(memgov_budget *b, uint64_t bytes)
+{
+    mg_stock *s = mg_my_slot(b);
+    atomic_fetch_add_explicit(&s->n_free, 1, memory_order_relaxed);
+    credit(b, bytes, s);
 }
 
 /* ---- the refusal path ------------------------------------------------------------------------------------ */
