@@ -150,8 +150,11 @@ typedef struct tcache_slot {
     unsigned tcache;
 } tcache_slot;
 
-static _Thread_local tcache_slot tcache_slots[TCACHE_SLOTS];
-static _Thread_local unsigned tcache_count;
+/* One thread-local object, so that the fast path resolves one TLS address (global-dynamic model in the .so). */
+static _Thread_local struct {
+    unsigned count;
+    tcache_slot slots[TCACHE_SLOTS];
+} tcaches;
 static pthread_key_t tcache_key;
 static bool tcache_key_ok;
 static pthread_once_t tcache_once = PTHREAD_ONCE_INIT;
@@ -172,7 +175,7 @@ static void tcache_key_create(void)
 static int tcache_flags_slow(unsigned arena)
 {
     pthread_once(&tcache_once, tcache_key_create);
-    if (!tcache_key_ok || tcache_count == TCACHE_SLOTS)
+    if (!tcache_key_ok || tcaches.count == TCACHE_SLOTS)
         return MALLOCX_TCACHE_NONE;
     unsigned tc;
     size_t len = sizeof tc;
@@ -182,25 +185,25 @@ static int tcache_flags_slow(unsigned arena)
         mgje_mallctl("tcache.destroy", NULL, NULL, &tc, sizeof tc);
         return MALLOCX_TCACHE_NONE;
     }
-    tcache_slots[tcache_count].arena = arena;
-    tcache_slots[tcache_count].tcache = tc;
-    tcache_count++;
+    tcaches.slots[tcaches.count].arena = arena;
+    tcaches.slots[tcaches.count].tcache = tc;
+    tcaches.count++;
     return MALLOCX_TCACHE(tc);
 }
 
 static inline int tcache_flags(unsigned arena)
 {
-    for (unsigned i = 0; i < tcache_count; i++)
-        if (tcache_slots[i].arena == arena)
-            return MALLOCX_TCACHE(tcache_slots[i].tcache);
+    for (unsigned i = 0; i < tcaches.count; i++)
+        if (tcaches.slots[i].arena == arena)
+            return MALLOCX_TCACHE(tcaches.slots[i].tcache);
     return tcache_flags_slow(arena);
 }
 
 void mg_backend_thread_flush(void)
 {
-    for (unsigned i = 0; i < tcache_count; i++)
-        mgje_mallctl("tcache.destroy", NULL, NULL, &tcache_slots[i].tcache, sizeof(unsigned));
-    tcache_count = 0;
+    for (unsigned i = 0; i < tcaches.count; i++)
+        mgje_mallctl("tcache.destroy", NULL, NULL, &tcaches.slots[i].tcache, sizeof(unsigned));
+    tcaches.count = 0;
 }
 
 /* ---- blocks ---------------------------------------------------------------------------------------------- */
