@@ -28,12 +28,6 @@ void mg_arena_stats(unsigned arena, memgov_budget_stats *st)
     (void)st;
 }
 
-size_t mg_backend_size_for(size_t size, size_t align)
-{
-    (void)align;
-    return size;
-}
-
 void *mg_backend_alloc(unsigned arena, size_t size, size_t align, bool zero)
 {
     (void)arena;
@@ -47,14 +41,6 @@ void *mg_backend_alloc(unsigned arena, size_t size, size_t align, bool zero)
     if (zero)
         memset(p, 0, size);
     return p;
-}
-
-void *mg_backend_resize(unsigned arena, void *ptr, size_t size)
-{
-    (void)arena;
-    (void)ptr;
-    (void)size;
-    return NULL;
 }
 
 void mg_backend_free(unsigned arena, void *ptr, size_t size)

@@ -27,13 +27,16 @@ void mg_arena_give_back(unsigned arena);
 /* Fills the arena_* fields of *st for the arena (jemalloc), refreshing jemalloc's statistics. */
 void mg_arena_stats(unsigned arena, memgov_budget_stats *st);
 
+#if MG_BACKEND_KNOWS_SIZE_BEFORE
 /* The usable size a block of `size` bytes aligned to `align` (0 = default) will have; 0 if it is larger than the
- * allocator can give. Only with MG_BACKEND_KNOWS_SIZE_BEFORE. */
+ * allocator can give. */
 size_t mg_backend_size_for(size_t size, size_t align);
+/* Resizes in the arena; NULL (no memory, or an injected MG_FAULT_ALLOC) leaves ptr intact. The libc path
+ * allocates, copies and frees instead, so that the new block's usable size is known before the old one goes. */
+void *mg_backend_resize(unsigned arena, void *ptr, size_t size);
+#endif
 /* A block from the arena, or NULL (no memory, or an injected MG_FAULT_ALLOC). */
 void *mg_backend_alloc(unsigned arena, size_t size, size_t align, bool zero);
-/* Resizes in the arena; NULL leaves ptr intact (jemalloc only; the libc path allocates, copies and frees). */
-void *mg_backend_resize(unsigned arena, void *ptr, size_t size);
 /* Frees a block of the arena; `size` is its requested size when known (sized free), else 0. */
 void mg_backend_free(unsigned arena, void *ptr, size_t size);
 /* The usable size of a live block. */

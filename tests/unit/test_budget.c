@@ -288,8 +288,6 @@ static void sized_free_credits_what_was_charged(void **state)
 static void realloc_charges_only_the_difference(void **state)
 {
     fixture *f = *state;
-    memgov_options o;
-    memgov_options_init(&o);
     char *p = memgov_malloc(f->root, 100 * KiB);
     memset(p, 7, 100 * KiB);
     size_t before = memgov_usable_size(f->root, p);
