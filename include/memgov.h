@@ -6,5 +6,7 @@
 #define MEMGOV_H
 
 #include "memgov/common.h"
+#include "memgov/budget.h"
+#include "memgov/governor.h"
 
 #endif /* MEMGOV_H */

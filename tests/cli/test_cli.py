@@ -52,6 +52,17 @@ class Cli(unittest.TestCase):
         self.assertIn("jemalloc", r.stdout)
         self.assertIn("demo finished", r.stdout)
 
+    def test_demo_shows_a_refusal_a_reclaim_and_the_budget_table(self):
+        r = run("demo")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("budget 'model' refused 20.0 MiB requested on its descendant 'weights'", r.stdout)
+        self.assertIn("hard limit of 40.0 MiB", r.stdout)
+        self.assertIn("the cache callback frees", r.stdout)
+        self.assertIn("the retry succeeded", r.stdout)
+        table = r.stdout.split("the retry succeeded", 1)[1]
+        for name in ("root", "model", "weights", "cache"):
+            self.assertIn(name, table)
+
 
 if __name__ == "__main__":
     unittest.main(argv=sys.argv[:1], verbosity=2)

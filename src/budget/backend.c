@@ -1,0 +1,235 @@
+/* The allocation backend: the private jemalloc with one explicit tcache per (thread, arena), or the C library. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "budget/backend.h"
+#include "internal/error.h"
+#include "internal/fault.h"
+
+#ifdef MG_ALLOC_LIBC
+#include <malloc.h>
+
+memgov_status mg_arena_acquire(unsigned *arena)
+{
+    *arena = 0;
+    return MEMGOV_OK;
+}
+
+void mg_arena_give_back(unsigned arena)
+{
+    (void)arena;
+}
+
+void mg_arena_stats(unsigned arena, memgov_budget_stats *st)
+{
+    (void)arena;
+    (void)st;
+}
+
+void *mg_backend_alloc(unsigned arena, size_t size, size_t align, bool zero)
+{
+    (void)arena;
+    if (mg_fault_hit(MG_FAULT_ALLOC))
+        return NULL;
+    if (align == 0)
+        return zero ? calloc(1, size) : malloc(size);
+    void *p = NULL;
+    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size) != 0)
+        return NULL;
+    if (zero)
+        memset(p, 0, size);
+    return p;
+}
+
+void mg_backend_free(unsigned arena, void *ptr, size_t size)
+{
+    (void)arena;
+    (void)size;
+    free(ptr);
+}
+
+size_t mg_backend_usable(const void *ptr)
+{
+    return malloc_usable_size((void *)ptr);
+}
+
+void mg_backend_thread_flush(void)
+{
+}
+
+#else /* jemalloc */
+#include "internal/je.h"
+
+/* ---- arenas ---------------------------------------------------------------------------------------------- */
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned *pool;
+static size_t pool_len, pool_cap;
+
+memgov_status mg_arena_acquire(unsigned *arena)
+{
+    pthread_mutex_lock(&pool_lock);
+    if (pool_len > 0) {
+        *arena = pool[--pool_len];
+        pthread_mutex_unlock(&pool_lock);
+        return MEMGOV_OK;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    unsigned a;
+    size_t len = sizeof a;
+    if (mg_fault_hit(MG_FAULT_ALLOC) || mgje_mallctl("arenas.create", &a, &len, NULL, 0) != 0)
+        return mg_fail(MEMGOV_ENOMEM, "jemalloc could not create an arena for a budget");
+    *arena = a;
+    return MEMGOV_OK;
+}
+
+void mg_arena_give_back(unsigned arena)
+{
+    pthread_mutex_lock(&pool_lock);
+    if (pool_len == pool_cap) {
+        size_t cap = pool_cap ? pool_cap * 2 : 16;
+        unsigned *grown = realloc(pool, cap * sizeof *grown);
+        if (grown == NULL) { /* the arena stays unused: a few pages, no harm */
+            pthread_mutex_unlock(&pool_lock);
+            return;
+        }
+        pool = grown;
+        pool_cap = cap;
+    }
+    pool[pool_len++] = arena;
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static uint64_t arena_stat(unsigned arena, const char *leaf)
+{
+    char name[96];
+    size_t v = 0, len = sizeof v;
+    snprintf(name, sizeof name, "stats.arenas.%u.%s", arena, leaf);
+    if (mgje_mallctl(name, &v, &len, NULL, 0) != 0)
+        return 0;
+    return v;
+}
+
+void mg_arena_stats(unsigned arena, memgov_budget_stats *st)
+{
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    mgje_mallctl("epoch", &epoch, &len, &epoch, len);
+    size_t page = 4096;
+    len = sizeof page;
+    mgje_mallctl("arenas.page", &page, &len, NULL, 0);
+    st->own_arena = 1;
+    st->arena_allocated = arena_stat(arena, "small.allocated") + arena_stat(arena, "large.allocated");
+    st->arena_active = arena_stat(arena, "pactive") * page;
+    st->arena_resident = arena_stat(arena, "resident");
+    st->arena_mapped = arena_stat(arena, "mapped");
+    st->arena_retained = arena_stat(arena, "retained");
+}
+
+/* ---- one explicit tcache per (thread, arena) ------------------------------------------------------------- */
+
+#define TCACHE_SLOTS 32
+typedef struct tcache_slot {
+    unsigned arena;
+    unsigned tcache;
+} tcache_slot;
+
+/* One thread-local object, so that the fast path resolves one TLS address (global-dynamic model in the .so). */
+static _Thread_local struct {
+    unsigned count;
+    tcache_slot slots[TCACHE_SLOTS];
+} tcaches;
+static pthread_key_t tcache_key;
+static bool tcache_key_ok;
+static pthread_once_t tcache_once = PTHREAD_ONCE_INIT;
+
+static void tcache_thread_exit(void *unused)
+{
+    (void)unused;
+    mg_backend_thread_flush();
+}
+
+static void tcache_key_create(void)
+{
+    tcache_key_ok = pthread_key_create(&tcache_key, tcache_thread_exit) == 0;
+}
+
+/* The slow path: this thread's first block of this arena. Without a cache slot (table full, jemalloc refusing)
+ * the thread goes uncached for that arena: slower, still exact. */
+static int tcache_flags_slow(unsigned arena)
+{
+    pthread_once(&tcache_once, tcache_key_create);
+    if (!tcache_key_ok || tcaches.count == TCACHE_SLOTS)
+        return MALLOCX_TCACHE_NONE;
+    unsigned tc;
+    size_t len = sizeof tc;
+    if (mgje_mallctl("tcache.create", &tc, &len, NULL, 0) != 0)
+        return MALLOCX_TCACHE_NONE;
+    if (pthread_setspecific(tcache_key, &tcache_key) != 0) {
+        mgje_mallctl("tcache.destroy", NULL, NULL, &tc, sizeof tc);
+        return MALLOCX_TCACHE_NONE;
+    }
+    tcaches.slots[tcaches.count].arena = arena;
+    tcaches.slots[tcaches.count].tcache = tc;
+    tcaches.count++;
+    return MALLOCX_TCACHE(tc);
+}
+
+static inline int tcache_flags(unsigned arena)
+{
+    for (unsigned i = 0; i < tcaches.count; i++)
+        if (tcaches.slots[i].arena == arena)
+            return MALLOCX_TCACHE(tcaches.slots[i].tcache);
+    return tcache_flags_slow(arena);
+}
+
+void mg_backend_thread_flush(void)
+{
+    for (unsigned i = 0; i < tcaches.count; i++)
+        mgje_mallctl("tcache.destroy", NULL, NULL, &tcaches.slots[i].tcache, sizeof(unsigned));
+    tcaches.count = 0;
+}
+
+/* ---- blocks ---------------------------------------------------------------------------------------------- */
+
+static inline int align_flag(size_t align)
+{
+    return align == 0 ? 0 : MALLOCX_LG_ALIGN(__builtin_ctzll((unsigned long long)align));
+}
+
+size_t mg_backend_size_for(size_t size, size_t align)
+{
+    return mgje_nallocx(size, align_flag(align));
+}
+
+void *mg_backend_alloc(unsigned arena, size_t size, size_t align, bool zero)
+{
+    if (mg_fault_hit(MG_FAULT_ALLOC))
+        return NULL;
+    int flags = MALLOCX_ARENA(arena) | tcache_flags(arena) | align_flag(align) | (zero ? MALLOCX_ZERO : 0);
+    return mgje_mallocx(size, flags);
+}
+
+void *mg_backend_resize(unsigned arena, void *ptr, size_t size)
+{
+    if (mg_fault_hit(MG_FAULT_ALLOC))
+        return NULL;
+    return mgje_rallocx(ptr, size, MALLOCX_ARENA(arena) | tcache_flags(arena));
+}
+
+void mg_backend_free(unsigned arena, void *ptr, size_t size)
+{
+    if (size != 0)
+        mgje_sdallocx(ptr, size, tcache_flags(arena));
+    else
+        mgje_dallocx(ptr, tcache_flags(arena));
+}
+
+size_t mg_backend_usable(const void *ptr)
+{
+    return mgje_sallocx(ptr, 0);
+}
+
+#endif

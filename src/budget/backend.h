@@ -1,0 +1,47 @@
+/* Internal: where budget blocks come from. With the jemalloc backend, each arena index is a private jemalloc
+ * arena used through one explicit thread cache per (thread, arena) (DESIGN.md 3.3); with the libc backend
+ * (-Dalloc_backend=libc, sanitizer builds) blocks come from the C library's malloc and arenas are only labels. */
+#ifndef MG_BUDGET_BACKEND_H
+#define MG_BUDGET_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "build_info.h"
+#include "memgov/budget.h"
+
+#ifdef MG_ALLOC_LIBC
+/* The usable size is known only once the block exists: allocate, then charge. */
+#  define MG_BACKEND_KNOWS_SIZE_BEFORE 0
+#else
+/* nallocx() gives the usable size beforehand: charge, then allocate (the cap holds for real memory too). */
+#  define MG_BACKEND_KNOWS_SIZE_BEFORE 1
+#endif
+
+/* A fresh arena for a budget of its own (from a process-wide pool of arenas given back). MEMGOV_ENOMEM if
+ * jemalloc cannot create one. */
+memgov_status mg_arena_acquire(unsigned *arena);
+/* Gives an arena whose budget is gone back to the pool (arenas are never destroyed: other threads' caches may
+ * still hold its free blocks). */
+void mg_arena_give_back(unsigned arena);
+/* Fills the arena_* fields of *st for the arena (jemalloc), refreshing jemalloc's statistics. */
+void mg_arena_stats(unsigned arena, memgov_budget_stats *st);
+
+#if MG_BACKEND_KNOWS_SIZE_BEFORE
+/* The usable size a block of `size` bytes aligned to `align` (0 = default) will have; 0 if it is larger than the
+ * allocator can give. */
+size_t mg_backend_size_for(size_t size, size_t align);
+/* Resizes in the arena; NULL (no memory, or an injected MG_FAULT_ALLOC) leaves ptr intact. The libc path
+ * allocates, copies and frees instead, so that the new block's usable size is known before the old one goes. */
+void *mg_backend_resize(unsigned arena, void *ptr, size_t size);
+#endif
+/* A block from the arena, or NULL (no memory, or an injected MG_FAULT_ALLOC). */
+void *mg_backend_alloc(unsigned arena, size_t size, size_t align, bool zero);
+/* Frees a block of the arena; `size` is its requested size when known (sized free), else 0. */
+void mg_backend_free(unsigned arena, void *ptr, size_t size);
+/* The usable size of a live block. */
+size_t mg_backend_usable(const void *ptr);
+/* Gives back the calling thread's caches (done automatically at thread exit); for quiescing in tests. */
+void mg_backend_thread_flush(void);
+
+#endif

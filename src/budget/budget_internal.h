@@ -1,0 +1,118 @@
+/* Internal: the budget and governor objects, and the charge protocol shared by src/budget and src/governor. */
+#ifndef MG_BUDGET_INTERNAL_H
+#define MG_BUDGET_INTERNAL_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memgov/budget.h"
+#include "memgov/governor.h"
+
+#define MG_NO_LIMIT UINT64_MAX
+
+struct memgov {
+    pthread_mutex_t lock; /* the tree's shape and every budget's callback tables */
+    memgov_budget *root;
+    bool is_default;
+};
+
+typedef struct mg_reclaim_entry {
+    memgov_reclaim_fn fn;
+    void *user;
+    int priority;
+} mg_reclaim_entry;
+
+typedef struct mg_listener {
+    memgov_event_fn fn;
+    void *user;
+} mg_listener;
+
+/* Per-CPU charge stocks (DESIGN.md 3.4, the memory cgroup's per-CPU stock): bytes already charged to the budget
+ * and every ancestor, handed out to small allocations and taken back from small frees without touching the
+ * shared counters. A stock is refilled by at most MG_STOCK_BATCH bytes, and only with the headroom every level
+ * has below its soft and hard limits, so stocks vanish near a limit and accounting there is exact; a refusal
+ * drains every stock under the refusing budget before it fails. */
+#define MG_STOCK_SLOTS 16
+#define MG_STOCK_BATCH ((uint64_t)128 << 10)
+#define MG_STOCK_MAX_CHARGE ((uint64_t)8 << 10) /* larger requests always go to the shared counters */
+
+typedef struct mg_stock {
+    alignas(64) _Atomic uint64_t bytes;
+    _Atomic uint64_t n_alloc, n_free; /* this budget's operations counted on this CPU */
+} mg_stock;
+
+struct memgov_budget {
+    /* Charged bytes: live bytes plus the stocks of this budget and of its descendants. Written by refills,
+     * give-backs and large charges; a cache line of its own, so that the read-mostly fields below stay shared. */
+    alignas(64) _Atomic uint64_t used;
+    /* Read by refills and credits, written rarely (a new peak, a limit change). */
+    alignas(64) _Atomic uint64_t peak; /* highest `used` (stocks included) */
+    _Atomic uint64_t hard;   /* MG_NO_LIMIT = none */
+    _Atomic uint64_t soft;   /* MG_NO_LIMIT = none */
+    _Atomic uint64_t n_refusal, n_reclaim, reserved;
+    mg_stock stock[MG_STOCK_SLOTS];
+    /* Fixed at creation. */
+    alignas(64) memgov *gov;
+    memgov_budget *parent;
+    unsigned depth; /* root = 1 */
+    unsigned arena;
+    bool own_arena;
+    char *name;
+    /* Under gov->lock. */
+    memgov_budget *first_child, *next_sibling;
+    mg_reclaim_entry reclaim[MEMGOV_BUDGET_MAX_CALLBACKS];
+    unsigned n_reclaim_cb;
+    mg_listener listen[MEMGOV_BUDGET_MAX_CALLBACKS];
+    unsigned n_listen;
+};
+
+/* Creates a budget (root when parent is NULL) of gov; validates the options. */
+memgov_status mg_budget_new(memgov *gov, memgov_budget *parent, const memgov_budget_options *opts,
+                            memgov_budget **out);
+/* Fails with MEMGOV_EBUSY and a message when b has live bytes or children; `what` names the operation. Called
+ * with gov->lock held. */
+memgov_status mg_budget_check_idle(memgov_budget *b, const char *what);
+/* Frees a budget already unlinked and idle: gives its stocks back to its ancestors and its arena to the pool. */
+void mg_budget_delete(memgov_budget *b);
+/* The budget's live bytes: charged minus the stocks of its subtree. Takes gov->lock; _locked: held already. */
+uint64_t mg_budget_live(memgov_budget *b);
+uint64_t mg_budget_live_locked(memgov_budget *b);
+/* Gives every stock of b's subtree back to the shared counters. Takes gov->lock. */
+void mg_drain_subtree(memgov_budget *b);
+/* Gives b's own stocks back (b must be out of other threads' hands). */
+void mg_drain_own(memgov_budget *b);
+/* This CPU's stock slot of b (for the operation counters). */
+mg_stock *mg_my_slot(memgov_budget *b);
+
+/* A charge in progress: served from a stock (levels == 0, slot set), or charged to the levels (`charged` bytes:
+ * the request plus `extra` for the slot's refill) with each level's use after it. */
+typedef struct mg_charge {
+    memgov_budget *budget;
+    uint64_t bytes;
+    uint64_t charged;
+    uint64_t extra;
+    mg_stock *slot;
+    unsigned levels;
+    uint64_t after[MEMGOV_BUDGET_MAX_DEPTH];
+} mg_charge;
+
+/* Charges `bytes` to b and all its ancestors, reclaiming and retrying once on refusal. MEMGOV_OK: the charge is
+ * pending in *c and must be committed (mg_charge_commit) or rolled back (mg_charge_rollback). Otherwise nothing
+ * is charged, the last error is set (MEMGOV_ENOMEM with the refusal message, or MEMGOV_EOVERFLOW), and the
+ * refusal was counted and announced. */
+memgov_status mg_charge_begin(memgov_budget *b, uint64_t bytes, mg_charge *c);
+/* Makes a pending charge final: peaks, soft-limit events. */
+void mg_charge_commit(const mg_charge *c);
+/* Undoes a pending charge as if it never happened. */
+void mg_charge_rollback(const mg_charge *c);
+/* Sends a LIMIT_CHANGED event for b. */
+void mg_budget_announce_limits(memgov_budget *b);
+/* Credits `bytes` to b and its ancestors (soft-limit events). */
+void mg_uncharge(memgov_budget *b, uint64_t bytes);
+/* mg_uncharge() for a freed block, counted as a free. */
+void mg_uncharge_free(memgov_budget *b, uint64_t bytes);
+
+#endif

@@ -1,0 +1,390 @@
+/* Charging and crediting a budget chain: per-CPU stocks for small charges, the shared counters for the rest, the
+ * refusal path (drain the stocks, reclaim, one retry, message) and event delivery. */
+#include <sched.h>
+#include <stdlib.h>
+
+#include "budget/budget_internal.h"
+#include "internal/error.h"
+
+static uint64_t limit_out(uint64_t v)
+{
+    return v == MG_NO_LIMIT ? 0 : v;
+}
+
+mg_stock *mg_my_slot(memgov_budget *b)
+{
+    int cpu = sched_getcpu();
+    return &b->stock[(unsigned)(cpu < 0 ? 0 : cpu) % MG_STOCK_SLOTS];
+}
+
+/* ---- stocks of a subtree ----------------------------------------------------------------------------------- */
+
+static uint64_t own_stock(memgov_budget *b)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < MG_STOCK_SLOTS; i++)
+        sum += atomic_load_explicit(&b->stock[i].bytes, memory_order_relaxed);
+    return sum;
+}
+
+static uint64_t subtree_stock(memgov_budget *b)
+{
+    uint64_t sum = own_stock(b);
+    for (memgov_budget *c = b->first_child; c != NULL; c = c->next_sibling)
+        sum += subtree_stock(c);
+    return sum;
+}
+
+uint64_t mg_budget_live_locked(memgov_budget *b)
+{
+    uint64_t used = atomic_load(&b->used);
+    uint64_t stocked = subtree_stock(b);
+    return used > stocked ? used - stocked : 0;
+}
+
+uint64_t mg_budget_live(memgov_budget *b)
+{
+    pthread_mutex_lock(&b->gov->lock);
+    uint64_t live = mg_budget_live_locked(b);
+    pthread_mutex_unlock(&b->gov->lock);
+    return live;
+}
+
+/* ---- events ---------------------------------------------------------------------------------------------- */
+
+/* Delivers the event to the listeners of its budget and of every ancestor, each table copied under the lock and
+ * called outside it. */
+static void deliver(memgov_event *ev)
+{
+    memgov *gov = ev->budget->gov;
+    for (memgov_budget *x = ev->budget; x != NULL; x = x->parent) {
+        mg_listener copy[MEMGOV_BUDGET_MAX_CALLBACKS];
+        pthread_mutex_lock(&gov->lock);
+        unsigned n = x->n_listen;
+        for (unsigned i = 0; i < n; i++)
+            copy[i] = x->listen[i];
+        pthread_mutex_unlock(&gov->lock);
+        for (unsigned i = 0; i < n; i++)
+            copy[i].fn(ev, copy[i].user);
+    }
+}
+
+static void announce(memgov_event_kind kind, memgov_budget *b, memgov_budget *origin, uint64_t request)
+{
+    memgov_event ev = {
+        .struct_size = sizeof ev,
+        .kind = kind,
+        .budget = b,
+        .origin = origin,
+        .used = mg_budget_live(b),
+        .peak = atomic_load(&b->peak),
+        .hard_limit = limit_out(atomic_load(&b->hard)),
+        .soft_limit = limit_out(atomic_load(&b->soft)),
+        .request = request,
+    };
+    deliver(&ev);
+}
+
+void mg_budget_announce_limits(memgov_budget *b)
+{
+    announce(MEMGOV_EVENT_LIMIT_CHANGED, b, b, 0);
+}
+
+/* ---- the shared counters --------------------------------------------------------------------------------- */
+
+/* Charges `bytes` to every level from b up, or to none. Returns NULL on success, else the refusing level
+ * (*overflow set when the refusal is a 64-bit overflow rather than a limit). */
+static memgov_budget *try_charge(memgov_budget *b, uint64_t bytes, mg_charge *c, bool *overflow)
+{
+    c->charged = bytes;
+    c->levels = 0;
+    *overflow = false;
+    for (memgov_budget *x = b; x != NULL; x = x->parent) {
+        uint64_t old = atomic_load_explicit(&x->used, memory_order_relaxed);
+        for (;;) {
+            uint64_t hard = atomic_load_explicit(&x->hard, memory_order_relaxed);
+            if (bytes > UINT64_MAX - old)
+                *overflow = true;
+            if (*overflow || old > hard || bytes > hard - old) {
+                mg_charge_rollback(c);
+                c->levels = 0;
+                return x;
+            }
+            if (atomic_compare_exchange_weak_explicit(&x->used, &old, old + bytes, memory_order_relaxed,
+                                                      memory_order_relaxed))
+                break;
+        }
+        c->after[c->levels++] = old + bytes;
+    }
+    return NULL;
+}
+
+/* Credits the shared counters of every level from b up (soft-limit events). */
+static void uncharge_levels(memgov_budget *b, uint64_t bytes, memgov_budget *origin)
+{
+    for (memgov_budget *x = b; x != NULL; x = x->parent) {
+        uint64_t before = atomic_fetch_sub_explicit(&x->used, bytes, memory_order_relaxed);
+        uint64_t soft = atomic_load_explicit(&x->soft, memory_order_relaxed);
+        if (before > soft && before - bytes <= soft)
+            announce(MEMGOV_EVENT_SOFT_CLEARED, x, origin, bytes);
+    }
+}
+
+void mg_charge_rollback(const mg_charge *c)
+{
+    if (c->levels == 0) {
+        if (c->slot != NULL)
+            atomic_fetch_add_explicit(&c->slot->bytes, c->bytes, memory_order_relaxed);
+        return;
+    }
+    memgov_budget *x = c->budget;
+    for (unsigned i = 0; i < c->levels; i++, x = x->parent)
+        atomic_fetch_sub_explicit(&x->used, c->charged, memory_order_relaxed);
+}
+
+void mg_charge_commit(const mg_charge *c)
+{
+    memgov_budget *x = c->budget;
+    for (unsigned i = 0; i < c->levels; i++, x = x->parent) {
+        uint64_t after = c->after[i];
+        uint64_t peak = atomic_load_explicit(&x->peak, memory_order_relaxed);
+        while (after > peak &&
+               !atomic_compare_exchange_weak_explicit(&x->peak, &peak, after, memory_order_relaxed,
+                                                      memory_order_relaxed))
+            ;
+        uint64_t soft = atomic_load_explicit(&x->soft, memory_order_relaxed);
+        if (after > soft && after - c->charged <= soft)
+            announce(MEMGOV_EVENT_SOFT_CROSSED, x, c->budget, c->bytes);
+    }
+    if (c->extra > 0)
+        atomic_fetch_add_explicit(&c->slot->bytes, c->extra, memory_order_relaxed);
+}
+
+/* ---- stocks ---------------------------------------------------------------------------------------------- */
+
+/* How much a refill may add on top of `bytes`: the headroom every level keeps below its soft and hard limits,
+ * at most MG_STOCK_BATCH. */
+static uint64_t refill_room(memgov_budget *b, uint64_t bytes)
+{
+    uint64_t room = MG_STOCK_BATCH;
+    for (memgov_budget *x = b; x != NULL && room > 0; x = x->parent) {
+        uint64_t used = atomic_load_explicit(&x->used, memory_order_relaxed);
+        uint64_t hard = atomic_load_explicit(&x->hard, memory_order_relaxed);
+        uint64_t soft = atomic_load_explicit(&x->soft, memory_order_relaxed);
+        uint64_t limit = soft < hard ? soft : hard;
+        uint64_t here = used > limit || bytes > limit - used ? 0 : limit - used - bytes;
+        if (here < room)
+            room = here;
+    }
+    return room;
+}
+
+/* True when no level is above its soft or hard limit: then a credit may stay in a stock without hiding a
+ * SOFT_CLEARED event or a return below a lowered limit. */
+static bool all_levels_within(memgov_budget *b)
+{
+    for (memgov_budget *x = b; x != NULL; x = x->parent) {
+        uint64_t used = atomic_load_explicit(&x->used, memory_order_relaxed);
+        uint64_t hard = atomic_load_explicit(&x->hard, memory_order_relaxed);
+        uint64_t soft = atomic_load_explicit(&x->soft, memory_order_relaxed);
+        if (used > hard || used > soft)
+            return false;
+    }
+    return true;
+}
+
+void mg_drain_own(memgov_budget *b)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < MG_STOCK_SLOTS; i++)
+        sum += atomic_exchange_explicit(&b->stock[i].bytes, 0, memory_order_relaxed);
+    if (sum > 0)
+        uncharge_levels(b, sum, b);
+}
+
+typedef struct drained {
+    memgov_budget *budget;
+    uint64_t bytes;
+} drained;
+
+static void take_stocks(memgov_budget *b, drained **list, size_t *n, size_t *cap)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < MG_STOCK_SLOTS; i++)
+        if (atomic_load_explicit(&b->stock[i].bytes, memory_order_relaxed) > 0)
+            sum += atomic_exchange_explicit(&b->stock[i].bytes, 0, memory_order_relaxed);
+    if (sum > 0) {
+        if (*n == *cap) {
+            size_t grown_cap = *cap ? *cap * 2 : 8;
+            drained *grown = realloc(*list, grown_cap * sizeof *grown);
+            if (grown == NULL) { /* put it back: this stock stays, the rest is still drained */
+                atomic_fetch_add_explicit(&b->stock[0].bytes, sum, memory_order_relaxed);
+                return;
+            }
+            *list = grown;
+            *cap = grown_cap;
+        }
+        (*list)[(*n)++] = (drained){b, sum};
+    }
+    for (memgov_budget *c = b->first_child; c != NULL; c = c->next_sibling)
+        take_stocks(c, list, n, cap);
+}
+
+void mg_drain_subtree(memgov_budget *b)
+{
+    drained *list = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&b->gov->lock);
+    take_stocks(b, &list, &n, &cap);
+    pthread_mutex_unlock(&b->gov->lock);
+    for (size_t i = 0; i < n; i++)
+        uncharge_levels(list[i].budget, list[i].bytes, list[i].budget);
+    free(list);
+}
+
+static void credit(memgov_budget *b, uint64_t bytes, mg_stock *s)
+{
+    if (bytes <= MG_STOCK_MAX_CHARGE && all_levels_within(b)) {
+        uint64_t have = atomic_load_explicit(&s->bytes, memory_order_relaxed);
+        while (have + bytes <= MG_STOCK_BATCH)
+            if (atomic_compare_exchange_weak_explicit(&s->bytes, &have, have + bytes, memory_order_relaxed,
+                                                      memory_order_relaxed))
+                return;
+    }
+    uncharge_levels(b, bytes, b);
+}
+
+void mg_uncharge(memgov_budget *b, uint64_t bytes)
+{
+    credit(b, bytes, mg_my_slot(b));
+}
+
+void mg_uncharge_free(memgov_budget *b, uint64_t bytes)
+{
+    mg_stock *s = mg_my_slot(b);
+    atomic_fetch_add_explicit(&s->n_free, 1, memory_order_relaxed);
+    credit(b, bytes, s);
+}
+
+/* ---- the refusal path ------------------------------------------------------------------------------------ */
+
+typedef struct reclaim_call {
+    mg_reclaim_entry e;
+    memgov_budget *owner;
+    size_t order;
+} reclaim_call;
+
+static int by_priority(const void *a, const void *b)
+{
+    const reclaim_call *x = a, *y = b;
+    if (x->e.priority != y->e.priority)
+        return x->e.priority > y->e.priority ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static size_t collect(memgov_budget *x, reclaim_call *calls, size_t n, size_t cap)
+{
+    for (unsigned i = 0; i < x->n_reclaim_cb; i++) {
+        if (calls != NULL && n < cap)
+            calls[n] = (reclaim_call){.e = x->reclaim[i], .owner = x, .order = n};
+        n++;
+    }
+    for (memgov_budget *ch = x->first_child; ch != NULL; ch = ch->next_sibling)
+        n = collect(ch, calls, n, cap);
+    return n;
+}
+
+/* Runs the reclaim callbacks of `refusing` and of every budget below it, highest priority first, until their
+ * answers add up to `needed`. */
+static void reclaim(memgov_budget *refusing, uint64_t needed)
+{
+    memgov *gov = refusing->gov;
+    pthread_mutex_lock(&gov->lock);
+    size_t n = collect(refusing, NULL, 0, 0);
+    reclaim_call *calls = n > 0 ? malloc(n * sizeof *calls) : NULL;
+    if (calls != NULL)
+        collect(refusing, calls, 0, n);
+    pthread_mutex_unlock(&gov->lock);
+    if (calls == NULL)
+        return;
+    qsort(calls, n, sizeof *calls, by_priority);
+    uint64_t freed = 0;
+    for (size_t i = 0; i < n && freed < needed; i++) {
+        atomic_fetch_add_explicit(&calls[i].owner->n_reclaim, 1, memory_order_relaxed);
+        uint64_t got = calls[i].e.fn(refusing, needed, calls[i].e.user);
+        freed = got > UINT64_MAX - freed ? UINT64_MAX : freed + got;
+    }
+    free(calls);
+}
+
+static memgov_status refuse(memgov_budget *b, memgov_budget *r, uint64_t bytes)
+{
+    atomic_fetch_add_explicit(&r->n_refusal, 1, memory_order_relaxed);
+    uint64_t used = mg_budget_live(r), peak = atomic_load(&r->peak), hard = atomic_load(&r->hard);
+    char req[24], u[24], p[24], h[24];
+    memgov_format_bytes(bytes, req, sizeof req);
+    memgov_format_bytes(used, u, sizeof u);
+    memgov_format_bytes(peak, p, sizeof p);
+    memgov_format_bytes(hard, h, sizeof h);
+    announce(MEMGOV_EVENT_HARD_REFUSAL, r, b, bytes);
+    if (r == b)
+        return mg_fail(MEMGOV_ENOMEM, "budget '%s' refused %s: use %s (peak %s) + request would exceed its hard "
+                       "limit of %s", r->name, req, u, p, h);
+    return mg_fail(MEMGOV_ENOMEM, "budget '%s' refused %s requested on its descendant '%s': use %s (peak %s) + "
+                   "request would exceed its hard limit of %s", r->name, req, b->name, u, p, h);
+}
+
+static memgov_status overflowed(memgov_budget *r, uint64_t bytes)
+{
+    return mg_fail(MEMGOV_EOVERFLOW, "budget '%s': a charge of %llu bytes would overflow its use of %llu bytes",
+                   r->name, (unsigned long long)bytes, (unsigned long long)atomic_load(&r->used));
+}
+
+memgov_status mg_charge_begin(memgov_budget *b, uint64_t bytes, mg_charge *c)
+{
+    c->budget = b;
+    c->bytes = bytes;
+    c->extra = 0;
+    c->slot = NULL;
+    c->levels = 0;
+    bool overflow;
+    if (bytes <= MG_STOCK_MAX_CHARGE) {
+        mg_stock *s = mg_my_slot(b);
+        uint64_t have = atomic_load_explicit(&s->bytes, memory_order_relaxed);
+        while (have >= bytes) {
+            if (atomic_compare_exchange_weak_explicit(&s->bytes, &have, have - bytes, memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                c->slot = s;
+                return MEMGOV_OK;
+            }
+        }
+        uint64_t extra = refill_room(b, bytes);
+        if (extra > 0 && try_charge(b, bytes + extra, c, &overflow) == NULL) {
+            c->slot = s;
+            c->extra = extra;
+            return MEMGOV_OK;
+        }
+    }
+    memgov_budget *r = try_charge(b, bytes, c, &overflow);
+    if (r == NULL)
+        return MEMGOV_OK;
+    if (overflow)
+        return overflowed(r, bytes);
+    /* Bytes held in stocks under the refusing budget are not in use: give them back and look again. */
+    mg_drain_subtree(r);
+    if ((r = try_charge(b, bytes, c, &overflow)) == NULL)
+        return MEMGOV_OK;
+    if (overflow)
+        return overflowed(r, bytes);
+    uint64_t used = atomic_load(&r->used), hard = atomic_load(&r->hard), needed;
+    if (used > hard)
+        needed = bytes > UINT64_MAX - (used - hard) ? UINT64_MAX : used - hard + bytes;
+    else
+        needed = bytes > hard - used ? bytes - (hard - used) : 1;
+    reclaim(r, needed);
+    if ((r = try_charge(b, bytes, c, &overflow)) == NULL)
+        return MEMGOV_OK;
+    if (overflow)
+        return overflowed(r, bytes);
+    return refuse(b, r, bytes);
+}

@@ -1,0 +1,324 @@
+/* Stress: threads allocate, resize and free random sizes (16 B to 4 MiB) against tight caps while a watcher
+ * reads every budget's use. The caps must hold at every moment the watcher looks, the books must balance at
+ * the end, and (jemalloc backend) each own arena's allocated bytes must equal memgov's accounting. Runs for a
+ * fixed wall time (about a second) and asserts nothing about speed. Small blocks go through the per-CPU stocks,
+ * large ones through the shared counters, and refusals drain the stocks, so all three paths race here. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "budget/backend.h"
+#include "budget/budget_internal.h"
+#include "memgov.h"
+
+#define MiB (1024u * 1024u)
+#define WORKERS 3
+#define SLOTS 24
+#define N_BUDGETS 4
+
+static memgov_budget *budgets[N_BUDGETS]; /* root, a (own arena), b (own arena), a/shared (a's arena) */
+static uint64_t caps[N_BUDGETS] = {20 * MiB, 12 * MiB, 12 * MiB, 6 * MiB};
+static atomic_bool stop;
+static atomic_ulong over_cap_seen, watcher_reads;
+
+typedef struct worker {
+    unsigned seed;
+    memgov_budget *budget;
+    void *blocks[SLOTS];
+    size_t sizes[SLOTS];
+    unsigned long ops, refused;
+    int corrupted;
+} worker;
+
+static unsigned next_rand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return *s >> 8;
+}
+
+static size_t random_size(unsigned *s)
+{
+    unsigned shift = next_rand(s) % 19; /* 16 B << 0..18: up to 4 MiB */
+    size_t base = (size_t)16 << shift;
+    return base + next_rand(s) % base;
+}
+
+static uint64_t used_of(memgov_budget *b)
+{
+    memgov_budget_stats st = {.struct_size = sizeof st};
+    memgov_budget_stats_get(b, &st);
+    return st.used;
+}
+
+static void *watch(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        for (int i = 0; i < N_BUDGETS; i++) {
+            /* The charged total (live bytes and per-CPU stocks) and the live bytes the stats report. */
+            if (atomic_load(&budgets[i]->used) > caps[i] || used_of(budgets[i]) > caps[i])
+                atomic_fetch_add(&over_cap_seen, 1);
+        }
+        atomic_fetch_add(&watcher_reads, 1);
+    }
+    return NULL;
+}
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    while (!atomic_load(&stop)) {
+        unsigned slot = next_rand(&w->seed) % SLOTS;
+        size_t size = random_size(&w->seed);
+        unsigned char tag = (unsigned char)slot;
+        if (w->blocks[slot] == NULL) {
+            w->blocks[slot] = memgov_malloc(w->budget, size);
+            if (w->blocks[slot] != NULL) {
+                w->sizes[slot] = size;
+                memset(w->blocks[slot], tag, size < 64 ? size : 64);
+            }
+        } else if (next_rand(&w->seed) % 2 == 0) {
+            void *q = memgov_realloc(w->budget, w->blocks[slot], size);
+            if (q != NULL) {
+                w->blocks[slot] = q;
+                size_t keep = w->sizes[slot] < size ? w->sizes[slot] : size;
+                if (((unsigned char *)q)[(keep < 64 ? keep : 64) - 1] != tag)
+                    w->corrupted = 1;
+                w->sizes[slot] = size;
+                memset(q, tag, size < 64 ? size : 64);
+            } else {
+                w->refused++;
+            }
+            w->ops++;
+            continue;
+        } else {
+            memgov_sized_free(w->budget, w->blocks[slot], w->sizes[slot]);
+            w->blocks[slot] = NULL;
+            w->ops++;
+            continue;
+        }
+        if (w->blocks[slot] == NULL)
+            w->refused++;
+        w->ops++;
+    }
+    /* Live blocks stay for the main thread to check against the arenas; this thread's caches go at exit. */
+    return NULL;
+}
+
+static void caps_hold_and_the_books_balance_under_concurrent_churn(void **state)
+{
+    (void)state;
+    memgov_options o;
+    memgov_options_init(&o);
+    o.root_limit = caps[0];
+    memgov *gov;
+    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    budgets[0] = memgov_root(gov);
+    const char *names[N_BUDGETS] = {"root", "a", "b", "shared"};
+    for (int i = 1; i < N_BUDGETS; i++) {
+        memgov_budget_options bo;
+        memgov_budget_options_init(&bo);
+        bo.name = names[i];
+        bo.hard_limit = caps[i];
+        bo.flags = i < 3 ? MEMGOV_BUDGET_OWN_ARENA : 0;
+        assert_int_equal(memgov_budget_create(i < 3 ? budgets[0] : budgets[1], &bo, &budgets[i]), MEMGOV_OK);
+    }
+
+    static worker workers[WORKERS];
+    pthread_t tw[WORKERS], watcher;
+    atomic_store(&stop, false);
+    assert_int_equal(pthread_create(&watcher, NULL, watch, NULL), 0);
+    for (int i = 0; i < WORKERS; i++) {
+        workers[i] = (worker){.seed = 7u + 31u * (unsigned)i, .budget = budgets[1 + i % 3]};
+        assert_int_equal(pthread_create(&tw[i], NULL, work, &workers[i]), 0);
+    }
+    struct timespec run = {.tv_sec = 1, .tv_nsec = 0};
+    nanosleep(&run, NULL);
+    atomic_store(&stop, true);
+    for (int i = 0; i < WORKERS; i++)
+        assert_int_equal(pthread_join(tw[i], NULL), 0);
+    assert_int_equal(pthread_join(watcher, NULL), 0);
+
+    unsigned long refused = 0;
+    for (int i = 0; i < WORKERS; i++) {
+        assert_int_equal(workers[i].corrupted, 0);
+        assert_true(workers[i].ops > 0);
+        refused += workers[i].refused;
+    }
+    assert_int_equal(atomic_load(&over_cap_seen), 0);
+    assert_true(atomic_load(&watcher_reads) > 0);
+    assert_true(refused > 0); /* the caps were tight enough to be hit */
+
+    uint64_t live[N_BUDGETS] = {0};
+    for (int i = 0; i < WORKERS; i++)
+        for (int s = 0; s < SLOTS; s++)
+            if (workers[i].blocks[s] != NULL)
+                live[1 + i % 3] += memgov_usable_size(workers[i].budget, workers[i].blocks[s]);
+    assert_int_equal(used_of(budgets[3]), live[3]);
+    assert_int_equal(used_of(budgets[1]), live[1] + live[3]);
+    assert_int_equal(used_of(budgets[2]), live[2]);
+    assert_int_equal(used_of(budgets[0]), live[1] + live[2] + live[3]);
+#ifndef MG_ALLOC_LIBC
+    /* The workers' caches were given back when they exited: each own arena holds exactly the live blocks of its
+     * budget and of the child that shares it. */
+    for (int i = 1; i <= 2; i++) {
+        memgov_budget_stats st = {.struct_size = sizeof st};
+        assert_int_equal(memgov_budget_stats_get(budgets[i], &st), MEMGOV_OK);
+        assert_int_equal(st.arena_allocated, st.used);
+    }
+#endif
+
+    for (int i = 0; i < WORKERS; i++)
+        for (int s = 0; s < SLOTS; s++)
+            memgov_free(workers[i].budget, workers[i].blocks[s]);
+    mg_backend_thread_flush();
+    for (int i = 0; i < N_BUDGETS; i++) {
+        memgov_budget_stats st = {.struct_size = sizeof st};
+        assert_int_equal(memgov_budget_stats_get(budgets[i], &st), MEMGOV_OK);
+        assert_int_equal(st.used, 0);
+        assert_true(st.peak <= caps[i]);
+        assert_true(st.peak > 0);
+#ifndef MG_ALLOC_LIBC
+        if (i >= 1 && i <= 2)
+            assert_int_equal(st.arena_allocated, 0);
+#endif
+    }
+    assert_int_equal(memgov_budget_destroy(budgets[3]), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(budgets[2]), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(budgets[1]), MEMGOV_OK);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
+/* Reservations from several threads against one cap: every successful one fits, the total never crosses it. */
+static atomic_ulong reserved_ok;
+
+static void *reserve_loop(void *arg)
+{
+    memgov_budget *b = arg;
+    for (int i = 0; i < 20000; i++) {
+        if (memgov_reserve(b, 4096) == MEMGOV_OK) {
+            atomic_fetch_add(&reserved_ok, 1);
+            memgov_release(b, 4096);
+        }
+    }
+    return NULL;
+}
+
+static void concurrent_reservations_respect_the_cap(void **state)
+{
+    (void)state;
+    memgov_options o;
+    memgov_options_init(&o);
+    o.root_limit = 3 * 4096;
+    memgov *gov;
+    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, reserve_loop, memgov_root(gov)), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    memgov_budget_stats st = {.struct_size = sizeof st};
+    assert_int_equal(memgov_budget_stats_get(memgov_root(gov), &st), MEMGOV_OK);
+    assert_int_equal(st.used, 0);
+    assert_int_equal(st.reserved, 0);
+    assert_true(st.peak <= 3 * 4096);
+    assert_true(atomic_load(&reserved_ok) > 0);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
+/* The first calls of memgov_default() race: every thread must get the same governor. */
+static void *ask_default(void *arg)
+{
+    (void)arg;
+    return memgov_default();
+}
+
+static void the_default_governor_is_created_once_under_a_race(void **state)
+{
+    (void)state;
+    pthread_t t[4];
+    void *got[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, ask_default, NULL), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_join(t[i], &got[i]), 0);
+    assert_non_null(got[0]);
+    for (int i = 1; i < 4; i++)
+        assert_ptr_equal(got[i], got[0]);
+    assert_ptr_equal(memgov_default(), got[0]);
+}
+
+/* Refusals on several threads at once: each runs the reclaim callback once and reaches the root's listener. */
+static atomic_ulong refusals_heard, reclaim_calls;
+
+static void hear(const memgov_event *ev, void *user)
+{
+    (void)user;
+    if (ev->kind == MEMGOV_EVENT_HARD_REFUSAL)
+        atomic_fetch_add(&refusals_heard, 1);
+}
+
+static uint64_t reclaim_nothing(memgov_budget *refusing, uint64_t needed, void *user)
+{
+    (void)refusing, (void)needed, (void)user;
+    atomic_fetch_add(&reclaim_calls, 1);
+    return 0;
+}
+
+#define REFUSALS_PER_THREAD 2000
+
+static void *over_ask(void *arg)
+{
+    memgov_budget *b = arg;
+    for (int i = 0; i < REFUSALS_PER_THREAD; i++)
+        if (memgov_reserve(b, 2 * MiB) != MEMGOV_ENOMEM)
+            return arg;
+    return NULL;
+}
+
+static void concurrent_refusals_each_reclaim_once_and_are_all_heard(void **state)
+{
+    (void)state;
+    memgov_options o;
+    memgov_options_init(&o);
+    o.root_limit = 1 * MiB;
+    memgov *gov;
+    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    memgov_budget *root = memgov_root(gov), *b;
+    assert_int_equal(memgov_budget_create(root, NULL, &b), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_listener(root, hear, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(b, 0, reclaim_nothing, NULL), MEMGOV_OK);
+    pthread_t t[WORKERS];
+    for (int i = 0; i < WORKERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, over_ask, b), 0);
+    for (int i = 0; i < WORKERS; i++) {
+        void *failed;
+        assert_int_equal(pthread_join(t[i], &failed), 0);
+        assert_null(failed);
+    }
+    memgov_budget_stats st = {.struct_size = sizeof st};
+    assert_int_equal(memgov_budget_stats_get(root, &st), MEMGOV_OK);
+    assert_int_equal(st.refusals, WORKERS * REFUSALS_PER_THREAD);
+    assert_int_equal(st.used, 0);
+    assert_int_equal(atomic_load(&refusals_heard), WORKERS * REFUSALS_PER_THREAD);
+    assert_int_equal(atomic_load(&reclaim_calls), WORKERS * REFUSALS_PER_THREAD);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(caps_hold_and_the_books_balance_under_concurrent_churn),
+        cmocka_unit_test(concurrent_reservations_respect_the_cap),
+        cmocka_unit_test(the_default_governor_is_created_once_under_a_race),
+        cmocka_unit_test(concurrent_refusals_each_reclaim_once_and_are_all_heard),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,808 @@
+/* Specification of memgov/governor.h and memgov/budget.h: the tree, limits, allocation and its accounting, the
+ * refusal path, reserve/release, events and statistics. Expected byte counts use memgov_usable_size(), so the
+ * tests hold for both allocation backends. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "budget/backend.h"
+#include "internal/fault.h"
+#include "memgov.h"
+
+#define KiB 1024u
+#define MiB (1024u * 1024u)
+
+typedef struct fixture {
+    memgov *gov;
+    memgov_budget *root;
+} fixture;
+
+static int open_gov(void **state)
+{
+    static fixture f;
+    memgov_options o;
+    memgov_options_init(&o);
+    o.root_limit = 1 * MiB;
+    if (memgov_open(&o, &f.gov) != MEMGOV_OK)
+        return -1;
+    f.root = memgov_root(f.gov);
+    *state = &f;
+    return 0;
+}
+
+static int close_gov(void **state)
+{
+    fixture *f = *state;
+    mg_fault_disarm_all();
+    return memgov_close(f->gov) == MEMGOV_OK ? 0 : -1;
+}
+
+static memgov_budget *child(memgov_budget *parent, const char *name, uint64_t hard, uint64_t soft, uint32_t flags)
+{
+    memgov_budget_options o;
+    memgov_budget_options_init(&o);
+    o.name = name;
+    o.hard_limit = hard;
+    o.soft_limit = soft;
+    o.flags = flags;
+    memgov_budget *b = NULL;
+    assert_int_equal(memgov_budget_create(parent, &o, &b), MEMGOV_OK);
+    return b;
+}
+
+static memgov_budget_stats stats_of(memgov_budget *b)
+{
+    memgov_budget_stats st = {.struct_size = sizeof st};
+    assert_int_equal(memgov_budget_stats_get(b, &st), MEMGOV_OK);
+    return st;
+}
+
+static uint64_t used(memgov_budget *b)
+{
+    return stats_of(b).used;
+}
+
+/* ---- governor --------------------------------------------------------------------------------------------- */
+
+static void open_gives_a_root_with_the_limits_of_the_options(void **state)
+{
+    fixture *f = *state;
+    assert_string_equal(memgov_budget_name(f->root), "root");
+    assert_null(memgov_budget_parent(f->root));
+    memgov_budget_stats st = stats_of(f->root);
+    assert_int_equal(st.hard_limit, 1 * MiB);
+    assert_int_equal(st.soft_limit, 0);
+    assert_int_equal(st.used, 0);
+}
+
+static void open_refuses_a_soft_limit_above_the_hard_limit(void **state)
+{
+    (void)state;
+    memgov_options o;
+    memgov_options_init(&o);
+    o.root_limit = 100;
+    o.root_soft_limit = 200;
+    memgov *gov = NULL;
+    assert_int_equal(memgov_open(&o, &gov), MEMGOV_ERANGE);
+    assert_null(gov);
+    assert_int_equal(memgov_open(NULL, NULL), MEMGOV_EINVAL);
+}
+
+static void open_refuses_options_with_an_unknown_nonzero_tail(void **state)
+{
+    (void)state;
+    struct {
+        memgov_options o;
+        uint64_t future;
+    } big;
+    memset(&big, 0, sizeof big);
+    big.o.struct_size = sizeof big;
+    big.future = 1;
+    memgov *gov = NULL;
+    assert_int_equal(memgov_open(&big.o, &gov), MEMGOV_EINVAL);
+    big.future = 0;
+    assert_int_equal(memgov_open(&big.o, &gov), MEMGOV_OK);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
+static void the_default_governor_is_one_and_cannot_be_closed(void **state)
+{
+    (void)state;
+    memgov *a = memgov_default();
+    assert_non_null(a);
+    assert_ptr_equal(a, memgov_default());
+    assert_int_equal(memgov_close(a), MEMGOV_EINVAL);
+    void *p = memgov_malloc(memgov_root(a), 100);
+    assert_non_null(p);
+    memgov_free(memgov_root(a), p);
+    assert_int_equal(used(memgov_root(a)), 0);
+}
+
+static void close_refuses_while_the_root_has_children_or_bytes(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "worker", 0, 0, 0);
+    assert_int_equal(memgov_close(f->gov), MEMGOV_EBUSY);
+    assert_non_null(strstr(memgov_last_error(), "'worker'"));
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+    void *p = memgov_malloc(f->root, 10);
+    assert_int_equal(memgov_close(f->gov), MEMGOV_EBUSY);
+    memgov_free(f->root, p);
+}
+
+/* ---- the tree --------------------------------------------------------------------------------------------- */
+
+static void create_validates_its_arguments(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = NULL;
+    assert_int_equal(memgov_budget_create(NULL, NULL, &b), MEMGOV_EINVAL);
+    assert_int_equal(memgov_budget_create(f->root, NULL, NULL), MEMGOV_EINVAL);
+    memgov_budget_options o;
+    memgov_budget_options_init(&o);
+    o.flags = 0x80;
+    assert_int_equal(memgov_budget_create(f->root, &o, &b), MEMGOV_EINVAL);
+    memgov_budget_options_init(&o);
+    o.hard_limit = 10;
+    o.soft_limit = 11;
+    assert_int_equal(memgov_budget_create(f->root, &o, &b), MEMGOV_ERANGE);
+    assert_non_null(strstr(memgov_last_error(), "soft limit"));
+    assert_null(b);
+    assert_int_equal(memgov_budget_create(f->root, NULL, &b), MEMGOV_OK);
+    assert_string_equal(memgov_budget_name(b), "budget");
+    assert_ptr_equal(memgov_budget_parent(b), f->root);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+static void the_tree_has_a_maximum_depth(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *chain[MEMGOV_BUDGET_MAX_DEPTH];
+    chain[0] = f->root;
+    for (int i = 1; i < MEMGOV_BUDGET_MAX_DEPTH; i++)
+        chain[i] = child(chain[i - 1], "level", 0, 0, 0);
+    memgov_budget *too_deep = NULL;
+    assert_int_equal(memgov_budget_create(chain[MEMGOV_BUDGET_MAX_DEPTH - 1], NULL, &too_deep), MEMGOV_ERANGE);
+    void *p = memgov_malloc(chain[MEMGOV_BUDGET_MAX_DEPTH - 1], 64);
+    assert_int_equal(used(f->root), memgov_usable_size(chain[1], p));
+    memgov_free(chain[MEMGOV_BUDGET_MAX_DEPTH - 1], p);
+    for (int i = MEMGOV_BUDGET_MAX_DEPTH - 1; i >= 1; i--)
+        assert_int_equal(memgov_budget_destroy(chain[i]), MEMGOV_OK);
+}
+
+static void destroy_refuses_live_bytes_and_names_them(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "cache", 0, 0, 0);
+    void *p = memgov_malloc(b, 1000);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_EBUSY);
+    char expect[64];
+    snprintf(expect, sizeof expect, "(%zu bytes)", memgov_usable_size(b, p));
+    assert_non_null(strstr(memgov_last_error(), expect));
+    assert_non_null(strstr(memgov_last_error(), "'cache'"));
+    memgov_free(b, p);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+static void destroy_refuses_children_and_names_them(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "model", 0, 0, 0);
+    memgov_budget *w = child(b, "weights", 0, 0, 0);
+    memgov_budget *a = child(b, "activations", 0, 0, MEMGOV_BUDGET_OWN_ARENA);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_EBUSY);
+    assert_int_equal(memgov_last_status(), MEMGOV_EBUSY);
+    assert_non_null(strstr(memgov_last_error(), "2 children: 'weights', 'activations'"));
+    assert_int_equal(stats_of(b).children, 2);
+    assert_int_equal(memgov_budget_destroy(w), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(a), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(NULL), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(f->root), MEMGOV_EINVAL);
+}
+
+/* ---- allocation and accounting ------------------------------------------------------------------------------ */
+
+static void a_block_is_charged_in_usable_bytes_to_every_ancestor(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *m = child(f->root, "model", 0, 0, 0);
+    memgov_budget *l = child(m, "layer", 0, 0, MEMGOV_BUDGET_OWN_ARENA);
+    void *p = memgov_malloc(l, 100);
+    assert_non_null(p);
+    size_t n = memgov_usable_size(l, p);
+    assert_true(n >= 100);
+    memset(p, 0xab, n);
+    assert_int_equal(used(l), n);
+    assert_int_equal(used(m), n);
+    assert_int_equal(used(f->root), n);
+    assert_int_equal(stats_of(l).allocations, 1);
+    memgov_free(l, p);
+    assert_int_equal(used(l), 0);
+    assert_int_equal(used(m), 0);
+    assert_int_equal(used(f->root), 0);
+    assert_int_equal(stats_of(l).frees, 1);
+    assert_true(stats_of(l).peak >= n); /* the peak counts the per-CPU stock too */
+    assert_int_equal(memgov_budget_destroy(l), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(m), MEMGOV_OK);
+}
+
+static void zero_sizes_give_unique_blocks_and_free_null_is_a_no_op(void **state)
+{
+    fixture *f = *state;
+    void *a = memgov_malloc(f->root, 0);
+    void *b = memgov_calloc(f->root, 0, 8);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_ptr_not_equal(a, b);
+    assert_int_equal(used(f->root), memgov_usable_size(f->root, a) + memgov_usable_size(f->root, b));
+    memgov_free(f->root, NULL);
+    memgov_sized_free(f->root, NULL, 8);
+    assert_int_equal(memgov_usable_size(f->root, NULL), 0);
+    memgov_free(f->root, a);
+    memgov_free(f->root, b);
+    assert_int_equal(used(f->root), 0);
+}
+
+static void calloc_zeroes_and_refuses_an_overflowing_product(void **state)
+{
+    fixture *f = *state;
+    unsigned char *p = memgov_calloc(f->root, 100, 3);
+    assert_non_null(p);
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(p[i], 0);
+    memgov_free(f->root, p);
+    assert_null(memgov_calloc(f->root, SIZE_MAX / 2, 3));
+    assert_int_equal(memgov_last_status(), MEMGOV_EOVERFLOW);
+    assert_int_equal(used(f->root), 0);
+}
+
+static void aligned_allocation_is_aligned_and_checks_its_alignment(void **state)
+{
+    fixture *f = *state;
+    void *p = memgov_aligned_alloc(f->root, 4096, 100);
+    assert_non_null(p);
+    assert_int_equal((uintptr_t)p % 4096, 0);
+    assert_int_equal(used(f->root), memgov_usable_size(f->root, p));
+    memgov_free(f->root, p);
+    assert_null(memgov_aligned_alloc(f->root, 48, 100));
+    assert_int_equal(memgov_last_status(), MEMGOV_EINVAL);
+    assert_null(memgov_aligned_alloc(f->root, 64, SIZE_MAX - 10));
+    assert_int_equal(memgov_last_status(), MEMGOV_EOVERFLOW);
+    assert_int_equal(used(f->root), 0);
+}
+
+static void sized_free_credits_what_was_charged(void **state)
+{
+    fixture *f = *state;
+    void *p = memgov_malloc(f->root, 1000);
+    memgov_sized_free(f->root, p, 1000);
+    assert_int_equal(used(f->root), 0);
+    assert_int_equal(stats_of(f->root).frees, 1);
+}
+
+static void realloc_charges_only_the_difference(void **state)
+{
+    fixture *f = *state;
+    char *p = memgov_malloc(f->root, 100 * KiB);
+    memset(p, 7, 100 * KiB);
+    size_t before = memgov_usable_size(f->root, p);
+    /* 1 MiB cap: growing 100 KiB to 900 KiB fits only if the old block is not charged twice. */
+    p = memgov_realloc(f->root, p, 900 * KiB);
+    assert_non_null(p);
+    assert_true(before < memgov_usable_size(f->root, p));
+    assert_int_equal(used(f->root), memgov_usable_size(f->root, p));
+    assert_int_equal(p[100 * KiB - 1], 7);
+    p = memgov_realloc(f->root, p, 10);
+    assert_int_equal(used(f->root), memgov_usable_size(f->root, p));
+    assert_int_equal(p[9], 7);
+    assert_int_equal(stats_of(f->root).allocations, 1);
+    memgov_free(f->root, p);
+    assert_int_equal(used(f->root), 0);
+}
+
+static void realloc_of_null_allocates(void **state)
+{
+    fixture *f = *state;
+    void *p = memgov_realloc(f->root, NULL, 64);
+    assert_non_null(p);
+    assert_int_equal(used(f->root), memgov_usable_size(f->root, p));
+    memgov_free(f->root, p);
+}
+
+static void realloc_refused_keeps_the_block_charged_and_intact(void **state)
+{
+    fixture *f = *state;
+    char *p = memgov_malloc(f->root, 600 * KiB);
+    memset(p, 9, 600 * KiB);
+    uint64_t charged = used(f->root);
+    assert_null(memgov_realloc(f->root, p, 2 * MiB));
+    assert_int_equal(memgov_last_status(), MEMGOV_ENOMEM);
+    assert_int_equal(used(f->root), charged);
+    assert_int_equal(p[600 * KiB - 1], 9);
+    memgov_free(f->root, p);
+    assert_int_equal(used(f->root), 0);
+}
+
+/* ---- limits and the refusal message -------------------------------------------------------------------------- */
+
+static void a_request_over_the_cap_is_refused_with_a_message(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "model", 64 * KiB, 0, 0);
+    assert_null(memgov_malloc(b, 100 * KiB));
+    assert_int_equal(memgov_last_status(), MEMGOV_ENOMEM);
+    assert_true(strncmp(memgov_last_error(), "budget 'model' refused ", 23) == 0);
+    assert_non_null(strstr(memgov_last_error(), "would exceed its hard limit of 64.0 KiB"));
+    /* A reservation is charged exactly what it asks for, so its message is exact. */
+    assert_int_equal(memgov_reserve(b, 100 * KiB), MEMGOV_ENOMEM);
+    assert_string_equal(memgov_last_error(),
+                        "budget 'model' refused 100 KiB: use 0 B (peak 0 B) + request would exceed its hard limit "
+                        "of 64.0 KiB");
+    assert_int_equal(stats_of(b).refusals, 2);
+    assert_int_equal(used(f->root), 0);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+static void an_ancestor_refusal_names_the_ancestor_and_rolls_back_every_level(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *m = child(f->root, "model", 0, 0, 0);
+    memgov_budget *l = child(m, "layer", 0, 0, 0);
+    assert_int_equal(memgov_reserve(f->root, 512 * KiB), MEMGOV_OK);
+    assert_int_equal(memgov_reserve(l, 600 * KiB), MEMGOV_ENOMEM);
+    assert_string_equal(memgov_last_error(),
+                        "budget 'root' refused 600 KiB requested on its descendant 'layer': use 512 KiB (peak 512 "
+                        "KiB) + request would exceed its hard limit of 1.00 MiB");
+    assert_int_equal(used(l), 0);
+    assert_int_equal(used(m), 0);
+    assert_int_equal(stats_of(l).peak, 0);
+    assert_int_equal(used(f->root), 512 * KiB);
+    assert_int_equal(stats_of(f->root).refusals, 1);
+    assert_int_equal(stats_of(l).refusals, 0);
+    assert_int_equal(memgov_release(f->root, 512 * KiB), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(l), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(m), MEMGOV_OK);
+}
+
+static void lowering_a_limit_below_use_refuses_new_charges_until_use_drops(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "b", 0, 0, 0);
+    void *p = memgov_malloc(b, 10 * KiB);
+    assert_int_equal(memgov_budget_set_limits(b, 4 * KiB, 0), MEMGOV_OK);
+    assert_int_equal(stats_of(b).hard_limit, 4 * KiB);
+    assert_null(memgov_malloc(b, 16));
+    assert_int_equal(memgov_last_status(), MEMGOV_ENOMEM);
+    memgov_free(b, p);
+    p = memgov_malloc(b, 16);
+    assert_non_null(p);
+    memgov_free(b, p);
+    assert_int_equal(memgov_budget_set_limits(b, 100, 200), MEMGOV_ERANGE);
+    assert_int_equal(stats_of(b).hard_limit, 4 * KiB);
+    assert_int_equal(memgov_budget_set_limits(NULL, 0, 0), MEMGOV_EINVAL);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+static void reset_peak_brings_the_peak_down_to_the_use(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(memgov_reserve(f->root, 200 * KiB), MEMGOV_OK);
+    assert_int_equal(memgov_reserve(f->root, 200 * KiB), MEMGOV_OK);
+    assert_int_equal(memgov_release(f->root, 200 * KiB), MEMGOV_OK);
+    assert_int_equal(stats_of(f->root).peak, 400 * KiB);
+    assert_int_equal(memgov_budget_reset_peak(f->root), MEMGOV_OK);
+    assert_int_equal(stats_of(f->root).peak, 200 * KiB);
+    assert_int_equal(memgov_release(f->root, 200 * KiB), MEMGOV_OK);
+}
+
+static void stocks_never_take_a_budget_past_its_limits(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "small", 4 * KiB, 2 * KiB, 0);
+    void *p = memgov_malloc(b, 100);
+    assert_non_null(p);
+    assert_true(stats_of(b).peak <= 2 * KiB); /* the stock was refilled only up to the soft limit */
+    memgov_free(b, p);
+    assert_int_equal(used(b), 0);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+static void a_refusal_drains_the_stocks_before_failing(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "small-blocks", 0, 0, 0);
+    void *p = memgov_malloc(b, 100); /* leaves a stock of pre-charged bytes under the root */
+    size_t n = memgov_usable_size(b, p);
+    /* Fits beside the live block, but not beside the live block and the stock. */
+    assert_int_equal(memgov_reserve(f->root, 1 * MiB - n), MEMGOV_OK);
+    assert_int_equal(used(f->root), 1 * MiB);
+    assert_int_equal(stats_of(f->root).refusals, 0);
+    assert_int_equal(memgov_release(f->root, 1 * MiB - n), MEMGOV_OK);
+    memgov_free(b, p);
+    assert_int_equal(used(f->root), 0);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+/* ---- reserve / release ---------------------------------------------------------------------------------------- */
+
+static void reserve_charges_like_an_allocation_and_release_credits(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "numpy", 100 * KiB, 0, 0);
+    assert_int_equal(memgov_reserve(b, 60 * KiB), MEMGOV_OK);
+    assert_int_equal(memgov_reserve(b, 60 * KiB), MEMGOV_ENOMEM);
+    assert_non_null(strstr(memgov_last_error(), "budget 'numpy' refused 60.0 KiB"));
+    assert_int_equal(used(b), 60 * KiB);
+    assert_int_equal(stats_of(b).reserved, 60 * KiB);
+    assert_int_equal(used(f->root), 60 * KiB);
+    assert_int_equal(memgov_release(b, 61 * KiB), MEMGOV_ERANGE);
+    assert_int_equal(used(b), 60 * KiB);
+    assert_int_equal(memgov_release(b, 60 * KiB), MEMGOV_OK);
+    assert_int_equal(used(f->root), 0);
+    assert_int_equal(stats_of(b).reserved, 0);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+static void reserve_past_64_bits_is_an_overflow(void **state)
+{
+    (void)state;
+    memgov *gov;
+    assert_int_equal(memgov_open(NULL, &gov), MEMGOV_OK);
+    memgov_budget *r = memgov_root(gov);
+    assert_int_equal(memgov_reserve(r, UINT64_MAX - 5), MEMGOV_OK);
+    assert_int_equal(memgov_reserve(r, 10), MEMGOV_EOVERFLOW);
+    assert_int_equal(used(r), UINT64_MAX - 5);
+    assert_int_equal(memgov_release(r, UINT64_MAX - 5), MEMGOV_OK);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
+/* ---- reclaim --------------------------------------------------------------------------------------------------- */
+
+typedef struct cache {
+    memgov_budget *budget;
+    void *blocks[16];
+    int n;
+    int calls;
+    char *log;
+    int *log_pos;
+    char tag;
+} cache;
+
+static uint64_t drop_cache(memgov_budget *refusing, uint64_t needed, void *user)
+{
+    (void)refusing;
+    (void)needed;
+    cache *c = user;
+    c->calls++;
+    c->log[(*c->log_pos)++] = c->tag;
+    uint64_t freed = 0;
+    while (c->n > 0) {
+        void *p = c->blocks[--c->n];
+        freed += memgov_usable_size(c->budget, p);
+        memgov_free(c->budget, p);
+    }
+    return freed;
+}
+
+static uint64_t free_nothing(memgov_budget *refusing, uint64_t needed, void *user)
+{
+    (void)refusing;
+    (void)needed;
+    cache *c = user;
+    c->calls++;
+    c->log[(*c->log_pos)++] = c->tag;
+    return 0;
+}
+
+static void reclaim_frees_a_sibling_cache_and_the_retry_succeeds(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *cb = child(f->root, "cache", 0, 0, 0);
+    memgov_budget *work = child(f->root, "work", 0, 0, 0);
+    int pos = 0;
+    char log[8] = "";
+    cache c = {.budget = cb, .log = log, .log_pos = &pos, .tag = 'c'};
+    for (c.n = 0; c.n < 8; c.n++)
+        c.blocks[c.n] = memgov_malloc(cb, 100 * KiB);
+    assert_int_equal(memgov_budget_add_reclaim(cb, 0, drop_cache, &c), MEMGOV_OK);
+    void *p = memgov_malloc(work, 500 * KiB);
+    assert_non_null(p);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(used(cb), 0);
+    assert_int_equal(stats_of(cb).reclaims, 1);
+    assert_int_equal(used(f->root), memgov_usable_size(work, p));
+    assert_string_equal(log, "c");
+    memgov_free(work, p);
+    assert_int_equal(memgov_budget_remove_reclaim(cb, drop_cache, &c), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_reclaim(cb, drop_cache, &c), MEMGOV_ENOTFOUND);
+    assert_int_equal(memgov_budget_destroy(cb), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(work), MEMGOV_OK);
+}
+
+static void reclaim_callbacks_run_by_priority_then_exactly_one_retry(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "b", 0, 0, 0);
+    int pos = 0;
+    char log[8] = "";
+    cache lo = {.budget = b, .log = log, .log_pos = &pos, .tag = 'l'};
+    cache hi = {.budget = b, .log = log, .log_pos = &pos, .tag = 'h'};
+    cache mid = {.budget = b, .log = log, .log_pos = &pos, .tag = 'm'};
+    assert_int_equal(memgov_budget_add_reclaim(b, 1, free_nothing, &lo), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(b, 9, free_nothing, &hi), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(f->root, 5, free_nothing, &mid), MEMGOV_OK);
+    /* Refused by the root: the callbacks of the root and of every budget below it run, highest priority first. */
+    assert_null(memgov_malloc(b, 2 * MiB));
+    assert_int_equal(memgov_last_status(), MEMGOV_ENOMEM);
+    assert_string_equal(log, "hml"); /* one round, not a loop */
+    assert_int_equal(stats_of(f->root).refusals, 1);
+    assert_int_equal(memgov_budget_remove_reclaim(f->root, free_nothing, &mid), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_reclaim(b, free_nothing, &lo), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_reclaim(b, free_nothing, &hi), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+static char call_log[8];
+static int call_pos;
+static uint64_t log_a(memgov_budget *r, uint64_t n, void *u)
+{
+    (void)r, (void)n, (void)u;
+    call_log[call_pos++] = 'a';
+    return 0;
+}
+static uint64_t log_b(memgov_budget *r, uint64_t n, void *u)
+{
+    (void)r, (void)u;
+    call_log[call_pos++] = 'b';
+    return n; /* claims enough: later callbacks are not called */
+}
+static uint64_t log_c(memgov_budget *r, uint64_t n, void *u)
+{
+    (void)r, (void)n, (void)u;
+    call_log[call_pos++] = 'c';
+    return 0;
+}
+
+static void reclaim_stops_once_enough_is_reported(void **state)
+{
+    fixture *f = *state;
+    call_pos = 0;
+    assert_int_equal(memgov_budget_add_reclaim(f->root, 3, log_a, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(f->root, 2, log_b, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(f->root, 1, log_c, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_reserve(f->root, 2 * MiB), MEMGOV_ENOMEM);
+    assert_int_equal(call_pos, 2);
+    assert_memory_equal(call_log, "ab", 2);
+    for (int i = 0; i < MEMGOV_BUDGET_MAX_CALLBACKS - 3; i++)
+        assert_int_equal(memgov_budget_add_reclaim(f->root, 0, log_c, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(f->root, 0, log_c, NULL), MEMGOV_ERANGE);
+}
+
+/* ---- events ---------------------------------------------------------------------------------------------------- */
+
+typedef struct event_log {
+    memgov_event ev[16];
+    int n;
+} event_log;
+
+static void record(const memgov_event *ev, void *user)
+{
+    event_log *l = user;
+    if (l->n < 16)
+        l->ev[l->n++] = *ev;
+}
+
+static void soft_limit_crossing_and_clearing_are_announced_up_the_tree(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "b", 0, 10 * KiB, 0);
+    event_log on_b = {0}, on_root = {0};
+    assert_int_equal(memgov_budget_add_listener(b, record, &on_b), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_listener(f->root, record, &on_root), MEMGOV_OK);
+    void *small = memgov_malloc(b, 4 * KiB);
+    assert_int_equal(on_b.n, 0);
+    void *big = memgov_malloc(b, 8 * KiB);
+    assert_int_equal(on_b.n, 1);
+    assert_int_equal(on_b.ev[0].kind, MEMGOV_EVENT_SOFT_CROSSED);
+    assert_ptr_equal(on_b.ev[0].budget, b);
+    assert_int_equal(on_b.ev[0].soft_limit, 10 * KiB);
+    assert_int_equal(on_b.ev[0].used, used(b));
+    assert_int_equal(on_root.n, 1); /* the root's listener hears its descendants' events */
+    assert_ptr_equal(on_root.ev[0].budget, b);
+    memgov_free(b, big);
+    assert_int_equal(on_b.n, 2);
+    assert_int_equal(on_b.ev[1].kind, MEMGOV_EVENT_SOFT_CLEARED);
+    memgov_free(b, small);
+    assert_int_equal(on_b.n, 2);
+    assert_int_equal(memgov_budget_remove_listener(f->root, record, &on_root), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_listener(f->root, record, &on_root), MEMGOV_ENOTFOUND);
+    assert_int_equal(memgov_budget_remove_listener(b, record, &on_b), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+static void a_hard_refusal_reaches_the_root_listener_with_the_numbers(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "b", 0, 0, 0);
+    event_log l = {0};
+    assert_int_equal(memgov_budget_add_listener(f->root, record, &l), MEMGOV_OK);
+    assert_int_equal(memgov_reserve(b, 300 * KiB), MEMGOV_OK);
+    assert_int_equal(memgov_reserve(b, 800 * KiB), MEMGOV_ENOMEM);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.ev[0].kind, MEMGOV_EVENT_HARD_REFUSAL);
+    assert_int_equal(l.ev[0].struct_size, sizeof(memgov_event));
+    assert_ptr_equal(l.ev[0].budget, f->root);
+    assert_ptr_equal(l.ev[0].origin, b);
+    assert_int_equal(l.ev[0].request, 800 * KiB);
+    assert_int_equal(l.ev[0].used, 300 * KiB);
+    assert_int_equal(l.ev[0].hard_limit, 1 * MiB);
+    assert_int_equal(memgov_budget_set_limits(b, 2 * MiB, 0), MEMGOV_OK);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.ev[1].kind, MEMGOV_EVENT_LIMIT_CHANGED);
+    assert_int_equal(l.ev[1].hard_limit, 2 * MiB);
+    assert_int_equal(memgov_release(b, 300 * KiB), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_listener(f->root, record, &l), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+/* ---- stats ------------------------------------------------------------------------------------------------------ */
+
+static void stats_follow_the_struct_size_rule(void **state)
+{
+    fixture *f = *state;
+    struct {
+        memgov_budget_stats st;
+        uint64_t future;
+    } big;
+    memset(&big, 0xff, sizeof big);
+    big.st.struct_size = sizeof big;
+    assert_int_equal(memgov_budget_stats_get(f->root, &big.st), MEMGOV_OK);
+    assert_int_equal(big.future, 0);
+    assert_int_equal(big.st.struct_size, sizeof big);
+    /* An old caller knowing only the first two fields gets those and nothing past them. */
+    struct {
+        size_t struct_size;
+        uint64_t used;
+        uint64_t canary;
+    } old = {.struct_size = offsetof(memgov_budget_stats, peak), .used = 99, .canary = 42};
+    assert_int_equal(memgov_budget_stats_get(f->root, (memgov_budget_stats *)&old), MEMGOV_OK);
+    assert_int_equal(old.used, 0);
+    assert_int_equal(old.canary, 42);
+    memgov_budget_stats bad = {.struct_size = 0};
+    assert_int_equal(memgov_budget_stats_get(f->root, &bad), MEMGOV_EINVAL);
+    assert_int_equal(memgov_budget_stats_get(NULL, &big.st), MEMGOV_EINVAL);
+}
+
+static void an_own_arena_reports_jemalloc_numbers(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "arena", 0, 0, MEMGOV_BUDGET_OWN_ARENA);
+    void *p = memgov_malloc(b, 200 * KiB);
+    mg_backend_thread_flush(); /* blocks cached by this thread (of an earlier owner of the arena) are given back */
+    memgov_budget_stats st = stats_of(b);
+#ifdef MG_ALLOC_LIBC
+    assert_int_equal(st.own_arena, 0);
+#else
+    assert_int_equal(st.own_arena, 1);
+    assert_int_equal(st.arena_allocated, memgov_usable_size(b, p));
+    assert_true(st.arena_active >= st.arena_allocated);
+    assert_true(st.arena_mapped >= st.arena_active);
+#endif
+    memgov_free(b, p);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+/* ---- fault injection -------------------------------------------------------------------------------------------- */
+
+static void an_allocator_failure_mid_charge_leaves_every_counter_unchanged(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *m = child(f->root, "model", 0, 0, 0);
+    memgov_budget *l = child(m, "layer", 0, 0, 0);
+    void *keep = memgov_malloc(l, 1000);
+    memgov_budget_stats before[3] = {stats_of(l), stats_of(m), stats_of(f->root)};
+    mg_fault_arm(MG_FAULT_ALLOC, 0, 1);
+    assert_null(memgov_malloc(l, 5000));
+    assert_int_equal(memgov_last_status(), MEMGOV_ENOMEM);
+    assert_non_null(strstr(memgov_last_error(), "the allocator has no memory"));
+    mg_fault_arm(MG_FAULT_ALLOC, 0, 1);
+    assert_null(memgov_realloc(l, keep, 50000));
+    mg_fault_arm(MG_FAULT_ALLOC, 0, 1);
+    assert_null(memgov_calloc(l, 10, 10));
+    assert_int_equal(mg_fault_injected(MG_FAULT_ALLOC), 1);
+    memgov_budget_stats after[3] = {stats_of(l), stats_of(m), stats_of(f->root)};
+    for (int i = 0; i < 3; i++)
+        assert_memory_equal(&before[i], &after[i], offsetof(memgov_budget_stats, arena_allocated));
+    memgov_free(l, keep);
+    assert_int_equal(memgov_budget_destroy(l), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(m), MEMGOV_OK);
+}
+
+static void a_budget_whose_arena_cannot_be_made_is_not_created(void **state)
+{
+    fixture *f = *state;
+#ifdef MG_ALLOC_LIBC
+    skip(); /* the libc backend has no arenas */
+#endif
+    memgov_budget_options o;
+    memgov_budget_options_init(&o);
+    o.flags = MEMGOV_BUDGET_OWN_ARENA;
+    /* The pool holds the arenas given back by earlier tests (fewer than 8): take them all, so that the next
+     * budget needs a new arena from jemalloc. */
+    memgov_budget *pooled[8];
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(memgov_budget_create(f->root, &o, &pooled[i]), MEMGOV_OK);
+    memgov_budget *b = NULL;
+    mg_fault_arm(MG_FAULT_ALLOC, 0, 1);
+    assert_int_equal(memgov_budget_create(f->root, &o, &b), MEMGOV_ENOMEM);
+    assert_int_equal(mg_fault_injected(MG_FAULT_ALLOC), 1);
+    assert_null(b);
+    assert_int_equal(stats_of(f->root).children, 8);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(memgov_budget_destroy(pooled[i]), MEMGOV_OK);
+}
+
+static void fault_sites_skip_then_fail_then_disarm(void **state)
+{
+    (void)state;
+    mg_fault_arm(MG_FAULT_FILE_IO, 2, 2);
+    bool got[5];
+    for (int i = 0; i < 5; i++)
+        got[i] = mg_fault_hit(MG_FAULT_FILE_IO);
+    assert_false(got[0]);
+    assert_false(got[1]);
+    assert_true(got[2]);
+    assert_true(got[3]);
+    assert_false(got[4]);
+    assert_false(mg_fault_hit(MG_FAULT_OS_CALL));
+    assert_int_equal(mg_fault_injected(MG_FAULT_FILE_IO), 2);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, open_gov, close_gov)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(open_gives_a_root_with_the_limits_of_the_options),
+        cmocka_unit_test(open_refuses_a_soft_limit_above_the_hard_limit),
+        cmocka_unit_test(open_refuses_options_with_an_unknown_nonzero_tail),
+        cmocka_unit_test(the_default_governor_is_one_and_cannot_be_closed),
+        T(close_refuses_while_the_root_has_children_or_bytes),
+        T(create_validates_its_arguments),
+        T(the_tree_has_a_maximum_depth),
+        T(destroy_refuses_live_bytes_and_names_them),
+        T(destroy_refuses_children_and_names_them),
+        T(a_block_is_charged_in_usable_bytes_to_every_ancestor),
+        T(zero_sizes_give_unique_blocks_and_free_null_is_a_no_op),
+        T(calloc_zeroes_and_refuses_an_overflowing_product),
+        T(aligned_allocation_is_aligned_and_checks_its_alignment),
+        T(sized_free_credits_what_was_charged),
+        T(realloc_charges_only_the_difference),
+        T(realloc_of_null_allocates),
+        T(realloc_refused_keeps_the_block_charged_and_intact),
+        T(a_request_over_the_cap_is_refused_with_a_message),
+        T(an_ancestor_refusal_names_the_ancestor_and_rolls_back_every_level),
+        T(lowering_a_limit_below_use_refuses_new_charges_until_use_drops),
+        T(reset_peak_brings_the_peak_down_to_the_use),
+        T(stocks_never_take_a_budget_past_its_limits),
+        T(a_refusal_drains_the_stocks_before_failing),
+        T(reserve_charges_like_an_allocation_and_release_credits),
+        cmocka_unit_test(reserve_past_64_bits_is_an_overflow),
+        T(reclaim_frees_a_sibling_cache_and_the_retry_succeeds),
+        T(reclaim_callbacks_run_by_priority_then_exactly_one_retry),
+        T(reclaim_stops_once_enough_is_reported),
+        T(soft_limit_crossing_and_clearing_are_announced_up_the_tree),
+        T(a_hard_refusal_reaches_the_root_listener_with_the_numbers),
+        T(stats_follow_the_struct_size_rule),
+        T(an_own_arena_reports_jemalloc_numbers),
+        T(an_allocator_failure_mid_charge_leaves_every_counter_unchanged),
+        T(a_budget_whose_arena_cannot_be_made_is_not_created),
+        cmocka_unit_test(fault_sites_skip_then_fail_then_disarm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
