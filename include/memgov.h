@@ -6,6 +6,7 @@
 #define MEMGOV_H
 
 #include "memgov/common.h"
+#include "memgov/config.h"
 #include "memgov/probe.h"
 
 #endif /* MEMGOV_H */
