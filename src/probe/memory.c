@@ -7,6 +7,8 @@
 #include "internal/procfs.h"
 #include "probe/probe_parts.h"
 
+#define V1_UNLIMITED (1ull << 62)
+
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 /* The smallest value of `file` in dir and each of its ancestors down to (and including) `top`: a parent's limit
@@ -60,7 +62,8 @@ static void probe_cgroup(const char *root, memgov_probe *p)
         p->cgroup_memory_max = MEMGOV_PROBE_UNLIMITED;
         p->cgroup_memory_high = MEMGOV_PROBE_UNLIMITED;
         if (smallest_along_ancestors(root, dir, "/sys/fs/cgroup/memory", "memory.limit_in_bytes", &v) == 0) {
-            p->cgroup_memory_max = v;
+            /* v1 says "no limit" with LONG_MAX rounded down to a page, not with "max". */
+            p->cgroup_memory_max = v >= V1_UNLIMITED ? MEMGOV_PROBE_UNLIMITED : v;
             p->sources |= MEMGOV_PROBE_SRC_CGROUP;
         }
         char path[PATH_MAX + 32];

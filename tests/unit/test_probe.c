@@ -84,6 +84,7 @@ static void an_unlimited_cgroup_v1_leaves_physical_ram_effective(void **state)
     (void)state;
     memgov_probe p = probe_fixture("cgroup1-unlimited");
     assert_int_equal(p.cgroup_version, 1);
+    assert_true(p.cgroup_memory_max == MEMGOV_PROBE_UNLIMITED);
     assert_int_equal(p.effective_memory, 8 * GiB);
     assert_true(p.cpu_quota == 0);
     assert_int_equal(p.usable_cpus, 2);
