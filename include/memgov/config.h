@@ -205,7 +205,10 @@ typedef struct memgov_config_change {
     uint64_t time_ns;        /* CLOCK_REALTIME when it happened */
 } memgov_config_change;
 
-/* Number of changes recorded since creation (defaults are not changes). 0 if cfg is NULL. */
+/* The history keeps the most recent MEMGOV_CONFIG_HISTORY_MAX changes; older ones are dropped. */
+#define MEMGOV_CONFIG_HISTORY_MAX 1024
+
+/* Number of changes kept (defaults are not changes), at most MEMGOV_CONFIG_HISTORY_MAX. 0 if cfg is NULL. */
 MEMGOV_API size_t memgov_config_history_count(const memgov_config *cfg);
 /* Copies the i-th change (oldest first) into *out (up to out->struct_size bytes). Errors: MEMGOV_EINVAL,
  * MEMGOV_ENOTFOUND (i out of range). */

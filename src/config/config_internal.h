@@ -39,9 +39,11 @@ struct memgov_config {
     size_t n, cap;
     memgov_mode mode;
     uint64_t effective;
-    memgov_config_change *hist;
-    size_t nhist, caphist;
+    memgov_config_change *hist; /* a ring of at most MG_CONFIG_HISTORY_MAX, the oldest at hist_start */
+    size_t nhist, caphist, hist_start;
 };
+
+#define MG_CONFIG_HISTORY_MAX MEMGOV_CONFIG_HISTORY_MAX
 
 typedef struct mg_message {
     memgov_config_severity severity;

@@ -287,11 +287,18 @@ void mg_config_suggest(const memgov_config *cfg, const char *name, int env_style
     }
 }
 
+/* A percentage cannot be compared with a byte count while the effective memory is unknown: such a bound is not
+ * checked then (else "90%" would fall below "1MiB" on a machine whose /proc cannot be read). */
+static int comparable(const memgov_config *cfg, const mg_entry *e, const mg_value *a, const mg_value *b)
+{
+    return e->type != MEMGOV_CONFIG_SIZE || cfg->effective != 0 || a->is_pct == b->is_pct;
+}
+
 int mg_config_check_bounds(const memgov_config *cfg, const mg_entry *e, const mg_value *v)
 {
-    if (e->has_min && mg_value_cmp(e->type, v, &e->min, cfg->effective) < 0)
+    if (e->has_min && comparable(cfg, e, v, &e->min) && mg_value_cmp(e->type, v, &e->min, cfg->effective) < 0)
         return -1;
-    if (e->has_max && mg_value_cmp(e->type, v, &e->max, cfg->effective) > 0)
+    if (e->has_max && comparable(cfg, e, v, &e->max) && mg_value_cmp(e->type, v, &e->max, cfg->effective) > 0)
         return 1;
     return 0;
 }
@@ -319,15 +326,22 @@ const mg_slot *mg_config_current(const memgov_config *cfg, const mg_entry *e)
 int mg_config_record(memgov_config *cfg, const char *key, const char *old_value, const char *new_value,
                      const char *source, const char *reason)
 {
-    if (cfg->nhist == cfg->caphist) {
-        size_t cap = cfg->caphist ? cfg->caphist * 2 : 16;
-        memgov_config_change *grown = realloc(cfg->hist, cap * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        cfg->hist = grown;
-        cfg->caphist = cap;
+    memgov_config_change *c;
+    if (cfg->nhist == MG_CONFIG_HISTORY_MAX) {
+        /* Full: the oldest entry (at hist_start) makes room, so a long-running job's history stays bounded. */
+        c = &cfg->hist[cfg->hist_start];
+        cfg->hist_start = (cfg->hist_start + 1) % MG_CONFIG_HISTORY_MAX;
+    } else {
+        if (cfg->nhist == cfg->caphist) {
+            size_t cap = cfg->caphist ? cfg->caphist * 2 : 16;
+            memgov_config_change *grown = realloc(cfg->hist, cap * sizeof *grown);
+            if (grown == NULL)
+                return -1;
+            cfg->hist = grown;
+            cfg->caphist = cap;
+        }
+        c = &cfg->hist[cfg->nhist++];
     }
-    memgov_config_change *c = &cfg->hist[cfg->nhist++];
     memset(c, 0, sizeof *c);
     c->struct_size = sizeof *c;
     snprintf(c->key, sizeof c->key, "%s", key);
@@ -504,7 +518,7 @@ memgov_status memgov_config_history_get(const memgov_config *cfg, size_t i, memg
         UNLOCK(cfg);
         return mg_fail(MEMGOV_ENOTFOUND, "history entry %zu does not exist (%zu recorded)", i, n);
     }
-    memgov_config_change c = cfg->hist[i];
+    memgov_config_change c = cfg->hist[(cfg->hist_start + i) % MG_CONFIG_HISTORY_MAX];
     UNLOCK(cfg);
     return mg_struct_out(out, &c, sizeof c, "memgov_config_change");
 }

@@ -413,6 +413,35 @@ static void history_records_every_change_with_its_source_and_reason(void **state
     memgov_config_destroy(cfg);
 }
 
+static void the_history_keeps_the_most_recent_changes(void **state)
+{
+    (void)state;
+    memgov_config *cfg = new_config();
+    char text[32];
+    for (int i = 0; i < MEMGOV_CONFIG_HISTORY_MAX + 5; i++) {
+        snprintf(text, sizeof text, "%d", 1 + i);
+        assert_int_equal(memgov_config_set(cfg, "batch.max", text), MEMGOV_OK);
+    }
+    assert_int_equal(memgov_config_history_count(cfg), MEMGOV_CONFIG_HISTORY_MAX);
+    memgov_config_change c = {.struct_size = sizeof c};
+    assert_int_equal(memgov_config_history_get(cfg, 0, &c), MEMGOV_OK);
+    assert_string_equal(c.new_value, "6");
+    assert_int_equal(memgov_config_history_get(cfg, MEMGOV_CONFIG_HISTORY_MAX - 1, &c), MEMGOV_OK);
+    assert_string_equal(c.new_value, "1029");
+    memgov_config_destroy(cfg);
+}
+
+static void percentages_load_while_the_effective_memory_is_unknown(void **state)
+{
+    (void)state;
+    memgov_config *cfg = new_config();
+    assert_int_equal(memgov_config_set_effective_memory(cfg, 0), MEMGOV_OK);
+    assert_int_equal(memgov_config_set(cfg, "root.limit", "80%"), MEMGOV_OK);
+    assert_int_equal(size_of(cfg, "root.limit"), 0);
+    assert_int_equal(memgov_config_set(cfg, "root.limit", "512KiB"), MEMGOV_ERANGE);
+    memgov_config_destroy(cfg);
+}
+
 static void the_text_dump_shows_values_sources_and_overlays(void **state)
 {
     (void)state;
@@ -506,7 +535,7 @@ static void concurrent_gets_and_sets_are_safe(void **state)
         pthread_join(t[i], &rc);
         assert_null(rc);
     }
-    assert_int_equal(memgov_config_history_count(cfg), 8000);
+    assert_int_equal(memgov_config_history_count(cfg), MEMGOV_CONFIG_HISTORY_MAX);
     memgov_config_destroy(cfg);
 }
 
@@ -529,6 +558,8 @@ int main(void)
         cmocka_unit_test(mode_overlays_resolve_for_the_current_mode),
         cmocka_unit_test(applications_register_their_own_keys),
         cmocka_unit_test(history_records_every_change_with_its_source_and_reason),
+        cmocka_unit_test(the_history_keeps_the_most_recent_changes),
+        cmocka_unit_test(percentages_load_while_the_effective_memory_is_unknown),
         cmocka_unit_test(the_text_dump_shows_values_sources_and_overlays),
         cmocka_unit_test(recommendations_match_the_tier_table),
         cmocka_unit_test(recommendations_respect_cores_a_small_container_and_small_data),
