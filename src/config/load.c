@@ -185,7 +185,44 @@ static void assign(loader *ld, const char *where, memgov_mode mode, const char *
     ld->items[ld->n++] = p;
 }
 
-/* Applies what was queued (nothing in strict mode after an error) and returns the load's status. */
+/* Pairs of keys whose values must be ordered, e.g. the hysteresis of the fallback machine: exit below enter. */
+static const struct { const char *low, *high; int strict; const char *why; } ordered[] = {
+    {"fallback.light_exit", "fallback.light_enter", 1, "LIGHT would flap"},
+    {"fallback.minimal_exit", "fallback.minimal_enter", 1, "MINIMAL would flap"},
+    {"fallback.light_enter", "fallback.minimal_enter", 1, "LIGHT must come before MINIMAL"},
+    {"fallback.minimal_enter", "fallback.critical", 1, "MINIMAL must come before critical"},
+    {"chunk.rows_min", "chunk.rows_max", 0, "the chunk range would be empty"},
+    {"batch.min", "batch.max", 0, "the batch range would be empty"},
+    {"threads.min", "threads.max", 0, "the thread range would be empty (threads.max 0 means the CPUs)"},
+};
+
+/* Warns about ordered pairs that the values now in force break, in every mode. */
+static void check_consistency(loader *ld)
+{
+    memgov_config *cfg = ld->cfg;
+    memgov_mode saved = cfg->mode;
+    for (int m = MEMGOV_MODE_NORMAL; m < MEMGOV_MODE_COUNT_; m++) {
+        cfg->mode = (memgov_mode)m;
+        for (size_t i = 0; i < sizeof ordered / sizeof ordered[0]; i++) {
+            const mg_entry *lo = mg_config_find(cfg, ordered[i].low), *hi = mg_config_find(cfg, ordered[i].high);
+            const mg_slot *a = mg_config_current(cfg, lo), *b = mg_config_current(cfg, hi);
+            if (m != MEMGOV_MODE_NORMAL && a == &lo->slot[MEMGOV_MODE_NORMAL] && b == &hi->slot[MEMGOV_MODE_NORMAL])
+                continue; /* no overlay involved: already judged in mode normal */
+            if (hi->type == MEMGOV_CONFIG_UNSIGNED && b->v.u == 0 && strcmp(hi->name, "threads.max") == 0)
+                continue;
+            int c = mg_value_cmp(lo->type, &a->v, &b->v, cfg->effective);
+            if (c > 0 || (ordered[i].strict && c == 0))
+                report(ld, MEMGOV_CONFIG_WARNING, MEMGOV_ERANGE,
+                       "%s = %s (%s) must be %s %s = %s (%s) in mode %s: %s", lo->name, a->v.text, a->where,
+                       ordered[i].strict ? "below" : "at most", hi->name, b->v.text, b->where,
+                       memgov_mode_name((memgov_mode)m), ordered[i].why);
+        }
+    }
+    cfg->mode = saved;
+}
+
+/* Applies what was queued (nothing in strict mode after an error), checks the ordered pairs, and returns the
+ * load's status. */
 static memgov_status finish(loader *ld)
 {
     int apply = !ld->oom && !((ld->flags & MEMGOV_CONFIG_STRICT) && ld->first != MEMGOV_OK);
@@ -196,6 +233,8 @@ static memgov_status finish(loader *ld)
         mg_value_free(&p->v);
     }
     free(ld->items);
+    if (apply && ld->n > 0)
+        check_consistency(ld);
     if (ld->oom)
         return mg_fail(MEMGOV_ENOMEM, "no memory while loading the configuration");
     if (ld->first != MEMGOV_OK)

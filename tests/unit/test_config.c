@@ -259,6 +259,29 @@ static void an_unknown_key_is_a_warning_with_a_did_you_mean(void **state)
     memgov_config_destroy(cfg);
 }
 
+static void inverted_hysteresis_and_empty_ranges_are_warned_about(void **state)
+{
+    (void)state;
+    memgov_config *cfg = new_config();
+    memgov_config_result *res;
+    assert_int_equal(memgov_config_result_create(&res), MEMGOV_OK);
+    assert_int_equal(load(cfg, "fallback.light_exit = 0.8\n[mode.light]\nbatch.min = 50\nbatch.max = 10\n", 0, res),
+                     MEMGOV_OK);
+    assert_true(has_message(res, MEMGOV_CONFIG_WARNING, "fallback.light_exit = 0.8 (t.ini:1) must be below "
+                                                        "fallback.light_enter = 0.70 (default) in mode normal"));
+    assert_true(has_message(res, MEMGOV_CONFIG_WARNING, "batch.min = 50 (t.ini:3) must be at most batch.max = 10 "
+                                                        "(t.ini:4) in mode light"));
+    assert_int_equal(memgov_config_result_count(res, MEMGOV_CONFIG_WARNING), 3); /* + minimal inherits light */
+    memgov_config_result_destroy(res);
+    memgov_config_result_create(&res);
+    memgov_config *fresh = new_config();
+    assert_int_equal(load(fresh, "threads.min = 8\n", 0, res), MEMGOV_OK);
+    assert_int_equal(memgov_config_result_size(res), 0); /* threads.max 0 means the CPUs: no range to break */
+    memgov_config_destroy(fresh);
+    memgov_config_result_destroy(res);
+    memgov_config_destroy(cfg);
+}
+
 static void a_duplicate_key_warns_and_the_later_value_wins(void **state)
 {
     (void)state;
@@ -554,6 +577,7 @@ int main(void)
         cmocka_unit_test(strict_refuses_out_of_bounds_and_applies_nothing),
         cmocka_unit_test(an_unknown_key_is_a_warning_with_a_did_you_mean),
         cmocka_unit_test(a_duplicate_key_warns_and_the_later_value_wins),
+        cmocka_unit_test(inverted_hysteresis_and_empty_ranges_are_warned_about),
         cmocka_unit_test(sources_take_precedence_default_file_env_api_whatever_the_order),
         cmocka_unit_test(mode_overlays_resolve_for_the_current_mode),
         cmocka_unit_test(applications_register_their_own_keys),
