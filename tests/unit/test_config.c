@@ -510,6 +510,41 @@ static void recommendations_match_the_tier_table(void **state)
     memgov_config_destroy(cfg);
 }
 
+static memgov_recommendation recommend_fixture(memgov_config *cfg, const char *name)
+{
+    char root[512];
+    snprintf(root, sizeof root, "%s/probe/%s", MG_FIXTURES, name);
+    memgov_probe_options opts;
+    memgov_probe_options_init(&opts);
+    opts.root = root;
+    opts.flags = MEMGOV_PROBE_NO_HWLOC | MEMGOV_PROBE_NO_CPUID;
+    memgov_probe p = {.struct_size = sizeof p};
+    assert_int_equal(memgov_probe_read(&opts, &p), MEMGOV_OK);
+    memgov_recommendation r = {.struct_size = sizeof r};
+    assert_int_equal(memgov_config_recommend(cfg, &p, 0, 0, &r), MEMGOV_OK);
+    return r;
+}
+
+static void recommendations_on_fixture_machines_follow_the_tiers_and_the_container(void **state)
+{
+    (void)state;
+    memgov_config *cfg = new_config();
+    memgov_recommendation r = recommend_fixture(cfg, "none"); /* 8 GiB, 4 CPUs */
+    assert_true(r.batch_size >= 20 && r.batch_size <= 30);
+    assert_int_equal(r.threads, 4);
+    r = recommend_fixture(cfg, "host-16g"); /* 16 GiB, 16 CPUs */
+    assert_true(r.batch_size >= 60 && r.batch_size <= 80);
+    assert_true(r.threads >= 8 && r.threads <= 12);
+    r = recommend_fixture(cfg, "host-32g"); /* 32 GiB, 16 CPUs */
+    assert_true(r.batch_size >= 100 && r.batch_size <= 120);
+    assert_true(r.threads >= 12 && r.threads <= 16);
+    r = recommend_fixture(cfg, "container-512m"); /* a 64 GiB host, but 512 MiB and 1.5 CPUs for us */
+    assert_int_equal(r.memory_limit, 256 * MiB);
+    assert_int_equal(r.threads, 1);
+    assert_int_equal(r.batch_size, 1);
+    memgov_config_destroy(cfg);
+}
+
 static void recommendations_respect_cores_a_small_container_and_small_data(void **state)
 {
     (void)state;
@@ -587,6 +622,7 @@ int main(void)
         cmocka_unit_test(the_text_dump_shows_values_sources_and_overlays),
         cmocka_unit_test(recommendations_match_the_tier_table),
         cmocka_unit_test(recommendations_respect_cores_a_small_container_and_small_data),
+        cmocka_unit_test(recommendations_on_fixture_machines_follow_the_tiers_and_the_container),
         cmocka_unit_test(concurrent_gets_and_sets_are_safe),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
