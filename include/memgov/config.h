@@ -85,6 +85,26 @@ MEMGOV_API memgov_status memgov_config_set_mode(memgov_config *cfg, memgov_mode 
 /* The current mode; MEMGOV_MODE_NORMAL if cfg is NULL. */
 MEMGOV_API memgov_mode memgov_config_mode(const memgov_config *cfg);
 
+/* ---- change notification ---------------------------------------------------------------------------------- */
+
+/* Called after a change, on the thread that made it, with no lock held. key: the key whose value was set by
+ * memgov_config_set*() ("mode" after a mode change), or NULL after a load (file, string or environment) that
+ * applied one or more values. It may call any memgov_config function on cfg (a set nests a notification). */
+typedef void (*memgov_config_listener)(memgov_config *cfg, const char *key, void *user);
+
+#define MEMGOV_CONFIG_MAX_LISTENERS 16
+
+/* Calls fn(cfg, key, user) after every change from now on. *id (may be NULL) receives the handle for
+ * memgov_config_unsubscribe(). Errors: MEMGOV_EINVAL (cfg or fn NULL), MEMGOV_EBUSY (already
+ * MEMGOV_CONFIG_MAX_LISTENERS listeners). */
+MEMGOV_API memgov_status memgov_config_subscribe(memgov_config *cfg, memgov_config_listener fn, void *user,
+                                                 unsigned *id);
+
+/* Removes a listener. When it returns, no listener call is running on another thread, so `user` may be freed.
+ * Called from inside a listener it does not wait (it would wait for itself). Do not call it while holding a lock
+ * that a listener takes. Errors: MEMGOV_EINVAL (cfg NULL), MEMGOV_ENOTFOUND (no such id). */
+MEMGOV_API memgov_status memgov_config_unsubscribe(memgov_config *cfg, unsigned id);
+
 /* ---- application keys -------------------------------------------------------------------------------------- */
 
 /* Describes a key for memgov_config_register(). All strings are copied. Initialise with

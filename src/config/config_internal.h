@@ -33,8 +33,19 @@ typedef struct mg_entry {
     mg_slot slot[MEMGOV_MODE_COUNT_]; /* [NORMAL] is the base value, always set; the others are overlays */
 } mg_entry;
 
+typedef struct mg_listener {
+    memgov_config_listener fn;
+    void *user;
+    unsigned id;
+} mg_listener;
+
 struct memgov_config {
     pthread_mutex_t lock;
+    pthread_cond_t idle;           /* signalled when `notifying` drops to 0 */
+    mg_listener listeners[MEMGOV_CONFIG_MAX_LISTENERS];
+    size_t nlisteners;
+    unsigned next_listener_id;
+    unsigned notifying;            /* listener rounds running now, on any thread */
     mg_entry *entries;
     size_t n, cap;
     memgov_mode mode;
@@ -87,6 +98,9 @@ int mg_config_apply(memgov_config *cfg, mg_entry *e, memgov_mode mode, mg_value 
                     const char *where, const char *reason);
 int mg_config_record(memgov_config *cfg, const char *key, const char *old_value, const char *new_value,
                      const char *source, const char *reason);
+
+/* notify.c: calls the listeners with key (see memgov_config_listener). Call it without holding cfg->lock. */
+void mg_config_notify(memgov_config *cfg, const char *key);
 
 /* load.c */
 int mg_result_add(memgov_config_result *res, memgov_config_severity severity, const char *fmt, ...)

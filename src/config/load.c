@@ -98,6 +98,7 @@ typedef struct loader {
     memgov_status first;
     char first_msg[MG_ERROR_MAX];
     int oom;
+    size_t applied;
 } loader;
 
 static void report(loader *ld, memgov_config_severity sev, memgov_status st, const char *fmt, ...)
@@ -228,8 +229,10 @@ static memgov_status finish(loader *ld)
     int apply = !ld->oom && !((ld->flags & MEMGOV_CONFIG_STRICT) && ld->first != MEMGOV_OK);
     for (size_t i = 0; i < ld->n; i++) {
         pending *p = &ld->items[i];
-        if (apply && mg_config_apply(ld->cfg, p->entry, p->mode, &p->v, ld->src, p->where, p->reason) < 0)
+        int rc = apply ? mg_config_apply(ld->cfg, p->entry, p->mode, &p->v, ld->src, p->where, p->reason) : 0;
+        if (rc < 0)
             ld->oom = 1;
+        ld->applied += rc > 0;
         mg_value_free(&p->v);
     }
     free(ld->items);
@@ -395,6 +398,8 @@ memgov_status memgov_config_load_string(memgov_config *cfg, const char *text, si
     memgov_status st = finish(&ld);
     pthread_mutex_unlock(&cfg->lock);
     free(copy);
+    if (ld.applied > 0)
+        mg_config_notify(cfg, NULL);
     return st;
 }
 
@@ -455,5 +460,7 @@ memgov_status memgov_config_load_env(memgov_config *cfg, unsigned flags, memgov_
     }
     memgov_status st = finish(&ld);
     pthread_mutex_unlock(&cfg->lock);
+    if (ld.applied > 0)
+        mg_config_notify(cfg, NULL);
     return st;
 }

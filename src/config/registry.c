@@ -148,6 +148,11 @@ memgov_status memgov_config_create(memgov_config **out)
         free(cfg);
         return mg_fail(MEMGOV_ENOMEM, "cannot initialise the configuration's mutex");
     }
+    if (pthread_cond_init(&cfg->idle, NULL) != 0) {
+        pthread_mutex_destroy(&cfg->lock);
+        free(cfg);
+        return mg_fail(MEMGOV_ENOMEM, "cannot initialise the configuration's condition variable");
+    }
     memgov_probe_options opts;
     memgov_probe_options_init(&opts);
     opts.flags = MEMGOV_PROBE_NO_HWLOC | MEMGOV_PROBE_NO_CPUID;
@@ -173,6 +178,7 @@ void memgov_config_destroy(memgov_config *cfg)
         free_entry(&cfg->entries[i]);
     free(cfg->entries);
     free(cfg->hist);
+    pthread_cond_destroy(&cfg->idle);
     pthread_mutex_destroy(&cfg->lock);
     free(cfg);
 }
@@ -198,6 +204,8 @@ memgov_status memgov_config_set_mode(memgov_config *cfg, memgov_mode mode)
     int rc = old == mode ? 0 : mg_config_record(cfg, "mode", memgov_mode_name(old), memgov_mode_name(mode), "api",
                                                 "mode change");
     UNLOCK(cfg);
+    if (old != mode)
+        mg_config_notify(cfg, "mode");
     return rc == 0 ? MEMGOV_OK : mg_fail(MEMGOV_ENOMEM, "no memory to record the mode change in the history");
 }
 
@@ -409,6 +417,10 @@ memgov_status memgov_config_set_for_mode(memgov_config *cfg, memgov_mode mode, c
     mg_value_free(&v);
     if (rc < 0)
         st = mg_fail(MEMGOV_ENOMEM, "no memory to record the change of '%s'", key);
+    UNLOCK(cfg);
+    if (rc > 0)
+        mg_config_notify(cfg, key);
+    return st;
 out:
     UNLOCK(cfg);
     return st;

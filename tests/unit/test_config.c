@@ -1,6 +1,7 @@
 /* Specification of the configuration: typed keys, units, sources and precedence, overlays, validation,
  * recommendations, history and dumps. */
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -564,6 +565,88 @@ static void recommendations_respect_cores_a_small_container_and_small_data(void 
     memgov_config_destroy(cfg);
 }
 
+typedef struct heard {
+    int calls;
+    char last[64];
+    memgov_config_listener self;
+    uint64_t batch_max_seen;
+} heard;
+
+static void listen(memgov_config *cfg, const char *key, void *user)
+{
+    heard *h = user;
+    h->calls++;
+    snprintf(h->last, sizeof h->last, "%s", key != NULL ? key : "(load)");
+    /* A listener may read the configuration: no lock is held while it runs. */
+    assert_int_equal(memgov_config_get_unsigned(cfg, "batch.max", &h->batch_max_seen), MEMGOV_OK);
+}
+
+static void listeners_hear_sets_mode_changes_and_loads_until_unsubscribed(void **state)
+{
+    (void)state;
+    memgov_config *cfg = new_config();
+    heard h = {0};
+    unsigned id = 0;
+    assert_int_equal(memgov_config_subscribe(cfg, listen, &h, &id), MEMGOV_OK);
+    assert_int_equal(memgov_config_set(cfg, "batch.max", "77"), MEMGOV_OK);
+    assert_int_equal(h.calls, 1);
+    assert_string_equal(h.last, "batch.max");
+    assert_int_equal(h.batch_max_seen, 77);
+    assert_int_equal(memgov_config_set_mode(cfg, MEMGOV_MODE_LIGHT), MEMGOV_OK);
+    assert_string_equal(h.last, "mode");
+    assert_int_equal(memgov_config_set_mode(cfg, MEMGOV_MODE_LIGHT), MEMGOV_OK); /* no change, no call */
+    assert_int_equal(h.calls, 2);
+    assert_int_equal(load(cfg, "batch.min = 2\n", 0, NULL), MEMGOV_OK);
+    assert_int_equal(h.calls, 3);
+    assert_string_equal(h.last, "(load)");
+    assert_int_equal(load(cfg, "# nothing\n", 0, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_config_set(cfg, "batch.max", "0"), MEMGOV_ERANGE); /* refused: no call */
+    assert_int_equal(h.calls, 3);
+    assert_int_equal(memgov_config_unsubscribe(cfg, id), MEMGOV_OK);
+    assert_int_equal(memgov_config_set(cfg, "batch.max", "5"), MEMGOV_OK);
+    assert_int_equal(h.calls, 3);
+    assert_int_equal(memgov_config_unsubscribe(cfg, id), MEMGOV_ENOTFOUND);
+    for (int i = 0; i < MEMGOV_CONFIG_MAX_LISTENERS; i++)
+        assert_int_equal(memgov_config_subscribe(cfg, listen, &h, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_config_subscribe(cfg, listen, &h, NULL), MEMGOV_EBUSY);
+    assert_int_equal(memgov_config_subscribe(cfg, NULL, &h, NULL), MEMGOV_EINVAL);
+    memgov_config_destroy(cfg);
+}
+
+static void count_call(memgov_config *cfg, const char *key, void *user)
+{
+    (void)cfg;
+    (void)key;
+    __atomic_add_fetch((int *)user, 1, __ATOMIC_RELAXED);
+}
+
+static void *setter(void *arg)
+{
+    for (int i = 0; i < 3000; i++)
+        memgov_config_set(arg, "batch.min", i % 2 ? "1" : "2");
+    return NULL;
+}
+
+/* Under ASan, a listener call after unsubscribe returned would touch freed memory and fail the test. */
+static void after_unsubscribe_returns_the_listener_data_may_be_freed(void **state)
+{
+    (void)state;
+    memgov_config *cfg = new_config();
+    int *counter = calloc(1, sizeof *counter);
+    unsigned id;
+    assert_int_equal(memgov_config_subscribe(cfg, count_call, counter, &id), MEMGOV_OK);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, setter, cfg), 0);
+    while (__atomic_load_n(counter, __ATOMIC_RELAXED) < 100)
+        sched_yield();
+    assert_int_equal(memgov_config_unsubscribe(cfg, id), MEMGOV_OK);
+    int seen = __atomic_load_n(counter, __ATOMIC_RELAXED);
+    free(counter);
+    pthread_join(t, NULL);
+    assert_true(seen >= 100);
+    memgov_config_destroy(cfg);
+}
+
 static void *hammer(void *arg)
 {
     memgov_config *cfg = arg;
@@ -623,6 +706,8 @@ int main(void)
         cmocka_unit_test(recommendations_match_the_tier_table),
         cmocka_unit_test(recommendations_respect_cores_a_small_container_and_small_data),
         cmocka_unit_test(recommendations_on_fixture_machines_follow_the_tiers_and_the_container),
+        cmocka_unit_test(listeners_hear_sets_mode_changes_and_loads_until_unsubscribed),
+        cmocka_unit_test(after_unsubscribe_returns_the_listener_data_may_be_freed),
         cmocka_unit_test(concurrent_gets_and_sets_are_safe),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
