@@ -7,6 +7,8 @@
 
 #include "memgov/common.h"
 #include "memgov/budget.h"
+#include "memgov/config.h"
 #include "memgov/governor.h"
+#include "memgov/probe.h"
 
 #endif /* MEMGOV_H */

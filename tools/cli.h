@@ -16,6 +16,8 @@ typedef struct cli_command {
 
 extern const cli_command cli_version;
 extern const cli_command cli_demo;
+extern const cli_command cli_probe;
+extern const cli_command cli_config;
 
 /* Prints "memgov NAME: message" for a usage error and returns CLI_USAGE. */
 int cli_usage_error(const cli_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

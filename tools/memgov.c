@@ -8,6 +8,8 @@
 static const cli_command *const commands[] = {
     &cli_version,
     &cli_demo,
+    &cli_probe,
+    &cli_config,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,71 @@
+/* Change notification: listeners run after a change, with no lock held, and unsubscribe waits for running
+ * rounds so that a listener's data may be freed once it returns. */
+#include <string.h>
+
+#include "config/config_internal.h"
+#include "internal/error.h"
+
+/* How deep the calling thread is inside listener calls: unsubscribe from a listener must not wait for itself. */
+static _Thread_local unsigned in_listener;
+
+memgov_status memgov_config_subscribe(memgov_config *cfg, memgov_config_listener fn, void *user, unsigned *id)
+{
+    if (cfg == NULL || fn == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_config_subscribe: cfg and fn must not be NULL");
+    pthread_mutex_lock(&cfg->lock);
+    if (cfg->nlisteners == MEMGOV_CONFIG_MAX_LISTENERS) {
+        pthread_mutex_unlock(&cfg->lock);
+        return mg_fail(MEMGOV_EBUSY, "the configuration already has %d listeners, its maximum",
+                       MEMGOV_CONFIG_MAX_LISTENERS);
+    }
+    mg_listener *l = &cfg->listeners[cfg->nlisteners++];
+    l->fn = fn;
+    l->user = user;
+    l->id = ++cfg->next_listener_id;
+    if (id != NULL)
+        *id = l->id;
+    pthread_mutex_unlock(&cfg->lock);
+    return MEMGOV_OK;
+}
+
+memgov_status memgov_config_unsubscribe(memgov_config *cfg, unsigned id)
+{
+    if (cfg == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_config_unsubscribe: cfg is NULL");
+    pthread_mutex_lock(&cfg->lock);
+    size_t i = 0;
+    while (i < cfg->nlisteners && cfg->listeners[i].id != id)
+        i++;
+    if (i == cfg->nlisteners) {
+        pthread_mutex_unlock(&cfg->lock);
+        return mg_fail(MEMGOV_ENOTFOUND, "no configuration listener with id %u", id);
+    }
+    memmove(&cfg->listeners[i], &cfg->listeners[i + 1], (cfg->nlisteners - i - 1) * sizeof cfg->listeners[0]);
+    cfg->nlisteners--;
+    while (in_listener == 0 && cfg->notifying > 0)
+        pthread_cond_wait(&cfg->idle, &cfg->lock);
+    pthread_mutex_unlock(&cfg->lock);
+    return MEMGOV_OK;
+}
+
+void mg_config_notify(memgov_config *cfg, const char *key)
+{
+    mg_listener copy[MEMGOV_CONFIG_MAX_LISTENERS];
+    pthread_mutex_lock(&cfg->lock);
+    size_t n = cfg->nlisteners;
+    if (n == 0) {
+        pthread_mutex_unlock(&cfg->lock);
+        return;
+    }
+    memcpy(copy, cfg->listeners, n * sizeof copy[0]);
+    cfg->notifying++;
+    pthread_mutex_unlock(&cfg->lock);
+    in_listener++;
+    for (size_t i = 0; i < n; i++)
+        copy[i].fn(cfg, key, copy[i].user);
+    in_listener--;
+    pthread_mutex_lock(&cfg->lock);
+    if (--cfg->notifying == 0)
+        pthread_cond_broadcast(&cfg->idle);
+    pthread_mutex_unlock(&cfg->lock);
+}

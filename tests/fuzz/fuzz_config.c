@@ -1,0 +1,39 @@
+/* libFuzzer target for the configuration parser: any bytes, loaded non-strict or strict (first byte), then the
+ * results, the typed gets and both dumps. A crash, a sanitizer report or a leak fails the run. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memgov/config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    memgov_config *cfg = NULL;
+    memgov_config_result *res = NULL;
+    if (memgov_config_create(&cfg) != MEMGOV_OK || memgov_config_result_create(&res) != MEMGOV_OK)
+        abort();
+    memgov_config_set_effective_memory(cfg, 8ull << 30);
+    unsigned flags = size > 0 && (data[0] & 1) ? MEMGOV_CONFIG_STRICT : 0;
+    memgov_config_load_string(cfg, (const char *)data, size, "fuzz", flags, res);
+    for (size_t i = 0; i < memgov_config_result_size(res); i++)
+        if (memgov_config_result_message(res, i, NULL) == NULL)
+            abort();
+    memgov_config_set_mode(cfg, MEMGOV_MODE_MINIMAL);
+    uint64_t bytes;
+    memgov_config_get_size(cfg, "root.limit", &bytes);
+    memgov_config_get_size(cfg, "gpu.limit", &bytes);
+    size_t need = 0;
+    for (unsigned dump = 0; dump < 2; dump++) {
+        memgov_config_dump(cfg, dump | MEMGOV_CONFIG_DUMP_DOCS, NULL, 0, &need);
+        char *buf = malloc(need + 1);
+        if (buf == NULL || memgov_config_dump(cfg, dump | MEMGOV_CONFIG_DUMP_DOCS, buf, need + 1, NULL) != MEMGOV_OK ||
+            strlen(buf) != need)
+            abort();
+        free(buf);
+    }
+    memgov_config_result_destroy(res);
+    memgov_config_destroy(cfg);
+    return 0;
+}
