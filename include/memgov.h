@@ -6,5 +6,6 @@
 #define MEMGOV_H
 
 #include "memgov/common.h"
+#include "memgov/fallback.h"
 
 #endif /* MEMGOV_H */
