@@ -358,7 +358,7 @@ MEMGOV_API memgov_status memgov_fallback_update(memgov_fallback *fb, const memgo
 {
     if (fb == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_fallback_update: the machine is NULL");
-    double r;
+    double r = 0.0;
     memgov_status st = pressure_of(p, &r);
     return st != MEMGOV_OK ? st : memgov_fallback_update_ratio(fb, r);
 }
