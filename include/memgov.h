@@ -7,5 +7,6 @@
 
 #include "memgov/common.h"
 #include "memgov/fallback.h"
+#include "memgov/monitor.h"
 
 #endif /* MEMGOV_H */
