@@ -16,11 +16,12 @@ typedef struct cli_command {
 
 extern const cli_command cli_version;
 extern const cli_command cli_demo;
+extern const cli_command cli_monitor;
 
 /* Prints "memgov NAME: message" for a usage error and returns CLI_USAGE. */
 int cli_usage_error(const cli_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* True if argv holds -h or --help. */
+/* True if argv holds -h or --help before any "--". */
 int cli_wants_help(int argc, char **argv);
 
 #endif

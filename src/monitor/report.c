@@ -89,9 +89,13 @@ static void report_text(const memgov_monitor *mon, out *o)
     put(o, ", system ");
     put_value(o, mon->metric[3].last, "bytes", 0);
     put(o, "\nleak      %s", mon->leak_suspected ? "SUSPECTED: " : "not suspected: ");
+    int leak = mg_find_metric(mon, mon->leak_metric);
+    const char *unit = leak >= 0 ? mon->metric[leak].unit : "";
     put(o, "%s trend ", mon->leak_metric);
-    put_value(o, mon->leak_trend, "", 0);
-    put(o, "/s over %.0f s (threshold %.4g/s)\n", seconds(mon->o.trend_window_ns), mon->o.leak_slope);
+    put_value(o, mon->leak_trend, unit, 0);
+    put(o, "/s over %.0f s (threshold ", seconds(mon->o.trend_window_ns));
+    put_value(o, mon->o.leak_slope, unit, 0);
+    put(o, "/s)\n");
     uint64_t cap = mon->o.alert_history_capacity, kept = mon->n_alerts < cap ? mon->n_alerts : cap;
     put(o, "alerts    %llu\n", (unsigned long long)mon->n_alerts);
     for (uint64_t k = 0; k < kept; k++) {
