@@ -188,7 +188,9 @@ typedef struct memgov_fallback_stats {
     uint64_t history_kept;   /* transitions memgov_fallback_history() can return */
     uint64_t refusals;       /* memgov_fallback_notify_refusal() calls */
     uint64_t emergencies;    /* emergency episodes begun */
-    uint64_t time_in_mode_ns[MEMGOV_MODE_COUNT_]; /* time spent in each mode up to now, by the machine's clock */
+    /* Time spent in each mode up to now by the machine's clock, indexed by memgov_mode. The length is fixed at
+     * the three modes of this ABI (not MEMGOV_MODE_COUNT_, which may grow). */
+    uint64_t time_in_mode_ns[3];
 } memgov_fallback_stats;
 
 /* Fills *out. Errors: MEMGOV_EINVAL (NULL, bad struct_size). Thread safety: any thread. */

@@ -16,7 +16,11 @@
  *   cgroup.events.high   count    memory.events "high": times usage went over memory.high
  *   psi.some_avg10       percent  /proc/pressure/memory "some" avg10
  *   psi.full_avg10       percent  /proc/pressure/memory "full" avg10
- * More come from memgov_monitor_add_metric() (budget use, jemalloc statistics, anything).
+ *   jemalloc.active      bytes    the private jemalloc's stats.active (pages of live allocations)
+ *   jemalloc.resident    bytes    stats.resident (physically resident pages it holds, metadata included)
+ *   jemalloc.mapped      bytes    stats.mapped (in active extents)
+ *   jemalloc.retained    bytes    stats.retained (virtual memory kept for reuse, not returned to the OS)
+ * More come from memgov_monitor_add_metric() (budget use, anything).
  *
  * Threads: sampling (the monitor's thread, or memgov_monitor_sample() on any thread) reads the sources and calls
  * the metric callbacks without the monitor's lock, so two samples taken at once call them concurrently. Alert
@@ -95,7 +99,7 @@ MEMGOV_API memgov_status memgov_monitor_sample(memgov_monitor *mon);
 MEMGOV_API memgov_status memgov_monitor_start(memgov_monitor *mon);
 
 /* Stops the sampler thread and waits for it to finish its sample. Errors: MEMGOV_EINVAL, MEMGOV_ESTATE (not
- * running). Thread safety: any thread but the sampler's own (not from a callback). */
+ * running, or called on the sampler thread itself, i.e. from a callback). Thread safety: any other thread. */
 MEMGOV_API memgov_status memgov_monitor_stop(memgov_monitor *mon);
 
 /* What the monitor knows about one metric (struct_size rule, stats direction). Statistics skip NaN samples. */

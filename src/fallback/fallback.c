@@ -15,6 +15,9 @@
 #include "memgov/fallback.h"
 
 #define HISTORY_MAX (1u << 20)
+
+_Static_assert(sizeof ((memgov_fallback_stats *)0)->time_in_mode_ns == MEMGOV_MODE_COUNT_ * sizeof(uint64_t),
+               "memgov_fallback_stats.time_in_mode_ns must cover every mode");
 #define EMERGENCY_RING 16 /* emergency episodes waiting for delivery; older ones are dropped if it overflows */
 
 enum sub_kind { SUB_TRANSITION, SUB_EMERGENCY };

@@ -438,6 +438,11 @@ MEMGOV_API memgov_status memgov_monitor_stop(memgov_monitor *mon)
         pthread_mutex_unlock(&mon->lock);
         return mg_fail(MEMGOV_ESTATE, "memgov_monitor_stop: the sampler thread is not running");
     }
+    if (pthread_equal(mon->thread, pthread_self())) {
+        pthread_mutex_unlock(&mon->lock);
+        return mg_fail(MEMGOV_ESTATE, "memgov_monitor_stop: called on the sampler thread (from a callback); it "
+                       "cannot wait for itself");
+    }
     mon->stopping = 1;
     pthread_cond_broadcast(&mon->wake);
     pthread_t t = mon->thread;

@@ -9,7 +9,7 @@
 
 #include "memgov/monitor.h"
 
-#define MG_BUILTIN_METRICS 10
+#define MG_BUILTIN_METRICS 14
 
 /* Name and unit of the built-in metrics, in the order mg_read_builtins() fills them (see monitor.h). */
 extern const char *const mg_builtin_names[MG_BUILTIN_METRICS];

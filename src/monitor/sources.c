@@ -1,5 +1,5 @@
 /* The built-in metrics: /proc/<pid>/status (optionally over the process tree), /proc/meminfo, the cgroup's
- * memory files and PSI, all under the monitor's injectable root. */
+ * memory files and PSI, all under the monitor's injectable root; and the private jemalloc's statistics. */
 #include <ctype.h>
 #include <dirent.h>
 #include <limits.h>
@@ -9,15 +9,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal/je.h"
 #include "internal/procfs.h"
 #include "monitor/monitor_internal.h"
 
 const char *const mg_builtin_names[MG_BUILTIN_METRICS] = {
     "process.rss", "process.swap", "system.available", "system.swap_used", "cgroup.current",
     "cgroup.events.oom", "cgroup.events.max", "cgroup.events.high", "psi.some_avg10", "psi.full_avg10",
+    "jemalloc.active", "jemalloc.resident", "jemalloc.mapped", "jemalloc.retained",
 };
 const char *const mg_builtin_units[MG_BUILTIN_METRICS] = {
     "bytes", "bytes", "bytes", "bytes", "bytes", "count", "count", "count", "percent", "percent",
+    "bytes", "bytes", "bytes", "bytes",
 };
 
 static double keyed(const char *root, const char *path, const char *key)
@@ -127,6 +130,23 @@ static void cgroup_memory(const char *root, double *v)
     }
 }
 
+/* jemalloc's statistics are a snapshot taken when the epoch advances (a global lock: fine at sampling rates,
+ * never on an allocation path; DESIGN.md 3.2). */
+static void jemalloc_stats(double *v)
+{
+    static const char *const names[] = {"stats.active", "stats.resident", "stats.mapped", "stats.retained"};
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    if (mgje_mallctl("epoch", &epoch, &len, &epoch, len) != 0)
+        return;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t value;
+        len = sizeof value;
+        if (mgje_mallctl(names[i], &value, &len, NULL, 0) == 0)
+            v[i] = (double)value;
+    }
+}
+
 void mg_read_builtins(const char *root, int32_t pid, int tree, double v[MG_BUILTIN_METRICS])
 {
     for (int i = 0; i < MG_BUILTIN_METRICS; i++)
@@ -147,6 +167,7 @@ void mg_read_builtins(const char *root, int32_t pid, int tree, double v[MG_BUILT
         v[8] = psi;
     if (mg_read_psi_avg10(root, "/proc/pressure/memory", "full", &psi) == 0)
         v[9] = psi;
+    jemalloc_stats(&v[10]);
 }
 
 double mg_slope(const double *x, const double *y, size_t n)

@@ -116,7 +116,10 @@ static void builtin_metrics_are_read_from_proc_cgroup_and_psi(void **state)
     assert_true(last(mon, "psi.some_avg10") == 1.5);
     assert_true(last(mon, "psi.full_avg10") == 0.25);
     assert_string_equal(memgov_monitor_metric_name(mon, 0), "process.rss");
-    assert_null(memgov_monitor_metric_name(mon, 10));
+    assert_string_equal(memgov_monitor_metric_name(mon, 10), "jemalloc.active");
+    assert_null(memgov_monitor_metric_name(mon, 14));
+    double resident = last(mon, "jemalloc.resident"); /* in-process, whatever the root */
+    assert_true(resident > 0 && !isinf(resident));
     memgov_monitor_destroy(mon);
 }
 
