@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,20 +132,27 @@ static void cgroup_memory(const char *root, double *v)
 }
 
 /* jemalloc's statistics are a snapshot taken when the epoch advances (a global lock: fine at sampling rates,
- * never on an allocation path; DESIGN.md 3.2). */
+ * never on an allocation path; DESIGN.md 3.2). jemalloc is one per process, so one process-wide mutex
+ * serialises the refresh-and-read: two monitors sampling at once would only refresh twice, and the mutex gives
+ * ThreadSanitizer the ordering it cannot see inside the uninstrumented jemalloc (its lazy initialisation on the
+ * first mallctl otherwise reports as a race). */
+static pthread_mutex_t jemalloc_stats_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void jemalloc_stats(double *v)
 {
     static const char *const names[] = {"stats.active", "stats.resident", "stats.mapped", "stats.retained"};
     uint64_t epoch = 1;
     size_t len = sizeof epoch;
-    if (mgje_mallctl("epoch", &epoch, &len, &epoch, len) != 0)
-        return;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        size_t value;
-        len = sizeof value;
-        if (mgje_mallctl(names[i], &value, &len, NULL, 0) == 0)
-            v[i] = (double)value;
+    pthread_mutex_lock(&jemalloc_stats_lock);
+    if (mgje_mallctl("epoch", &epoch, &len, &epoch, len) == 0) {
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            size_t value;
+            len = sizeof value;
+            if (mgje_mallctl(names[i], &value, &len, NULL, 0) == 0)
+                v[i] = (double)value;
+        }
     }
+    pthread_mutex_unlock(&jemalloc_stats_lock);
 }
 
 void mg_read_builtins(const char *root, int32_t pid, int tree, double v[MG_BUILTIN_METRICS])
