@@ -434,6 +434,71 @@ static void the_sampler_thread_samples_until_stopped(void **state)
     memgov_monitor_destroy(mon);                             /* destroy stops it */
 }
 
+typedef struct reentry {
+    memgov_monitor *mon;
+    int calls;
+    uint64_t samples_seen;
+    memgov_status stop_status;
+    volatile int done;
+} reentry;
+
+static void read_back(void *ctx, const memgov_alert *a)
+{
+    (void)a;
+    reentry *r = ctx;
+    memgov_monitor_stats ms = {.struct_size = sizeof ms};
+    assert_int_equal(memgov_monitor_get_stats(r->mon, &ms), MEMGOV_OK); /* would deadlock under the lock */
+    r->samples_seen = ms.samples;
+    r->calls++;
+}
+
+static void an_alert_callback_may_call_back_into_the_monitor(void **state)
+{
+    (void)state;
+    reentry r = {.mon = monitor()};
+    memgov_monitor_add_metric(r.mon, "level", "count", counter, NULL);
+    memgov_alert_rule rule;
+    memgov_alert_rule_init(&rule);
+    rule.metric = "level";
+    rule.warning = 1;
+    rule.critical = 2;
+    memgov_monitor_add_alert(r.mon, &rule, NULL);
+    memgov_monitor_on_alert(r.mon, read_back, &r);
+    feed(r.mon, 5);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.samples_seen, 1);
+    memgov_monitor_destroy(r.mon);
+}
+
+static void try_stop(void *ctx, const memgov_alert *a)
+{
+    (void)a;
+    reentry *r = ctx;
+    r->stop_status = memgov_monitor_stop(r->mon);
+    __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+}
+
+static void stopping_from_the_sampler_thread_is_refused_not_a_deadlock(void **state)
+{
+    (void)state;
+    reentry r = {.mon = monitor()};
+    memgov_monitor_add_metric(r.mon, "level", "count", counter, NULL);
+    memgov_alert_rule rule;
+    memgov_alert_rule_init(&rule);
+    rule.metric = "level";
+    rule.warning = 1;
+    rule.critical = 2;
+    memgov_monitor_add_alert(r.mon, &rule, NULL);
+    memgov_monitor_on_alert(r.mon, try_stop, &r);
+    counter_value = 5; /* the sampler's first sample raises the alert on the sampler thread */
+    assert_int_equal(memgov_monitor_start(r.mon), MEMGOV_OK);
+    while (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    assert_int_equal(r.stop_status, MEMGOV_ESTATE);
+    assert_int_equal(memgov_monitor_stop(r.mon), MEMGOV_OK);
+    memgov_monitor_destroy(r.mon);
+}
+
 static void bad_options_are_refused(void **state)
 {
     (void)state;
@@ -470,6 +535,8 @@ int main(void)
         cmocka_unit_test(the_report_summarises_metrics_leak_and_alerts_in_text_and_json),
         cmocka_unit_test(the_leak_check_reports_growth_per_iteration),
         cmocka_unit_test(the_sampler_thread_samples_until_stopped),
+        cmocka_unit_test(an_alert_callback_may_call_back_into_the_monitor),
+        cmocka_unit_test(stopping_from_the_sampler_thread_is_refused_not_a_deadlock),
         cmocka_unit_test(bad_options_are_refused),
     };
     return cmocka_run_group_tests_name("monitor", tests, setup, teardown);
