@@ -8,7 +8,9 @@
 #include "memgov/common.h"
 #include "memgov/budget.h"
 #include "memgov/config.h"
+#include "memgov/fallback.h"
 #include "memgov/governor.h"
+#include "memgov/monitor.h"
 #include "memgov/probe.h"
 
 #endif /* MEMGOV_H */

@@ -18,11 +18,16 @@ extern const cli_command cli_version;
 extern const cli_command cli_demo;
 extern const cli_command cli_probe;
 extern const cli_command cli_config;
+extern const cli_command cli_monitor;
+
+/* The fallback part of `memgov demo` (tools/demo_fallback.c), for cmd_demo.c to call; returns CLI_OK or
+ * CLI_FAILED. */
+int demo_fallback(void);
 
 /* Prints "memgov NAME: message" for a usage error and returns CLI_USAGE. */
 int cli_usage_error(const cli_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* True if argv holds -h or --help. */
+/* True if argv holds -h or --help before any "--". */
 int cli_wants_help(int argc, char **argv);
 
 #endif

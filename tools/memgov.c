@@ -10,6 +10,7 @@ static const cli_command *const commands[] = {
     &cli_demo,
     &cli_probe,
     &cli_config,
+    &cli_monitor,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -26,7 +27,7 @@ int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
 
 int cli_wants_help(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) /* after "--" come a command's own arguments */
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
             return 1;
     return 0;

@@ -15,7 +15,7 @@ class Cli(unittest.TestCase):
     def test_help_lists_every_command(self):
         r = run("--help")
         self.assertEqual(r.returncode, 0)
-        for name in ("version", "demo", "probe", "config", "help"):
+        for name in ("version", "demo", "probe", "config", "monitor", "help"):
             self.assertIn(f"\n  {name} ", r.stdout)
 
     def test_no_arguments_is_a_usage_error(self):

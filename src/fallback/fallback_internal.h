@@ -1,0 +1,11 @@
+/* Internal to src/fallback: what memgov_run_with_fallback() needs from the machine. */
+#ifndef MG_FALLBACK_INTERNAL_H
+#define MG_FALLBACK_INTERNAL_H
+
+#include "memgov/fallback.h"
+
+/* Moves fb down one mode for `reason` (not below MINIMAL, not while pinned) and delivers the event; a refusal
+ * is also counted. fb must not be NULL. */
+memgov_status mg_fallback_step_down(memgov_fallback *fb, memgov_fallback_reason reason);
+
+#endif

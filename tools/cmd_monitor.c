@@ -1,0 +1,281 @@
+/* memgov monitor: runs a command, samples the memory of its whole process tree with the library's monitor,
+ * prints the summary (on stderr: stdout belongs to the command), passes the command's exit status through and
+ * can draw an SVG timeline with the peak and the fallback thresholds marked. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "memgov.h"
+
+/* The fallback machine's default ratios (memgov/fallback.h), drawn as lines on the timeline. */
+static const struct { double ratio; const char *label; } thresholds[] = {
+    {0.70, "light 70%"}, {0.85, "minimal 85%"}, {0.95, "critical 95%"},
+};
+#define N_THRESHOLDS (sizeof thresholds / sizeof thresholds[0])
+
+typedef struct args {
+    uint64_t interval_ms;
+    int json;
+    const char *svg;
+    uint64_t limit; /* bytes; 0 = the machine's effective memory */
+    char **command;
+} args;
+
+/* "123", "64K", "512M", "2G", "1T" (binary units) into bytes, refusing overflow. */
+static int parse_size(const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0 || end == text || text[0] == '-')
+        return -1;
+    unsigned shift = 0;
+    switch (*end) {
+    case '\0': break;
+    case 'K': shift = 10; break;
+    case 'M': shift = 20; break;
+    case 'G': shift = 30; break;
+    case 'T': shift = 40; break;
+    default: return -1;
+    }
+    if (*end != '\0' && end[1] != '\0')
+        return -1;
+    if (v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, args *a)
+{
+    *a = (args){.interval_ms = 100};
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--") == 0) {
+            i++;
+            break;
+        }
+        if (s[0] != '-')
+            break;
+        if (strcmp(s, "--json") == 0) {
+            a->json = 1;
+        } else if (strcmp(s, "--interval") == 0 || strcmp(s, "--svg") == 0 || strcmp(s, "--limit") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error(&cli_monitor, "%s needs a value", s);
+            const char *v = argv[++i];
+            if (strcmp(s, "--svg") == 0) {
+                a->svg = v;
+            } else if (strcmp(s, "--limit") == 0) {
+                if (parse_size(v, &a->limit) != 0 || a->limit == 0)
+                    return cli_usage_error(&cli_monitor, "--limit '%s' is not a size (bytes, or with K/M/G/T)", v);
+            } else {
+                char *end;
+                errno = 0;
+                unsigned long long ms = strtoull(v, &end, 10);
+                if (errno != 0 || *end != '\0' || end == v || v[0] == '-' || ms == 0 || ms > 3600000)
+                    return cli_usage_error(&cli_monitor, "--interval '%s' must be 1..3600000 milliseconds", v);
+                a->interval_ms = ms;
+            }
+        } else {
+            return cli_usage_error(&cli_monitor, "unknown option '%s'", s);
+        }
+    }
+    if (i >= argc)
+        return cli_usage_error(&cli_monitor, "no command to run");
+    a->command = argv + i;
+    return CLI_OK;
+}
+
+/* Effective memory as the fallback machine sees it: min(MemTotal, the cgroup v2 memory.max). */
+static uint64_t effective_memory(void)
+{
+    uint64_t total = 0;
+    char line[512];
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f != NULL) {
+        unsigned long long kb;
+        while (fgets(line, sizeof line, f) != NULL)
+            if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
+                total = (uint64_t)kb * 1024;
+        fclose(f);
+    }
+    f = fopen("/proc/self/cgroup", "r");
+    char path[600] = "";
+    if (f != NULL) {
+        while (fgets(line, sizeof line, f) != NULL)
+            if (strncmp(line, "0::", 3) == 0) {
+                line[strcspn(line, "\n")] = '\0';
+                snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.max", line + 3);
+            }
+        fclose(f);
+    }
+    f = path[0] != '\0' ? fopen(path, "r") : NULL;
+    if (f != NULL) {
+        unsigned long long max;
+        if (fscanf(f, "%llu", &max) == 1 && (total == 0 || max < total))
+            total = max;
+        fclose(f);
+    }
+    return total;
+}
+
+/* The hand-written SVG: the process tree's RSS over time, the peak and the thresholds of `limit`. */
+static int write_svg(memgov_monitor *mon, const char *file, uint64_t limit, int limit_given)
+{
+    memgov_monitor_stats ms = {.struct_size = sizeof ms};
+    memgov_metric_stats rss = {.struct_size = sizeof rss};
+    if (memgov_monitor_get_stats(mon, &ms) != MEMGOV_OK ||
+        memgov_monitor_metric_stats(mon, "process.rss", &rss) != MEMGOV_OK)
+        return -1;
+    FILE *f = fopen(file, "w");
+    if (f == NULL) {
+        fprintf(stderr, "memgov monitor: cannot write '%s': %s\n", file, strerror(errno));
+        return -1;
+    }
+    const double W = 800, H = 400, left = 80, right = 20, top = 30, bottom = 40;
+    double peak = isnan(rss.peak) ? 0 : rss.peak;
+    double ymax = limit_given ? fmax(peak, (double)limit) * 1.05 : peak * 1.25;
+    if (ymax <= 0)
+        ymax = 1;
+    double span = (double)(ms.last_time_ns - ms.first_time_ns) / 1e9;
+    double xscale = (W - left - right) / (span > 0 ? span : 1), yscale = (H - top - bottom) / ymax;
+    char text[32];
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n"
+               "<title>memgov monitor: process tree RSS</title>\n"
+               "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n"
+               "<g id=\"axes\" stroke=\"black\">\n"
+               "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+               "y2=\"%.1f\"/>\n</g>\n",
+            W, H, W, H, W, H, left, H - bottom, W - right, H - bottom, left, top, left, H - bottom);
+    memgov_format_bytes((uint64_t)ymax, text, sizeof text);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n", left - 4, top + 4,
+            text);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.2f s</text>\n", W - right,
+            H - bottom + 16, span);
+    for (size_t i = 0; i < N_THRESHOLDS; i++) {
+        double v = thresholds[i].ratio * (double)limit;
+        if (limit == 0 || v > ymax)
+            continue; /* above the chart: the process stayed far below it */
+        double y = H - bottom - v * yscale;
+        fprintf(f, "<line class=\"threshold\" data-ratio=\"%.2f\" data-bytes=\"%.0f\" x1=\"%.1f\" y1=\"%.2f\" "
+                   "x2=\"%.1f\" y2=\"%.2f\" stroke=\"%s\" stroke-dasharray=\"6 4\"/>\n",
+                thresholds[i].ratio, v, left, y, W - right, y, i == N_THRESHOLDS - 1 ? "red" : "orange");
+        fprintf(f, "<text x=\"%.1f\" y=\"%.2f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n", W - right - 2,
+                y - 3, thresholds[i].label);
+    }
+    fprintf(f, "<polyline id=\"rss\" data-metric=\"process.rss\" fill=\"none\" stroke=\"steelblue\" "
+               "stroke-width=\"2\" points=\"");
+    for (size_t i = 0; i < ms.samples_kept; i++) {
+        uint64_t t;
+        double v;
+        if (memgov_monitor_history(mon, "process.rss", i, &t, &v) != MEMGOV_OK || isnan(v))
+            continue;
+        fprintf(f, "%s%.2f,%.2f", i ? " " : "", left + (double)(t - ms.first_time_ns) / 1e9 * xscale,
+                H - bottom - v * yscale);
+    }
+    fprintf(f, "\"/>\n");
+    if (rss.samples > 0) {
+        double y = H - bottom - peak * yscale, x = left + (double)(rss.peak_time_ns - ms.first_time_ns) / 1e9 * xscale;
+        memgov_format_bytes((uint64_t)peak, text, sizeof text);
+        fprintf(f, "<line id=\"peak\" data-bytes=\"%.0f\" x1=\"%.1f\" y1=\"%.2f\" x2=\"%.1f\" y2=\"%.2f\" "
+                   "stroke=\"purple\"/>\n<circle cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"purple\"/>\n"
+                   "<text x=\"%.1f\" y=\"%.2f\" font-size=\"11\">peak %s at %.2f s</text>\n",
+                peak, left, y, W - right, y, x, y, left + 4, y - 4, text,
+                (double)(rss.peak_time_ns - ms.first_time_ns) / 1e9);
+    }
+    fprintf(f, "</svg>\n");
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+static int print_report(memgov_monitor *mon, int json)
+{
+    size_t need = 0;
+    memgov_report_format fmt = json ? MEMGOV_REPORT_JSON : MEMGOV_REPORT_TEXT;
+    memgov_monitor_report(mon, fmt, NULL, 0, &need);
+    char *buf = malloc(need + 1);
+    if (buf == NULL || memgov_monitor_report(mon, fmt, buf, need + 1, NULL) != MEMGOV_OK) {
+        free(buf);
+        fprintf(stderr, "memgov monitor: %s\n", memgov_last_error());
+        return -1;
+    }
+    fputs(buf, stderr);
+    free(buf);
+    return 0;
+}
+
+static int run_monitor(int argc, char **argv)
+{
+    args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc != CLI_OK)
+        return rc;
+    int limit_given = a.limit != 0;
+    uint64_t limit = limit_given ? a.limit : effective_memory();
+    fflush(NULL);
+    pid_t child = fork();
+    if (child < 0) {
+        fprintf(stderr, "memgov monitor: fork failed: %s\n", strerror(errno));
+        return CLI_FAILED;
+    }
+    if (child == 0) {
+        execvp(a.command[0], a.command);
+        fprintf(stderr, "memgov monitor: cannot run '%s': %s\n", a.command[0], strerror(errno));
+        _exit(127);
+    }
+    memgov_monitor_options o;
+    memgov_monitor_options_init(&o);
+    o.interval_ns = a.interval_ms * 1000000u;
+    o.pid = (int32_t)child;
+    o.process_tree = 1;
+    memgov_monitor *mon = NULL;
+    memgov_alert_rule rule;
+    memgov_alert_rule_init(&rule);
+    rule.metric = "process.rss";
+    rule.warning = thresholds[0].ratio * (double)limit;
+    rule.critical = thresholds[N_THRESHOLDS - 1].ratio * (double)limit;
+    if (memgov_monitor_create(&o, &mon) != MEMGOV_OK || (limit > 0 && memgov_monitor_add_alert(mon, &rule, NULL)) ||
+        memgov_monitor_start(mon) != MEMGOV_OK) {
+        fprintf(stderr, "memgov monitor: %s\n", memgov_last_error());
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        memgov_monitor_destroy(mon);
+        return CLI_FAILED;
+    }
+    /* Wait for the exit without reaping, so the tree is sampled until the very end; then reap. */
+    siginfo_t info;
+    while (waitid(P_PID, (id_t)child, &info, WEXITED | WNOWAIT) != 0 && errno == EINTR)
+        ;
+    memgov_monitor_stop(mon);
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
+    int failed = print_report(mon, a.json) != 0;
+    if (a.svg != NULL && write_svg(mon, a.svg, limit, limit_given) != 0)
+        failed = 1;
+    memgov_monitor_destroy(mon);
+    return failed && exit_code == 0 ? CLI_FAILED : exit_code;
+}
+
+const cli_command cli_monitor = {
+    .name = "monitor",
+    .summary = "run a command and watch the memory of its process tree",
+    .usage = "memgov monitor [--interval MS] [--json] [--svg FILE] [--limit SIZE] -- COMMAND [ARGS]\n\n"
+             "  --interval MS  sampling period in milliseconds (default 100)\n"
+             "  --json         print the summary as JSON instead of text\n"
+             "  --svg FILE     write a timeline of the tree's RSS with its peak and the fallback thresholds\n"
+             "  --limit SIZE   the memory the thresholds are fractions of (bytes or K/M/G/T; default: the\n"
+             "                 machine's effective memory, min(RAM, cgroup memory.max))\n\n"
+             "The summary goes to stderr; the command's own output is left as it is. The exit status is the\n"
+             "command's (128 + N if it died of signal N).",
+    .run = run_monitor,
+};
