@@ -50,7 +50,7 @@ typedef enum memgov_fallback_reason {
     MEMGOV_FALLBACK_REASON_RECOVERY = 2, /* pressure stayed below an exit threshold for the dwell time */
     MEMGOV_FALLBACK_REASON_REFUSAL = 3,  /* memgov_fallback_notify_refusal(): a hard limit refused memory */
     MEMGOV_FALLBACK_REASON_PIN = 4,      /* memgov_fallback_pin() */
-    MEMGOV_FALLBACK_REASON_JOB = 5,      /* memgov_run_with_fallback(): the job returned MEMGOV_ENOMEM */
+    MEMGOV_FALLBACK_REASON_JOB = 5,      /* memgov_fallback_run(): the job returned MEMGOV_ENOMEM */
     MEMGOV_FALLBACK_REASON_COUNT_        /* not a reason: one past the highest this header knows */
 } memgov_fallback_reason;
 
@@ -199,13 +199,13 @@ MEMGOV_API memgov_status memgov_fallback_get_stats(memgov_fallback *fb, memgov_f
 /* ---- running a job with automatic fallback ----------------------------------------------------------------- */
 
 /* The job: does its work with the settings of `mode`; returns MEMGOV_OK, MEMGOV_ENOMEM to ask for a lighter
- * retry, or any other status to stop. Runs on the thread that called memgov_run_with_fallback(). */
+ * retry, or any other status to stop. Runs on the thread that called memgov_fallback_run(). */
 typedef memgov_status (*memgov_fallback_job_fn)(void *ctx, memgov_mode mode);
 
 /* The most attempts one run may make (the size of memgov_fallback_run_result.attempt). */
 #define MEMGOV_FALLBACK_MAX_ATTEMPTS 16
 
-/* Options of memgov_run_with_fallback() (struct_size rule). A value of 0 means its default. */
+/* Options of memgov_fallback_run() (struct_size rule). A value of 0 means its default. */
 typedef struct memgov_fallback_run_options {
     size_t struct_size;
     uint32_t max_attempts; /* attempts in all, 1..MEMGOV_FALLBACK_MAX_ATTEMPTS; default 4 */
@@ -240,7 +240,7 @@ typedef struct memgov_fallback_run_result {
  * Returns the job's last status; when every attempt was refused the last error says so (attempts, last mode).
  * Errors besides the job's: MEMGOV_EINVAL (fb or job NULL, bad struct_size, max_attempts over the bound).
  * Thread safety: any thread; several runs may share one machine. */
-MEMGOV_API memgov_status memgov_run_with_fallback(memgov_fallback *fb, memgov_fallback_job_fn job, void *ctx,
+MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallback_job_fn job, void *ctx,
                                                   const memgov_fallback_run_options *opts,
                                                   memgov_fallback_run_result *result);
 

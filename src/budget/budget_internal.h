@@ -17,6 +17,7 @@ struct memgov {
     pthread_mutex_t lock; /* the tree's shape and every budget's callback tables */
     memgov_budget *root;
     bool is_default;
+    struct mg_parts *parts; /* configuration, fallback machine, monitor: src/governor/parts.h */
 };
 
 typedef struct mg_reclaim_entry {

@@ -1,4 +1,4 @@
-/* Internal to src/fallback: what memgov_run_with_fallback() needs from the machine. */
+/* Internal to src/fallback: what memgov_fallback_run() needs from the machine. */
 #ifndef MG_FALLBACK_INTERNAL_H
 #define MG_FALLBACK_INTERNAL_H
 

@@ -1,4 +1,4 @@
-/* memgov_run_with_fallback(): retry a refused job in lighter modes, with exponential backoff. */
+/* memgov_fallback_run(): retry a refused job in lighter modes, with exponential backoff. */
 #include <string.h>
 
 #include "fallback/fallback_internal.h"
@@ -36,19 +36,19 @@ static memgov_status read_options(const memgov_fallback_run_options *opts, memgo
         o->sleep_ctx = NULL;
     }
     if (o->max_attempts > MEMGOV_FALLBACK_MAX_ATTEMPTS)
-        return mg_fail(MEMGOV_EINVAL, "memgov_run_with_fallback: max_attempts %u exceeds the bound of %d",
+        return mg_fail(MEMGOV_EINVAL, "memgov_fallback_run: max_attempts %u exceeds the bound of %d",
                        o->max_attempts, MEMGOV_FALLBACK_MAX_ATTEMPTS);
     return MEMGOV_OK;
 }
 
-MEMGOV_API memgov_status memgov_run_with_fallback(memgov_fallback *fb, memgov_fallback_job_fn job, void *ctx,
+MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallback_job_fn job, void *ctx,
                                                   const memgov_fallback_run_options *opts,
                                                   memgov_fallback_run_result *result)
 {
     if (fb == NULL || job == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_run_with_fallback: %s is NULL", fb == NULL ? "the machine" : "job");
+        return mg_fail(MEMGOV_EINVAL, "memgov_fallback_run: %s is NULL", fb == NULL ? "the machine" : "job");
     if (result != NULL && result->struct_size < sizeof(size_t))
-        return mg_fail(MEMGOV_EINVAL, "memgov_run_with_fallback: result struct_size is %zu; set it to sizeof "
+        return mg_fail(MEMGOV_EINVAL, "memgov_fallback_run: result struct_size is %zu; set it to sizeof "
                        "the struct", result->struct_size);
     memgov_fallback_run_options o;
     memgov_status st = read_options(opts, &o);
@@ -71,7 +71,7 @@ MEMGOV_API memgov_status memgov_run_with_fallback(memgov_fallback *fb, memgov_fa
     } while (st == MEMGOV_ENOMEM && r.attempts < o.max_attempts);
     r.status = st;
     if (st == MEMGOV_ENOMEM)
-        mg_fail(MEMGOV_ENOMEM, "memgov_run_with_fallback: the job was refused memory in all %u attempts "
+        mg_fail(MEMGOV_ENOMEM, "memgov_fallback_run: the job was refused memory in all %u attempts "
                 "(max_attempts %u), the last in mode %s", r.attempts, o.max_attempts,
                 memgov_mode_name(r.attempt[r.attempts - 1].mode));
     if (result != NULL)

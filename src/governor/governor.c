@@ -1,8 +1,9 @@
-/* The governor: its root budget and the process default. */
+/* The governor: its root budget, its parts (src/governor/parts.c) and the process default. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "budget/budget_internal.h"
+#include "governor/parts.h"
 #include "internal/error.h"
 #include "internal/structsize.h"
 
@@ -14,17 +15,6 @@ MEMGOV_API void memgov_options_init(memgov_options *opts)
     opts->struct_size = sizeof *opts;
 }
 
-/* The one place that decides the root budget's limits. Today they come from the options; the configuration
- * manager (config.h) will supply the defaults for memgov_default() here. */
-static void root_options(const memgov_options *o, memgov_budget_options *root)
-{
-    memgov_budget_options_init(root);
-    root->name = "root";
-    root->hard_limit = o->root_limit;
-    root->soft_limit = o->root_soft_limit;
-    root->flags = MEMGOV_BUDGET_OWN_ARENA;
-}
-
 static memgov_status open_governor(const memgov_options *opts, memgov **out, bool is_default)
 {
     memgov_options o;
@@ -32,20 +22,33 @@ static memgov_status open_governor(const memgov_options *opts, memgov **out, boo
     memgov_status st = mg_struct_in(&o, sizeof o, opts, "memgov_options");
     if (st != MEMGOV_OK)
         return st;
+    memgov_budget_options root;
+    mg_parts *parts;
+    if ((st = mg_parts_configure(&o, &parts, &root)) != MEMGOV_OK)
+        return st;
     memgov *gov = calloc(1, sizeof *gov);
-    if (gov == NULL)
+    if (gov == NULL) {
+        mg_parts_close(parts);
         return mg_fail(MEMGOV_ENOMEM, "memgov_open: no memory for the governor");
+    }
     if (pthread_mutex_init(&gov->lock, NULL) != 0) {
         free(gov);
+        mg_parts_close(parts);
         return mg_fail(MEMGOV_ENOMEM, "memgov_open: could not create the governor's lock");
     }
-    memgov_budget_options root;
-    root_options(&o, &root);
-    if ((st = mg_budget_new(gov, NULL, &root, &gov->root)) != MEMGOV_OK) {
+    if ((st = mg_budget_new(gov, NULL, &root, &gov->root)) == MEMGOV_OK &&
+        (st = mg_parts_wire(parts, gov->root, o.flags & MEMGOV_OPEN_START_MONITOR)) != MEMGOV_OK) {
+        mg_parts_close(parts);
+        mg_budget_delete(gov->root);
+        parts = NULL;
+    }
+    if (st != MEMGOV_OK) {
+        mg_parts_close(parts);
         pthread_mutex_destroy(&gov->lock);
         free(gov);
         return st;
     }
+    gov->parts = parts;
     gov->is_default = is_default;
     *out = gov;
     return MEMGOV_OK;
@@ -69,6 +72,7 @@ MEMGOV_API memgov_status memgov_close(memgov *gov)
     pthread_mutex_unlock(&gov->lock);
     if (st != MEMGOV_OK)
         return st;
+    mg_parts_close(gov->parts);
     mg_budget_delete(gov->root);
     pthread_mutex_destroy(&gov->lock);
     free(gov);
@@ -98,4 +102,28 @@ MEMGOV_API memgov *memgov_default(void)
 MEMGOV_API memgov_budget *memgov_root(memgov *gov)
 {
     return gov != NULL ? gov->root : NULL;
+}
+
+MEMGOV_API memgov_config *memgov_governor_config(memgov *gov)
+{
+    return gov != NULL ? gov->parts->config : NULL;
+}
+
+MEMGOV_API memgov_fallback *memgov_governor_fallback(memgov *gov)
+{
+    return gov != NULL ? gov->parts->fallback : NULL;
+}
+
+MEMGOV_API memgov_monitor *memgov_governor_monitor(memgov *gov)
+{
+    return gov != NULL ? gov->parts->monitor : NULL;
+}
+
+MEMGOV_API memgov_status memgov_run_with_fallback(memgov *gov, memgov_fallback_job_fn job, void *ctx,
+                                                  const memgov_fallback_run_options *opts,
+                                                  memgov_fallback_run_result *result)
+{
+    if (gov == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_run_with_fallback: the governor is NULL");
+    return memgov_fallback_run(gov->parts->fallback, job, ctx, opts, result);
 }

@@ -27,6 +27,8 @@ static int open_gov(void **state)
     memgov_options o;
     memgov_options_init(&o);
     o.root_limit = 1 * MiB;
+    o.root_soft_limit = 1 * MiB; /* no soft crossing below the hard limit: events here come from the children */
+    o.flags = MEMGOV_OPEN_NO_ENV;
     if (memgov_open(&o, &f.gov) != MEMGOV_OK)
         return -1;
     f.root = memgov_root(f.gov);
@@ -75,7 +77,7 @@ static void open_gives_a_root_with_the_limits_of_the_options(void **state)
     assert_null(memgov_budget_parent(f->root));
     memgov_budget_stats st = stats_of(f->root);
     assert_int_equal(st.hard_limit, 1 * MiB);
-    assert_int_equal(st.soft_limit, 0);
+    assert_int_equal(st.soft_limit, 1 * MiB);
     assert_int_equal(st.used, 0);
 }
 
@@ -452,7 +454,11 @@ static void reserve_past_64_bits_is_an_overflow(void **state)
 {
     (void)state;
     memgov *gov;
-    assert_int_equal(memgov_open(NULL, &gov), MEMGOV_OK);
+    memgov_options o;
+    memgov_options_init(&o);
+    o.root_limit = MEMGOV_OPEN_NO_LIMIT;
+    o.flags = MEMGOV_OPEN_NO_ENV;
+    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
     memgov_budget *r = memgov_root(gov);
     assert_int_equal(memgov_reserve(r, UINT64_MAX - 5), MEMGOV_OK);
     assert_int_equal(memgov_reserve(r, 10), MEMGOV_EOVERFLOW);

@@ -1,5 +1,5 @@
 /* Specification of the fallback state machine: exact transitions for synthetic pressure sequences on an
- * injected clock, refusals, pinning, emergencies, the history, subscribers and memgov_run_with_fallback(). */
+ * injected clock, refusals, pinning, emergencies, the history, subscribers and memgov_fallback_run(). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -431,7 +431,7 @@ static void unsubscribed_and_late_subscribers_get_no_old_events(void **state)
     memgov_fallback_destroy(fb);
 }
 
-/* ---- memgov_run_with_fallback ---- */
+/* ---- memgov_fallback_run ---- */
 
 typedef struct job_state {
     int refuse; /* attempts that return ENOMEM before success */
@@ -474,7 +474,7 @@ static void a_refused_job_is_retried_in_lighter_modes_with_backoff(void **state)
     memgov_fallback_run_options o = run_options();
     job_state j = {.refuse = 2};
     memgov_fallback_run_result r = {.struct_size = sizeof r};
-    assert_int_equal(memgov_run_with_fallback(fb, job, &j, &o, &r), MEMGOV_OK);
+    assert_int_equal(memgov_fallback_run(fb, job, &j, &o, &r), MEMGOV_OK);
     assert_int_equal(r.status, MEMGOV_OK);
     assert_int_equal(r.attempts, 3);
     assert_int_equal(r.attempt[0].mode, MEMGOV_MODE_NORMAL);
@@ -501,7 +501,7 @@ static void a_job_refused_every_time_stops_at_the_bound_with_capped_backoff(void
     o.backoff_max_ns = 500000000u;
     job_state j = {.refuse = 100};
     memgov_fallback_run_result r = {.struct_size = sizeof r};
-    assert_int_equal(memgov_run_with_fallback(fb, job, &j, &o, &r), MEMGOV_ENOMEM);
+    assert_int_equal(memgov_fallback_run(fb, job, &j, &o, &r), MEMGOV_ENOMEM);
     assert_int_equal(j.calls, 7);
     assert_int_equal(r.attempts, 7);
     assert_int_equal(r.attempt[6].mode, MEMGOV_MODE_MINIMAL);
@@ -511,7 +511,7 @@ static void a_job_refused_every_time_stops_at_the_bound_with_capped_backoff(void
         assert_int_equal(slept[i], want[i]);
     assert_non_null(strstr(memgov_last_error(), "all 7 attempts"));
     o.max_attempts = MEMGOV_FALLBACK_MAX_ATTEMPTS + 1;
-    assert_int_equal(memgov_run_with_fallback(fb, job, &j, &o, NULL), MEMGOV_EINVAL);
+    assert_int_equal(memgov_fallback_run(fb, job, &j, &o, NULL), MEMGOV_EINVAL);
     memgov_fallback_destroy(fb);
 }
 
@@ -521,11 +521,11 @@ static void a_job_failing_otherwise_is_not_retried(void **state)
     memgov_fallback *fb = machine(NULL);
     memgov_fallback_run_options o = run_options();
     job_state j = {.other = MEMGOV_EIO};
-    assert_int_equal(memgov_run_with_fallback(fb, job, &j, &o, NULL), MEMGOV_EIO);
+    assert_int_equal(memgov_fallback_run(fb, job, &j, &o, NULL), MEMGOV_EIO);
     assert_int_equal(j.calls, 1);
     assert_int_equal(n_slept, 0);
     assert_int_equal(memgov_fallback_mode(fb), MEMGOV_MODE_NORMAL);
-    assert_int_equal(memgov_run_with_fallback(fb, NULL, &j, &o, NULL), MEMGOV_EINVAL);
+    assert_int_equal(memgov_fallback_run(fb, NULL, &j, &o, NULL), MEMGOV_EINVAL);
     memgov_fallback_destroy(fb);
 }
 
