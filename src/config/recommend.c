@@ -14,6 +14,14 @@
 #define CHUNKS_PER_WORKER 4         /* chunks in flight per worker: one in use, others loading or spilling */
 #define LARGE_DATA (1.0 * GiB)      /* from this data size on, settings are a quarter lighter */
 
+/* The share of the memory plan each fallback mode keeps: a lighter mode plans with less memory, so threads,
+ * batches and chunks all shrink with it (the overlays of threads.*, batch.*, chunk.* still bound them). */
+static const double mode_share[MEMGOV_MODE_COUNT_] = {
+    [MEMGOV_MODE_NORMAL] = 1.0,
+    [MEMGOV_MODE_LIGHT] = 0.5,
+    [MEMGOV_MODE_MINIMAL] = 0.25,
+};
+
 static uint64_t clamp_u64(uint64_t v, uint64_t lo, uint64_t hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
@@ -59,14 +67,21 @@ memgov_status memgov_config_recommend(const memgov_config *cfg, const memgov_pro
     memgov_recommendation r;
     memset(&r, 0, sizeof r);
     r.struct_size = sizeof r;
+    pthread_mutex_lock(&((memgov_config *)cfg)->lock);
+    memgov_mode mode = cfg->mode;
     double mem = (double)p.effective_memory;
     double fraction = 1.0 - RESERVE_BYTES / mem;
-    r.memory_fraction = fraction < 0.5 ? 0.5 : fraction > 0.95 ? 0.95 : fraction;
+    fraction = fraction < 0.5 ? 0.5 : fraction > 0.95 ? 0.95 : fraction;
+    r.memory_fraction = fraction * mode_share[mode];
     r.memory_limit = (uint64_t)(r.memory_fraction * mem);
-    snprintf(r.memory_fraction_why, sizeof r.memory_fraction_why,
-             "%.0f%% of %s: keeps 1.25 GiB for the system, within 50%%..95%%", r.memory_fraction * 100, mem_text);
+    if (mode == MEMGOV_MODE_NORMAL)
+        snprintf(r.memory_fraction_why, sizeof r.memory_fraction_why,
+                 "%.0f%% of %s: keeps 1.25 GiB for the system, within 50%%..95%%", r.memory_fraction * 100, mem_text);
+    else
+        snprintf(r.memory_fraction_why, sizeof r.memory_fraction_why,
+                 "%.0f%% of %s: %.0f%% of the normal plan in %s mode", r.memory_fraction * 100, mem_text,
+                 mode_share[mode] * 100, memgov_mode_name(mode));
 
-    pthread_mutex_lock(&((memgov_config *)cfg)->lock);
     uint64_t per_worker = get_u(cfg, "threads.bytes_per_worker"), tmax = get_u(cfg, "threads.max"),
              tmin = get_u(cfg, "threads.min"), item = get_u(cfg, "batch.item_bytes"), bmin = get_u(cfg, "batch.min"),
              bmax = get_u(cfg, "batch.max"), rmin = get_u(cfg, "chunk.rows_min"), rmax = get_u(cfg, "chunk.rows_max");

@@ -63,7 +63,7 @@ static void the_root_limit_defaults_to_90_percent_of_effective_memory(void **sta
     assert_true(light == 0.70);
     uint64_t ns = 0;
     assert_int_equal(memgov_config_get_duration(cfg, "monitor.interval", &ns), MEMGOV_OK);
-    assert_int_equal(ns, 100000000u);
+    assert_int_equal(ns, 1000000000u); /* 1s */
     memgov_config_destroy(cfg);
 }
 
@@ -511,6 +511,27 @@ static void recommendations_match_the_tier_table(void **state)
     memgov_config_destroy(cfg);
 }
 
+static void lighter_modes_recommend_lighter_settings(void **state)
+{
+    (void)state;
+    memgov_config *cfg = new_config();
+    memgov_recommendation normal = recommend(cfg, 32 * GiB, 16, 0);
+    assert_int_equal(memgov_config_set_mode(cfg, MEMGOV_MODE_LIGHT), MEMGOV_OK);
+    memgov_recommendation light = recommend(cfg, 32 * GiB, 16, 0);
+    assert_int_equal(memgov_config_set_mode(cfg, MEMGOV_MODE_MINIMAL), MEMGOV_OK);
+    memgov_recommendation minimal = recommend(cfg, 32 * GiB, 16, 0);
+    assert_float_equal(light.memory_fraction, normal.memory_fraction / 2, 1e-12);
+    assert_float_equal(minimal.memory_fraction, normal.memory_fraction / 4, 1e-12);
+    assert_true(light.threads < normal.threads && minimal.threads < light.threads);
+    assert_true(light.batch_size < normal.batch_size && minimal.batch_size < light.batch_size);
+    assert_true(light.chunk_rows <= normal.chunk_rows && minimal.chunk_rows <= light.chunk_rows);
+    assert_non_null(strstr(light.memory_fraction_why, "light mode"));
+    assert_int_equal(memgov_config_set_for_mode(cfg, MEMGOV_MODE_LIGHT, "threads.max", "2"), MEMGOV_OK);
+    assert_int_equal(memgov_config_set_mode(cfg, MEMGOV_MODE_LIGHT), MEMGOV_OK);
+    assert_int_equal(recommend(cfg, 32 * GiB, 16, 0).threads, 2); /* an overlay bounds the lighter plan too */
+    memgov_config_destroy(cfg);
+}
+
 static memgov_recommendation recommend_fixture(memgov_config *cfg, const char *name)
 {
     char root[512];
@@ -704,6 +725,7 @@ int main(void)
         cmocka_unit_test(percentages_load_while_the_effective_memory_is_unknown),
         cmocka_unit_test(the_text_dump_shows_values_sources_and_overlays),
         cmocka_unit_test(recommendations_match_the_tier_table),
+        cmocka_unit_test(lighter_modes_recommend_lighter_settings),
         cmocka_unit_test(recommendations_respect_cores_a_small_container_and_small_data),
         cmocka_unit_test(recommendations_on_fixture_machines_follow_the_tiers_and_the_container),
         cmocka_unit_test(listeners_hear_sets_mode_changes_and_loads_until_unsubscribed),
