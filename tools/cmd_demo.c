@@ -172,7 +172,7 @@ static int run_demo(int argc, char **argv)
     if (argc > 1)
         return cli_usage_error(&cli_demo, "unexpected argument '%s'", argv[1]);
     show_build();
-    if (show_budgets() != CLI_OK)
+    if (show_budgets() != CLI_OK || demo_fallback() != CLI_OK)
         return CLI_FAILED;
     printf("\ndemo finished\n");
     return CLI_OK;

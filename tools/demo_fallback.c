@@ -1,141 +1,234 @@
-/* The fallback part of `memgov demo`: a simulated workload grows through NORMAL -> LIGHT -> MINIMAL, the
- * recommended settings follow the mode, an emergency fires once, a refused job is rescued by
- * memgov_run_with_fallback(), and the machine recovers one mode at a time. Uses only the public API, on a
- * simulated clock (one step = one simulated second) paced by short real pauses. */
+/* The fallback part of `memgov demo`: a governor opened from a configuration file runs a simulated job whose
+ * memory grows through NORMAL -> LIGHT -> MINIMAL. Each monitor sample measures the pressure and drives the
+ * fallback machine; each mode change switches the configuration's overlays, so the recommended threads, batch
+ * size and chunk rows follow. An emergency fires once, a refused job is rescued by memgov_run_with_fallback(),
+ * and the governor recovers one mode at a time after the dwell time. Real clock, a few seconds in all. The job's
+ * memory is simulated with memgov_reserve(): the budgets, limits and refusals are real, the bytes are not. */
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "memgov.h"
 
-/* What each mode recommends; the configuration's mode overlays will supply these once wired in. */
-static const struct { unsigned long chunk_rows; unsigned batch, threads; } settings[MEMGOV_MODE_COUNT_] = {
-    [MEMGOV_MODE_NORMAL] = {1000000, 256, 8},
-    [MEMGOV_MODE_LIGHT] = {250000, 64, 4},
-    [MEMGOV_MODE_MINIMAL] = {50000, 16, 1},
-};
+#define MiB (1024ull * 1024ull)
 
-#define SIM_SEC 1000000000ull
+static const char config_text[] =
+    "# the job may use 4 GiB; modes recover after 300 ms below their exit threshold\n"
+    "root.limit = 4GiB\n"
+    "fallback.dwell = 300ms\n"
+    "batch.item_bytes = 128MiB\n"
+    "threads.bytes_per_worker = 512MiB\n"
+    "[mode.light]\n"
+    "batch.max = 8\n"
+    "[mode.minimal]\n"
+    "batch.max = 2\n"
+    "threads.max = 1\n";
 
-typedef struct sim {
-    memgov_fallback *fb;
-    uint64_t now_ns;      /* the simulated clock */
-    uint64_t limit, used; /* the simulated root budget, bytes */
-    int job_calls;
-} sim;
+typedef struct demo {
+    memgov *gov;
+    memgov_budget *job;
+    uint64_t reserved; /* bytes the simulated job holds */
+    memgov_probe machine;
+    struct timespec start;
+} demo;
 
-static uint64_t sim_clock(void *ctx)
+static double seconds(const demo *d)
 {
-    return ((sim *)ctx)->now_ns;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - d->start.tv_sec) + (double)(now.tv_nsec - d->start.tv_nsec) / 1e9;
 }
 
-static void pace(void)
+static void pause_ms(long ms)
 {
-    struct timespec ts = {0, 120000000}; /* 120 ms of real time per simulated step */
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+/* What the configuration recommends now, for a job whose memory is the root budget's limit. */
+static memgov_recommendation recommend(const demo *d)
+{
+    memgov_budget_stats st = {.struct_size = sizeof st};
+    memgov_budget_stats_get(memgov_root(d->gov), &st);
+    memgov_probe p = d->machine;
+    p.effective_memory = st.hard_limit;
+    memgov_recommendation r = {.struct_size = sizeof r};
+    memgov_config_recommend(memgov_governor_config(d->gov), &p, 0, 0, &r);
+    return r;
 }
 
 static void on_transition(void *ctx, const memgov_fallback_transition *t)
 {
-    (void)ctx;
-    printf("  switch   %s -> %s (%s, pressure %.2f): chunk %lu rows, batch %u, %u threads\n",
-           memgov_mode_name(t->from), memgov_mode_name(t->to), memgov_fallback_reason_name(t->reason), t->pressure,
-           settings[t->to].chunk_rows, settings[t->to].batch, settings[t->to].threads);
+    demo *d = ctx;
+    memgov_recommendation r = recommend(d); /* the configuration is already in the new mode */
+    printf("  %5.2fs  switch %s -> %s (%s, pressure %.2f): now %llu threads, batch %llu, chunks of %llu rows\n",
+           seconds(d), memgov_mode_name(t->from), memgov_mode_name(t->to), memgov_fallback_reason_name(t->reason),
+           t->pressure, (unsigned long long)r.threads, (unsigned long long)r.batch_size,
+           (unsigned long long)r.chunk_rows);
 }
 
 static void on_emergency(void *ctx, double pressure)
 {
-    (void)ctx;
-    printf("  EMERGENCY at pressure %.2f: checkpoint written, caches dropped (once per episode)\n",
-           pressure);
+    demo *d = ctx;
+    printf("  %5.2fs  EMERGENCY at pressure %.2f: the job writes a checkpoint and drops its caches "
+           "(called once per episode)\n", seconds(d), pressure);
 }
 
-static void step(sim *s, uint64_t used_mib)
+/* Sets the simulated job's memory to `mib` and takes one monitor sample, which evaluates the fallback machine. */
+static int hold(demo *d, uint64_t mib)
 {
-    s->now_ns += SIM_SEC;
-    s->used = used_mib << 20;
-    memgov_pressure p;
-    memgov_pressure_init(&p);
-    p.budget_used = s->used;
-    p.budget_limit = s->limit;
-    char text[32];
-    memgov_format_bytes(s->used, text, sizeof text);
-    memgov_fallback_update(s->fb, &p); /* a transition prints its line first */
-    printf("  t=%3llus  budget %-10s pressure %.2f  mode %s\n", (unsigned long long)(s->now_ns / SIM_SEC), text,
-           (double)s->used / (double)s->limit, memgov_mode_name(memgov_fallback_mode(s->fb)));
-    pace();
+    uint64_t want = mib * MiB;
+    memgov_status st = want > d->reserved ? memgov_reserve(d->job, want - d->reserved)
+                                          : memgov_release(d->job, d->reserved - want);
+    if (st != MEMGOV_OK) {
+        printf("  cannot hold %llu MiB: %s\n", (unsigned long long)mib, memgov_last_error());
+        return -1;
+    }
+    d->reserved = want;
+    memgov_monitor_sample(memgov_governor_monitor(d->gov));
+    memgov_fallback_stats fs = {.struct_size = sizeof fs};
+    memgov_fallback_get_stats(memgov_governor_fallback(d->gov), &fs);
+    char text[24];
+    memgov_format_bytes(want, text, sizeof text);
+    printf("  %5.2fs  job holds %-10s pressure %.2f  mode %s\n", seconds(d), text, fs.pressure,
+           memgov_mode_name(fs.mode));
+    pause_ms(150);
+    return 0;
 }
 
-/* The job needs 3 GiB in NORMAL, 1 GiB in LIGHT, 256 MiB in MINIMAL, with 512 MiB left in the budget. */
-static memgov_status job(void *ctx, memgov_mode mode)
+typedef struct batch_job {
+    demo *d;
+    int attempts;
+} batch_job;
+
+/* One batch: reserves batch size x batch.item_bytes for the batch, works, gives it back. */
+static memgov_status run_batch(void *ctx, memgov_mode mode)
 {
-    sim *s = ctx;
-    static const uint64_t need_mib[MEMGOV_MODE_COUNT_] = {3072, 1024, 256};
-    s->job_calls++;
-    memgov_status st = need_mib[mode] > 512 ? MEMGOV_ENOMEM : MEMGOV_OK;
-    printf("  job attempt %d in %-7s needs %4llu MiB of 512 MiB left: %s\n", s->job_calls, memgov_mode_name(mode),
-           (unsigned long long)need_mib[mode], st == MEMGOV_OK ? "done" : "refused (MEMGOV_ENOMEM)");
+    batch_job *b = ctx;
+    memgov_recommendation r = recommend(b->d);
+    uint64_t item = 0;
+    memgov_config_get_size(memgov_governor_config(b->d->gov), "batch.item_bytes", &item);
+    uint64_t need = r.batch_size * item;
+    char text[24];
+    memgov_format_bytes(need, text, sizeof text);
+    b->attempts++;
+    printf("  %5.2fs  batch attempt %d in %s mode: %llu items = %s\n", seconds(b->d), b->attempts,
+           memgov_mode_name(mode), (unsigned long long)r.batch_size, text);
+    memgov_status st = memgov_reserve(b->d->job, need);
+    if (st != MEMGOV_OK) {
+        printf("           refused: %s\n", memgov_last_error());
+        return st;
+    }
+    printf("           done\n");
+    memgov_release(b->d->job, need);
     return st;
 }
 
-static void job_sleep(void *ctx, uint64_t ns)
+static void recover(demo *d, uint64_t mib, int samples)
 {
-    sim *s = ctx;
-    printf("  backing off %.1f s\n", (double)ns / 1e9);
-    s->now_ns += ns;
-    pace();
+    for (int i = 0; i < samples; i++)
+        if (hold(d, mib) != 0)
+            return;
+}
+
+static void summary(demo *d)
+{
+    memgov_fallback *fb = memgov_governor_fallback(d->gov);
+    memgov_fallback_stats fs = {.struct_size = sizeof fs};
+    memgov_fallback_get_stats(fb, &fs);
+    printf("\nsummary: %llu transitions, %llu refusal(s), %llu emergency, peak pressure %.2f; "
+           "time in normal/light/minimal %.1f/%.1f/%.1f s\n",
+           (unsigned long long)fs.transitions, (unsigned long long)fs.refusals,
+           (unsigned long long)fs.emergencies, fs.peak_pressure, (double)fs.time_in_mode_ns[0] / 1e9,
+           (double)fs.time_in_mode_ns[1] / 1e9, (double)fs.time_in_mode_ns[2] / 1e9);
+    for (size_t i = 0; i < fs.history_kept; i++) {
+        memgov_fallback_transition t = {.struct_size = sizeof t};
+        if (memgov_fallback_history(fb, i, &t) == MEMGOV_OK)
+            printf("  #%llu %-7s -> %-7s %-8s pressure %.2f\n", (unsigned long long)t.seq, memgov_mode_name(t.from),
+                   memgov_mode_name(t.to), memgov_fallback_reason_name(t.reason), t.pressure);
+    }
+}
+
+/* Writes the configuration to a temporary file and opens the governor from it (as MEMGOV_CONFIG_FILE would). */
+static memgov_status open_demo_governor(demo *d)
+{
+    char path[] = "/tmp/memgov-demo-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return MEMGOV_EIO;
+    ssize_t n = write(fd, config_text, sizeof config_text - 1);
+    close(fd);
+    memgov_options o;
+    memgov_options_init(&o);
+    o.config_file = path;
+    o.flags = MEMGOV_OPEN_NO_ENV;
+    memgov_status st = n == (ssize_t)(sizeof config_text - 1) ? memgov_open(&o, &d->gov) : MEMGOV_EIO;
+    unlink(path);
+    return st;
 }
 
 int demo_fallback(void)
 {
-    sim s = {.limit = 4096ull << 20};
-    memgov_fallback_options o;
-    memgov_fallback_options_init(&o);
-    o.dwell_ns = 3 * SIM_SEC;
-    o.clock_ns = sim_clock;
-    o.clock_ctx = &s;
-    if (memgov_fallback_create(&o, &s.fb) != MEMGOV_OK ||
-        memgov_fallback_subscribe(s.fb, on_transition, NULL, NULL) != MEMGOV_OK ||
-        memgov_fallback_on_emergency(s.fb, on_emergency, NULL, NULL) != MEMGOV_OK) {
-        fprintf(stderr, "demo: %s\n", memgov_last_error());
-        memgov_fallback_destroy(s.fb);
+    printf("\n== fallback: a job under pressure goes NORMAL -> LIGHT -> MINIMAL and back ==\n");
+    printf("configuration file:\n");
+    for (const char *line = config_text; *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        printf("  | %.*s\n", (int)(end - line), line);
+        line = end + 1;
+    }
+    demo d = {0};
+    d.machine.struct_size = sizeof d.machine;
+    memgov_probe_options po;
+    memgov_probe_options_init(&po);
+    po.flags = MEMGOV_PROBE_NO_HWLOC | MEMGOV_PROBE_NO_CPUID;
+    memgov_probe_read(&po, &d.machine);
+    memgov_budget_options bo;
+    memgov_budget_options_init(&bo);
+    bo.name = "job";
+    if (open_demo_governor(&d) != MEMGOV_OK || memgov_budget_create(memgov_root(d.gov), &bo, &d.job) != MEMGOV_OK) {
+        printf("cannot open the demo's governor: %s\n", memgov_last_error());
+        memgov_close(d.gov);
         return CLI_FAILED;
     }
-    printf("\n== fallback: NORMAL -> LIGHT -> MINIMAL and back ==\n");
-    printf("thresholds: light %.2f/%.2f, minimal %.2f/%.2f (enter/exit), critical %.2f, dwell 3 s\n",
-           o.light_enter, o.light_exit, o.minimal_enter, o.minimal_exit, o.critical);
-    printf("workload grows in a 4 GiB budget:\n");
-    const uint64_t grow[] = {1600, 2200, 2700, 2950, 2600, 3300, 3600, 3950, 3700};
-    for (size_t i = 0; i < sizeof grow / sizeof grow[0]; i++)
-        step(&s, grow[i]);
-    printf("the job spills and frees memory; pressure falls:\n");
-    for (int i = 0; i < 8; i++)
-        step(&s, 1800);
-    printf("a refused job, run with fallback:\n");
+    memgov_fallback *fb = memgov_governor_fallback(d.gov);
+    memgov_fallback_subscribe(fb, on_transition, &d, NULL);
+    memgov_fallback_on_emergency(fb, on_emergency, &d, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &d.start);
+    memgov_recommendation r = recommend(&d);
+    printf("thresholds: light 0.70/0.60, minimal 0.85/0.75 (enter/exit), critical 0.95\n");
+    printf("  %5.2fs  start in normal: %llu threads, batch %llu, chunks of %llu rows (%u usable CPUs)\n", seconds(&d),
+           (unsigned long long)r.threads, (unsigned long long)r.batch_size, (unsigned long long)r.chunk_rows,
+           d.machine.usable_cpus);
+
+    int rc = CLI_OK;
+    static const uint64_t grow_mib[] = {1200, 2200, 2900, 3100, 3500, 3600, 3950, 3700};
+    printf("\nthe job's memory grows:\n");
+    for (size_t i = 0; i < sizeof grow_mib / sizeof grow_mib[0] && rc == CLI_OK; i++)
+        rc = hold(&d, grow_mib[i]) == 0 ? CLI_OK : CLI_FAILED;
+    printf("\nit spills to disk and frees memory; each mode waits out the dwell before recovering:\n");
+    recover(&d, 1400, 6);
+    printf("\nthe job needs room for a batch while it holds 2.7 GiB: memgov_run_with_fallback() retries lighter:\n");
+    recover(&d, 2800, 1);
+    batch_job b = {.d = &d};
     memgov_fallback_run_options ro;
     memgov_fallback_run_options_init(&ro);
-    ro.sleep_ns = job_sleep;
-    ro.sleep_ctx = &s;
-    memgov_fallback_run_result r = {.struct_size = sizeof r};
-    memgov_status st = memgov_run_with_fallback(s.fb, job, &s, &ro, &r);
-    printf("  run_with_fallback: %s after %u attempts\n", memgov_status_name(st), r.attempts);
-    printf("recovery:\n");
-    for (int i = 0; i < 8; i++)
-        step(&s, 1000);
+    ro.backoff_ns = 100000000; /* 100 ms, doubled for each retry */
+    memgov_fallback_run_result res = {.struct_size = sizeof res};
+    memgov_status st = memgov_run_with_fallback(d.gov, run_batch, &b, &ro, &res);
+    printf("  memgov_run_with_fallback: %s after %u attempt(s)\n", memgov_status_name(st), res.attempts);
+    if (st != MEMGOV_OK)
+        rc = CLI_FAILED;
+    printf("\nthe batch is done and the job shrinks:\n");
+    recover(&d, 800, 6);
+    summary(&d);
 
-    memgov_fallback_stats stats = {.struct_size = sizeof stats};
-    memgov_fallback_get_stats(s.fb, &stats);
-    printf("summary: %llu transitions, %llu emergency, peak pressure %.2f, time in normal/light/minimal "
-           "%llu/%llu/%llu s\n",
-           (unsigned long long)stats.transitions, (unsigned long long)stats.emergencies, stats.peak_pressure,
-           (unsigned long long)(stats.time_in_mode_ns[0] / SIM_SEC),
-           (unsigned long long)(stats.time_in_mode_ns[1] / SIM_SEC),
-           (unsigned long long)(stats.time_in_mode_ns[2] / SIM_SEC));
-    for (size_t i = 0; i < stats.history_kept; i++) {
-        memgov_fallback_transition t = {.struct_size = sizeof t};
-        memgov_fallback_history(s.fb, i, &t);
-        printf("  #%llu t=%llus %s -> %s (%s)\n", (unsigned long long)t.seq, (unsigned long long)(t.time_ns / SIM_SEC),
-               memgov_mode_name(t.from), memgov_mode_name(t.to), memgov_fallback_reason_name(t.reason));
+    memgov_release(d.job, d.reserved);
+    memgov_budget_destroy(d.job);
+    if (memgov_close(d.gov) != MEMGOV_OK) {
+        printf("cannot close the governor: %s\n", memgov_last_error());
+        rc = CLI_FAILED;
     }
-    memgov_fallback_destroy(s.fb);
-    return st == MEMGOV_OK ? CLI_OK : CLI_FAILED;
+    return rc;
 }

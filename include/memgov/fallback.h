@@ -235,14 +235,16 @@ typedef struct memgov_fallback_run_result {
 } memgov_fallback_run_result;
 
 /* Runs job(ctx, mode) in the machine's current mode. When it returns MEMGOV_ENOMEM, moves the machine down one
- * mode (reason job; not below MINIMAL, not while pinned), pauses with exponential backoff and retries in the
- * machine's then current mode, up to max_attempts in all. Any other status ends the run. result may be NULL.
+ * mode (reason job; not below MINIMAL, not while pinned) unless something else moved it during the attempt
+ * (a refusal reported with memgov_fallback_notify_refusal(), as a governor does for every hard refusal: one
+ * refused attempt is one step down, never two), pauses with exponential backoff and retries in the machine's
+ * then current mode, up to max_attempts in all. Any other status ends the run. result may be NULL.
  * Returns the job's last status; when every attempt was refused the last error says so (attempts, last mode).
  * Errors besides the job's: MEMGOV_EINVAL (fb or job NULL, bad struct_size, max_attempts over the bound).
  * Thread safety: any thread; several runs may share one machine. */
 MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallback_job_fn job, void *ctx,
-                                                  const memgov_fallback_run_options *opts,
-                                                  memgov_fallback_run_result *result);
+                                             const memgov_fallback_run_options *opts,
+                                             memgov_fallback_run_result *result);
 
 #ifdef __cplusplus
 }

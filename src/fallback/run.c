@@ -42,8 +42,8 @@ static memgov_status read_options(const memgov_fallback_run_options *opts, memgo
 }
 
 MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallback_job_fn job, void *ctx,
-                                                  const memgov_fallback_run_options *opts,
-                                                  memgov_fallback_run_result *result)
+                                             const memgov_fallback_run_options *opts,
+                                             memgov_fallback_run_result *result)
 {
     if (fb == NULL || job == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_fallback_run: %s is NULL", fb == NULL ? "the machine" : "job");
@@ -66,7 +66,9 @@ MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallbac
         memgov_mode mode = memgov_fallback_mode(fb);
         st = job(ctx, mode);
         r.attempt[r.attempts++] = (memgov_fallback_attempt){.mode = mode, .status = st, .backoff_ns = pause};
-        if (st == MEMGOV_ENOMEM)
+        /* The retry must run lighter than this attempt did. A refusal inside the job may have moved the machine
+         * already (a governor's refusal listener does): that move is the step, not a reason for a second one. */
+        if (st == MEMGOV_ENOMEM && memgov_fallback_mode(fb) == mode)
             mg_fallback_step_down(fb, MEMGOV_FALLBACK_REASON_JOB);
     } while (st == MEMGOV_ENOMEM && r.attempts < o.max_attempts);
     r.status = st;

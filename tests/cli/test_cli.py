@@ -63,6 +63,22 @@ class Cli(unittest.TestCase):
         for name in ("root", "model", "weights", "cache"):
             self.assertIn(name, table)
 
+    def test_demo_walks_the_fallback_modes_down_and_back(self):
+        r = run("demo")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.split("== fallback", 1)[1]
+        switches = [line.split("switch ", 1)[1].split(":", 1)[0] for line in out.splitlines() if " switch " in line]
+        self.assertEqual([s.split(" (")[0] for s in switches], [
+            "normal -> light", "light -> minimal",     # pressure rises
+            "minimal -> light", "light -> normal",     # recovery, one mode at a time
+            "normal -> light",                         # the refused batch
+            "light -> normal"])                        # recovery after the batch
+        self.assertIn("(refusal,", switches[4])
+        self.assertEqual(out.count("EMERGENCY"), 1)
+        self.assertIn("refused: budget 'root' refused", out)
+        self.assertIn("memgov_run_with_fallback: MEMGOV_OK after 2 attempt(s)", out)
+        self.assertIn("summary: 6 transitions, 1 refusal(s), 1 emergency", out)
+
 
 if __name__ == "__main__":
     unittest.main(argv=sys.argv[:1], verbosity=2)

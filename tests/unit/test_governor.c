@@ -291,6 +291,40 @@ static void run_with_fallback_retries_with_the_lighter_overlay(void **state)
     assert_int_equal(memgov_close(gov), MEMGOV_OK);
 }
 
+/* Reserves 48 MiB in NORMAL, 24 MiB in LIGHT, 12 MiB in MINIMAL under a 32 MiB root holding 4 MiB. */
+static memgov_status reserving_job(void *ctx, memgov_mode mode)
+{
+    job_ctx *j = ctx;
+    uint64_t need = (uint64_t)(48 >> mode) * MiB;
+    j->calls++;
+    memgov_status st = memgov_reserve(memgov_root(j->gov), need);
+    if (st == MEMGOV_OK)
+        memgov_release(memgov_root(j->gov), need);
+    return st;
+}
+
+static void a_refused_attempt_steps_down_once_not_twice(void **state)
+{
+    (void)state;
+    memgov *gov = open_with(FIXTURE_16G, "root.limit = 32MiB\n", 0);
+    assert_int_equal(memgov_reserve(memgov_root(gov), 4 * MiB), MEMGOV_OK);
+    job_ctx j = {.gov = gov};
+    memgov_fallback_run_options ro;
+    memgov_fallback_run_options_init(&ro);
+    ro.sleep_ns = no_sleep;
+    memgov_fallback_run_result r = {.struct_size = sizeof r};
+    assert_int_equal(memgov_run_with_fallback(gov, reserving_job, &j, &ro, &r), MEMGOV_OK);
+    assert_int_equal(r.attempts, 2);
+    assert_int_equal(r.attempt[0].mode, MEMGOV_MODE_NORMAL);
+    assert_int_equal(r.attempt[1].mode, MEMGOV_MODE_LIGHT); /* the refusal's step, and no second one */
+    memgov_fallback_stats s = {.struct_size = sizeof s};
+    assert_int_equal(memgov_fallback_get_stats(memgov_governor_fallback(gov), &s), MEMGOV_OK);
+    assert_int_equal(s.transitions, 1);
+    assert_int_equal(s.refusals, 1);
+    assert_int_equal(memgov_release(memgov_root(gov), 4 * MiB), MEMGOV_OK);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
 static void the_parts_of_a_null_governor_are_null(void **state)
 {
     (void)state;
@@ -333,6 +367,7 @@ int main(void)
         cmocka_unit_test(container_memory_in_use_counts_as_pressure),
         cmocka_unit_test(fallback_disabled_keeps_normal_mode),
         cmocka_unit_test(run_with_fallback_retries_with_the_lighter_overlay),
+        cmocka_unit_test(a_refused_attempt_steps_down_once_not_twice),
         cmocka_unit_test(the_parts_of_a_null_governor_are_null),
         cmocka_unit_test(the_monitor_thread_starts_when_asked),
     };
