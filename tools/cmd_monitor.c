@@ -94,37 +94,14 @@ static int parse_args(int argc, char **argv, args *a)
     return CLI_OK;
 }
 
-/* Effective memory as the fallback machine sees it: min(MemTotal, the cgroup v2 memory.max). */
+/* Effective memory as the fallback machine sees it: the probe's min(RAM, cgroup limits, v1 and v2). */
 static uint64_t effective_memory(void)
 {
-    uint64_t total = 0;
-    char line[512];
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (f != NULL) {
-        unsigned long long kb;
-        while (fgets(line, sizeof line, f) != NULL)
-            if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
-                total = (uint64_t)kb * 1024;
-        fclose(f);
-    }
-    f = fopen("/proc/self/cgroup", "r");
-    char path[600] = "";
-    if (f != NULL) {
-        while (fgets(line, sizeof line, f) != NULL)
-            if (strncmp(line, "0::", 3) == 0) {
-                line[strcspn(line, "\n")] = '\0';
-                snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.max", line + 3);
-            }
-        fclose(f);
-    }
-    f = path[0] != '\0' ? fopen(path, "r") : NULL;
-    if (f != NULL) {
-        unsigned long long max;
-        if (fscanf(f, "%llu", &max) == 1 && (total == 0 || max < total))
-            total = max;
-        fclose(f);
-    }
-    return total;
+    memgov_probe_options po;
+    memgov_probe_options_init(&po);
+    po.flags = MEMGOV_PROBE_NO_HWLOC | MEMGOV_PROBE_NO_CPUID;
+    memgov_probe p = {.struct_size = sizeof p};
+    return memgov_probe_read(&po, &p) == MEMGOV_OK ? p.effective_memory : 0;
 }
 
 /* The hand-written SVG: the process tree's RSS over time, the peak and the thresholds of `limit`. */
