@@ -12,6 +12,8 @@
 #include <cmocka.h>
 
 #include "memgov/config.h"
+#include "memgov/probe.h"
+#include "support.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * 1024)
@@ -534,14 +536,7 @@ static void lighter_modes_recommend_lighter_settings(void **state)
 
 static memgov_recommendation recommend_fixture(memgov_config *cfg, const char *name)
 {
-    char root[512];
-    snprintf(root, sizeof root, "%s/probe/%s", MG_FIXTURES, name);
-    memgov_probe_options opts;
-    memgov_probe_options_init(&opts);
-    opts.root = root;
-    opts.flags = MEMGOV_PROBE_NO_HWLOC | MEMGOV_PROBE_NO_CPUID;
-    memgov_probe p = {.struct_size = sizeof p};
-    assert_int_equal(memgov_probe_read(&opts, &p), MEMGOV_OK);
+    memgov_probe p = mg_test_probe_fixture(name);
     memgov_recommendation r = {.struct_size = sizeof r};
     assert_int_equal(memgov_config_recommend(cfg, &p, 0, 0, &r), MEMGOV_OK);
     return r;

@@ -14,35 +14,21 @@
 #include <cmocka.h>
 
 #include "memgov.h"
+#include "support.h"
 
 #define SEC 1000000000ull
 #define MIB 1048576.0
 
 static char root[PATH_MAX];
+
+/* Writes a fixture file under root. */
+#define put(path, ...) mg_test_put(root, path, __VA_ARGS__)
 static uint64_t now_ns;
 
 static uint64_t fake_clock(void *ctx)
 {
     (void)ctx;
     return now_ns;
-}
-
-static void put(const char *path, const char *fmt, ...)
-{
-    char full[PATH_MAX * 2];
-    snprintf(full, sizeof full, "%s%s", root, path);
-    for (char *p = full + strlen(root) + 1; (p = strchr(p, '/')) != NULL; p++) {
-        *p = '\0';
-        mkdir(full, 0755);
-        *p = '/';
-    }
-    FILE *f = fopen(full, "w");
-    assert_non_null(f);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
-    va_end(ap);
-    fclose(f);
 }
 
 static void set_rss_kb(unsigned long kb)

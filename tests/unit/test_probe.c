@@ -8,27 +8,15 @@
 #include <cmocka.h>
 
 #include "memgov/probe.h"
+#include "support.h"
 
 #define GiB (1024ull * 1024 * 1024)
 #define MiB (1024ull * 1024)
 
-static memgov_probe probe_fixture(const char *name)
-{
-    char root[512];
-    snprintf(root, sizeof root, "%s/probe/%s", MG_FIXTURES, name);
-    memgov_probe_options opts;
-    memgov_probe_options_init(&opts);
-    opts.root = root;
-    opts.flags = MEMGOV_PROBE_NO_HWLOC | MEMGOV_PROBE_NO_CPUID;
-    memgov_probe p = {.struct_size = sizeof p};
-    assert_int_equal(memgov_probe_read(&opts, &p), MEMGOV_OK);
-    return p;
-}
-
 static void a_512_mib_container_on_a_64_gib_host_has_512_mib_effective_memory(void **state)
 {
     (void)state;
-    memgov_probe p = probe_fixture("container-512m");
+    memgov_probe p = mg_test_probe_fixture("container-512m");
     assert_int_equal(p.ram_total, 64 * GiB);
     assert_int_equal(p.cgroup_version, 2);
     assert_int_equal(p.cgroup_memory_max, 512 * MiB);
@@ -48,7 +36,7 @@ static void a_512_mib_container_on_a_64_gib_host_has_512_mib_effective_memory(vo
 static void a_cpu_max_quota_of_one_and_a_half_cpus_gives_two_usable_cpus(void **state)
 {
     (void)state;
-    memgov_probe p = probe_fixture("container-512m");
+    memgov_probe p = mg_test_probe_fixture("container-512m");
     assert_int_equal(p.allowed_cpus, 16);
     assert_true(p.cpu_quota > 1.49 && p.cpu_quota < 1.51);
     assert_int_equal(p.usable_cpus, 2);
@@ -58,7 +46,7 @@ static void a_cpu_max_quota_of_one_and_a_half_cpus_gives_two_usable_cpus(void **
 static void a_parent_limit_binds_and_memory_high_counts(void **state)
 {
     (void)state;
-    memgov_probe p = probe_fixture("cgroup2-nested");
+    memgov_probe p = mg_test_probe_fixture("cgroup2-nested");
     assert_int_equal(p.cgroup_memory_max, 4 * GiB);
     assert_int_equal(p.cgroup_memory_high, 3 * GiB);
     assert_int_equal(p.effective_memory, 3 * GiB);
@@ -70,7 +58,7 @@ static void a_parent_limit_binds_and_memory_high_counts(void **state)
 static void cgroup_v1_limit_and_cfs_quota_are_read(void **state)
 {
     (void)state;
-    memgov_probe p = probe_fixture("cgroup1");
+    memgov_probe p = mg_test_probe_fixture("cgroup1");
     assert_int_equal(p.cgroup_version, 1);
     assert_int_equal(p.cgroup_memory_max, 2 * GiB);
     assert_int_equal(p.cgroup_memory_current, 300 * MiB);
@@ -82,7 +70,7 @@ static void cgroup_v1_limit_and_cfs_quota_are_read(void **state)
 static void an_unlimited_cgroup_v1_leaves_physical_ram_effective(void **state)
 {
     (void)state;
-    memgov_probe p = probe_fixture("cgroup1-unlimited");
+    memgov_probe p = mg_test_probe_fixture("cgroup1-unlimited");
     assert_int_equal(p.cgroup_version, 1);
     assert_true(p.cgroup_memory_max == MEMGOV_PROBE_UNLIMITED);
     assert_int_equal(p.effective_memory, 8 * GiB);
@@ -93,7 +81,7 @@ static void an_unlimited_cgroup_v1_leaves_physical_ram_effective(void **state)
 static void without_cgroups_effective_memory_is_physical_ram(void **state)
 {
     (void)state;
-    memgov_probe p = probe_fixture("none");
+    memgov_probe p = mg_test_probe_fixture("none");
     assert_int_equal(p.cgroup_version, 0);
     assert_false(p.sources & MEMGOV_PROBE_SRC_CGROUP);
     assert_int_equal(p.effective_memory, 8 * GiB);
@@ -103,7 +91,7 @@ static void without_cgroups_effective_memory_is_physical_ram(void **state)
 static void an_empty_root_is_all_unknown_and_still_succeeds(void **state)
 {
     (void)state;
-    memgov_probe p = probe_fixture("empty");
+    memgov_probe p = mg_test_probe_fixture("empty");
     assert_int_equal(p.ram_total, MEMGOV_PROBE_UNKNOWN);
     assert_int_equal(p.effective_memory, MEMGOV_PROBE_UNKNOWN);
     assert_int_equal(p.usable_cpus, 0);
@@ -113,7 +101,7 @@ static void an_empty_root_is_all_unknown_and_still_succeeds(void **state)
 static void a_missing_root_is_unknown_too(void **state)
 {
     (void)state;
-    memgov_probe p = probe_fixture("does-not-exist");
+    memgov_probe p = mg_test_probe_fixture("does-not-exist");
     assert_int_equal(p.ram_total, MEMGOV_PROBE_UNKNOWN);
     assert_false(p.sources & MEMGOV_PROBE_SRC_SHM);
 }

@@ -12,23 +12,13 @@
 #include <cmocka.h>
 
 #include "internal/procfs.h"
+#include "memgov.h"
+#include "support.h"
 
 static char root[PATH_MAX];
 
-static void put(const char *path, const char *text)
-{
-    char full[PATH_MAX * 2];
-    snprintf(full, sizeof full, "%s%s", root, path);
-    for (char *p = full + strlen(root) + 1; (p = strchr(p, '/')) != NULL; p++) {
-        *p = '\0';
-        mkdir(full, 0755);
-        *p = '/';
-    }
-    FILE *f = fopen(full, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
+/* Writes a fixture file under root. */
+#define put(path, text) mg_test_put(root, path, "%s", text)
 
 static int setup(void **state)
 {
