@@ -47,8 +47,8 @@ typedef struct mg_listener {
  * not go through the word. A budget's count is therefore the sum over its slots of counter + field (modulo
  * 2^64, so a rolled-back allocation may subtract from the counter). */
 #define MG_STOCK_BYTES_MAX UINT32_MAX
-#define MG_STOCK_ALLOC_ONE ((uint64_t)1 << 32)
-#define MG_STOCK_FREE_ONE ((uint64_t)1 << 48)
+#define MG_STOCK_ALLOCS_AT 32 /* the count fields' lowest bits */
+#define MG_STOCK_FREES_AT 48
 #define MG_STOCK_SPILL ((uint64_t)1 << 15)
 
 static inline uint64_t mg_stock_bytes(uint64_t word)
@@ -58,12 +58,12 @@ static inline uint64_t mg_stock_bytes(uint64_t word)
 
 static inline uint64_t mg_stock_allocs(uint64_t word)
 {
-    return (word >> 32) & 0xffff;
+    return (word >> MG_STOCK_ALLOCS_AT) & 0xffff;
 }
 
 static inline uint64_t mg_stock_frees(uint64_t word)
 {
-    return word >> 48;
+    return word >> MG_STOCK_FREES_AT;
 }
 
 typedef struct mg_stock {

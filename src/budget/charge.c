@@ -19,56 +19,58 @@ static mg_stock *my_slot(memgov_budget *b)
 
 /* ---- a slot's word: bytes and counts in one atomic step (budget_internal.h) ------------------------------ */
 
-/* The 64-bit counter that takes the spills of the count field `one` (MG_STOCK_ALLOC_ONE or MG_STOCK_FREE_ONE). */
-static _Atomic uint64_t *counter_of(mg_stock *s, uint64_t one)
+/* The 64-bit counter that takes the spills of the count field at bit `at` (MG_STOCK_ALLOCS_AT or
+ * MG_STOCK_FREES_AT). */
+static _Atomic uint64_t *counter_of(mg_stock *s, unsigned at)
 {
-    return one == MG_STOCK_ALLOC_ONE ? &s->n_alloc : &s->n_free;
+    return at == MG_STOCK_ALLOCS_AT ? &s->n_alloc : &s->n_free;
 }
 
-/* `w` with one more operation in the count field `one` (0: none); *spill set when the field reached
+/* `w` with one more operation in the count field at bit `at` (0: none); *spill set when the field reached
  * MG_STOCK_SPILL and was cleared instead, for the caller to add MG_STOCK_SPILL to the field's counter once the
  * word is stored. */
-static inline uint64_t count_one(uint64_t w, uint64_t one, bool *spill)
+static inline uint64_t count_one(uint64_t w, unsigned at, bool *spill)
 {
-    if (one == 0)
+    if (at == 0)
         return w;
-    uint64_t field = (w / one) & 0xffff;
+    uint64_t field = (w >> at) & 0xffff;
     *spill = field + 1 == MG_STOCK_SPILL;
-    return *spill ? w - field * one : w + one;
+    return *spill ? w - (field << at) : w + ((uint64_t)1 << at);
 }
 
-static inline void settle(mg_stock *s, uint64_t one, bool spill)
+static inline void settle(mg_stock *s, unsigned at, bool spill)
 {
     if (spill)
-        atomic_fetch_add_explicit(counter_of(s, one), MG_STOCK_SPILL, memory_order_relaxed);
+        atomic_fetch_add_explicit(counter_of(s, at), MG_STOCK_SPILL, memory_order_relaxed);
 }
 
-/* Takes `bytes` out of the slot if it holds that many, counting one operation in the field `one` (0: none). */
-static inline bool slot_take(mg_stock *s, uint64_t bytes, uint64_t one)
+/* Takes `bytes` out of the slot if it holds that many, counting one operation in the field at bit `at` (0:
+ * none). */
+static inline bool slot_take(mg_stock *s, uint64_t bytes, unsigned at)
 {
     uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
     bool spill = false;
     do {
         if (mg_stock_bytes(w) < bytes)
             return false;
-    } while (!atomic_compare_exchange_weak_explicit(&s->word, &w, count_one(w - bytes, one, &spill),
+    } while (!atomic_compare_exchange_weak_explicit(&s->word, &w, count_one(w - bytes, at, &spill),
                                                     memory_order_relaxed, memory_order_relaxed));
-    settle(s, one, spill);
+    settle(s, at, spill);
     return true;
 }
 
 /* Puts `bytes` (at most `limit`) into the slot if it then holds at most `limit`, counting one operation in the
- * field `one` (0: none). */
-static inline bool slot_put(mg_stock *s, uint64_t bytes, uint64_t limit, uint64_t one)
+ * field at bit `at` (0: none). */
+static inline bool slot_put(mg_stock *s, uint64_t bytes, uint64_t limit, unsigned at)
 {
     uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
     bool spill = false;
     do {
         if (mg_stock_bytes(w) > limit - bytes)
             return false;
-    } while (!atomic_compare_exchange_weak_explicit(&s->word, &w, count_one(w + bytes, one, &spill),
+    } while (!atomic_compare_exchange_weak_explicit(&s->word, &w, count_one(w + bytes, at, &spill),
                                                     memory_order_relaxed, memory_order_relaxed));
-    settle(s, one, spill);
+    settle(s, at, spill);
     return true;
 }
 
@@ -238,8 +240,7 @@ void mg_charge_commit(const mg_charge *c)
     }
     if (c->levels == 0) /* served by a stock, counted there */
         return;
-    uint64_t one = c->allocation ? MG_STOCK_ALLOC_ONE : 0;
-    if (c->extra > 0 && slot_put(c->slot, c->extra, MG_STOCK_BYTES_MAX, one))
+    if (c->extra > 0 && slot_put(c->slot, c->extra, MG_STOCK_BYTES_MAX, c->allocation ? MG_STOCK_ALLOCS_AT : 0))
         return;
     if (c->extra > 0)
         uncharge_levels(c->budget, c->extra, c->budget);
@@ -328,14 +329,15 @@ void mg_drain_subtree(memgov_budget *b)
     free(list);
 }
 
-/* Credits `bytes`, to this CPU's stock when it has room, counting one operation in the field `one` (0: none). */
-static void credit(memgov_budget *b, uint64_t bytes, uint64_t one)
+/* Credits `bytes`, to this CPU's stock when it has room, counting one operation in the field at bit `at` (0:
+ * none). */
+static inline void credit(memgov_budget *b, uint64_t bytes, unsigned at)
 {
     mg_stock *s = my_slot(b);
-    if (bytes <= MG_STOCK_MAX_CHARGE && all_levels_within(b) && slot_put(s, bytes, MG_STOCK_BATCH, one))
+    if (bytes <= MG_STOCK_MAX_CHARGE && all_levels_within(b) && slot_put(s, bytes, MG_STOCK_BATCH, at))
         return;
-    if (one != 0)
-        atomic_fetch_add_explicit(counter_of(s, one), 1, memory_order_relaxed);
+    if (at != 0)
+        atomic_fetch_add_explicit(counter_of(s, at), 1, memory_order_relaxed);
     uncharge_levels(b, bytes, b);
 }
 
@@ -346,7 +348,7 @@ void mg_uncharge(memgov_budget *b, uint64_t bytes)
 
 void mg_uncharge_free(memgov_budget *b, uint64_t bytes)
 {
-    credit(b, bytes, MG_STOCK_FREE_ONE);
+    credit(b, bytes, MG_STOCK_FREES_AT);
 }
 
 /* ---- the refusal path ------------------------------------------------------------------------------------ */
@@ -434,7 +436,7 @@ memgov_status mg_charge_begin(memgov_budget *b, uint64_t bytes, bool allocation,
     bool overflow;
     if (bytes <= MG_STOCK_MAX_CHARGE) {
         mg_stock *s = my_slot(b);
-        if (slot_take(s, bytes, allocation ? MG_STOCK_ALLOC_ONE : 0)) {
+        if (slot_take(s, bytes, allocation ? MG_STOCK_ALLOCS_AT : 0)) {
             c->slot = s;
             return MEMGOV_OK;
         }
