@@ -36,7 +36,7 @@ static void *alloc_charged(memgov_budget *b, size_t size, size_t align, bool zer
     size_t n = mg_backend_size_for(size, align);
     if (n == 0)
         return too_large(b, size);
-    if (mg_charge_begin(b, n, &c) != MEMGOV_OK)
+    if (mg_charge_begin(b, n, true, &c) != MEMGOV_OK)
         return NULL;
     void *p = mg_backend_alloc(b->arena, size, align, zero);
     if (p == NULL) {
@@ -47,13 +47,12 @@ static void *alloc_charged(memgov_budget *b, size_t size, size_t align, bool zer
     void *p = mg_backend_alloc(b->arena, size, align, zero);
     if (p == NULL)
         return system_refused(b, size);
-    if (mg_charge_begin(b, mg_backend_usable(p), &c) != MEMGOV_OK) {
+    if (mg_charge_begin(b, mg_backend_usable(p), true, &c) != MEMGOV_OK) {
         mg_backend_free(b->arena, p, 0);
         return NULL;
     }
 #endif
     mg_charge_commit(&c);
-    atomic_fetch_add_explicit(&(c.slot != NULL ? c.slot : mg_my_slot(b))->n_alloc, 1, memory_order_relaxed);
     return p;
 }
 
@@ -107,7 +106,7 @@ MEMGOV_API void *memgov_realloc(memgov_budget *budget, void *ptr, size_t size)
     size_t n = mg_backend_size_for(size, 0);
     if (n == 0)
         return too_large(budget, size);
-    if (n > old && mg_charge_begin(budget, n - old, &c) != MEMGOV_OK)
+    if (n > old && mg_charge_begin(budget, n - old, false, &c) != MEMGOV_OK)
         return NULL;
     void *q = mg_backend_resize(budget->arena, ptr, size);
     if (q == NULL) {
@@ -120,7 +119,7 @@ MEMGOV_API void *memgov_realloc(memgov_budget *budget, void *ptr, size_t size)
     if (q == NULL)
         return system_refused(budget, size);
     size_t n = mg_backend_usable(q);
-    if (n > old && mg_charge_begin(budget, n - old, &c) != MEMGOV_OK) {
+    if (n > old && mg_charge_begin(budget, n - old, false, &c) != MEMGOV_OK) {
         mg_backend_free(budget->arena, q, 0);
         return NULL;
     }
@@ -170,7 +169,7 @@ MEMGOV_API memgov_status memgov_reserve(memgov_budget *budget, uint64_t bytes)
     if (bytes == 0)
         return MEMGOV_OK;
     mg_charge c;
-    memgov_status st = mg_charge_begin(budget, bytes, &c);
+    memgov_status st = mg_charge_begin(budget, bytes, false, &c);
     if (st != MEMGOV_OK)
         return st;
     mg_charge_commit(&c);

@@ -257,8 +257,8 @@ MEMGOV_API memgov_status memgov_budget_stats_get(memgov_budget *budget, memgov_b
     st.soft_limit = limit_out(atomic_load(&budget->soft));
     st.reserved = atomic_load(&budget->reserved);
     for (int i = 0; i < MG_STOCK_SLOTS; i++) {
-        st.allocations += atomic_load(&budget->stock[i].n_alloc);
-        st.frees += atomic_load(&budget->stock[i].n_free);
+        st.allocations += mg_stock_count_allocs(&budget->stock[i]);
+        st.frees += mg_stock_count_frees(&budget->stock[i]);
     }
     st.refusals = atomic_load(&budget->n_refusal);
     st.reclaims = atomic_load(&budget->n_reclaim);

@@ -40,9 +40,36 @@ typedef struct mg_listener {
 #define MG_STOCK_BATCH ((uint64_t)128 << 10)
 #define MG_STOCK_MAX_CHARGE ((uint64_t)8 << 10) /* larger requests always go to the shared counters */
 
+/* A slot is one word (`word`): the stocked bytes in its low 32 bits and, above them, 16-bit counts of the
+ * allocations served from and the frees taken back into the slot, so that serving a block and counting it is one
+ * atomic read-modify-write instead of two (the counters' own atomics were half the fast path's locked
+ * instructions). A count field never reaches 2^16: the update that brings it to MG_STOCK_SPILL clears it and
+ * adds MG_STOCK_SPILL to the slot's 64-bit counter (n_alloc/n_free), which also takes every operation that does
+ * not go through the word. A budget's count is therefore the sum over its slots of counter + field (modulo
+ * 2^64, so a rolled-back allocation may subtract from the counter). */
+#define MG_STOCK_BYTES_MAX UINT32_MAX
+#define MG_STOCK_ALLOCS_AT 32 /* the count fields' lowest bits */
+#define MG_STOCK_FREES_AT 48
+#define MG_STOCK_SPILL ((uint64_t)1 << 15)
+
+static inline uint64_t mg_stock_bytes(uint64_t word)
+{
+    return word & MG_STOCK_BYTES_MAX;
+}
+
+static inline uint64_t mg_stock_allocs(uint64_t word)
+{
+    return (word >> MG_STOCK_ALLOCS_AT) & 0xffff;
+}
+
+static inline uint64_t mg_stock_frees(uint64_t word)
+{
+    return word >> MG_STOCK_FREES_AT;
+}
+
 typedef struct mg_stock {
-    alignas(64) _Atomic uint64_t bytes;
-    _Atomic uint64_t n_alloc, n_free; /* this budget's operations counted on this CPU */
+    alignas(64) _Atomic uint64_t word;
+    _Atomic uint64_t n_alloc, n_free; /* this budget's operations counted on this CPU, less the word's fields */
 } mg_stock;
 
 struct memgov_budget {
@@ -85,27 +112,31 @@ uint64_t mg_budget_live_locked(memgov_budget *b);
 void mg_drain_subtree(memgov_budget *b);
 /* Gives b's own stocks back (b must be out of other threads' hands). */
 void mg_drain_own(memgov_budget *b);
-/* This CPU's stock slot of b (for the operation counters). */
-mg_stock *mg_my_slot(memgov_budget *b);
+/* The allocations (or frees) counted in a slot. */
+uint64_t mg_stock_count_allocs(mg_stock *s);
+uint64_t mg_stock_count_frees(mg_stock *s);
 
-/* A charge in progress: served from a stock (levels == 0, slot set), or charged to the levels (`charged` bytes:
- * the request plus `extra` for the slot's refill) with each level's use after it. */
+/* A charge in progress: served from a stock (levels == 0, slot set; an allocation's count already added to the
+ * slot's word), or charged to the levels (`charged` bytes: the request plus `extra` for the slot's refill) with
+ * each level's use after it. */
 typedef struct mg_charge {
     memgov_budget *budget;
     uint64_t bytes;
     uint64_t charged;
     uint64_t extra;
     mg_stock *slot;
+    bool allocation;
     unsigned levels;
     uint64_t after[MEMGOV_BUDGET_MAX_DEPTH];
 } mg_charge;
 
-/* Charges `bytes` to b and all its ancestors, reclaiming and retrying once on refusal. MEMGOV_OK: the charge is
- * pending in *c and must be committed (mg_charge_commit) or rolled back (mg_charge_rollback). Otherwise nothing
- * is charged, the last error is set (MEMGOV_ENOMEM with the refusal message, or MEMGOV_EOVERFLOW), and the
- * refusal was counted and announced. */
-memgov_status mg_charge_begin(memgov_budget *b, uint64_t bytes, mg_charge *c);
-/* Makes a pending charge final: peaks, soft-limit events. */
+/* Charges `bytes` to b and all its ancestors, reclaiming and retrying once on refusal; `allocation`: the charge
+ * is for a block and counts as an allocation (a rollback uncounts it). MEMGOV_OK: the charge is pending in *c and
+ * must be committed (mg_charge_commit) or rolled back (mg_charge_rollback). Otherwise nothing is charged, the
+ * last error is set (MEMGOV_ENOMEM with the refusal message, or MEMGOV_EOVERFLOW), and the refusal was counted
+ * and announced. */
+memgov_status mg_charge_begin(memgov_budget *b, uint64_t bytes, bool allocation, mg_charge *c);
+/* Makes a pending charge final: peaks, soft-limit events, the allocation count. */
 void mg_charge_commit(const mg_charge *c);
 /* Undoes a pending charge as if it never happened. */
 void mg_charge_rollback(const mg_charge *c);

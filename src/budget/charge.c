@@ -11,10 +11,88 @@ static uint64_t limit_out(uint64_t v)
     return v == MG_NO_LIMIT ? 0 : v;
 }
 
-mg_stock *mg_my_slot(memgov_budget *b)
+static mg_stock *my_slot(memgov_budget *b)
 {
     int cpu = sched_getcpu();
     return &b->stock[(unsigned)(cpu < 0 ? 0 : cpu) % MG_STOCK_SLOTS];
+}
+
+/* ---- a slot's word: bytes and counts in one atomic step (budget_internal.h) ------------------------------ */
+
+/* The 64-bit counter that takes the spills of the count field at bit `at` (MG_STOCK_ALLOCS_AT or
+ * MG_STOCK_FREES_AT). */
+static _Atomic uint64_t *counter_of(mg_stock *s, unsigned at)
+{
+    return at == MG_STOCK_ALLOCS_AT ? &s->n_alloc : &s->n_free;
+}
+
+/* `w` with one more operation in the count field at bit `at` (0: none); *spill set when the field reached
+ * MG_STOCK_SPILL and was cleared instead, for the caller to add MG_STOCK_SPILL to the field's counter once the
+ * word is stored. */
+static inline uint64_t count_one(uint64_t w, unsigned at, bool *spill)
+{
+    if (at == 0)
+        return w;
+    uint64_t field = (w >> at) & 0xffff;
+    *spill = field + 1 == MG_STOCK_SPILL;
+    return *spill ? w - (field << at) : w + ((uint64_t)1 << at);
+}
+
+static inline void settle(mg_stock *s, unsigned at, bool spill)
+{
+    if (spill)
+        atomic_fetch_add_explicit(counter_of(s, at), MG_STOCK_SPILL, memory_order_relaxed);
+}
+
+/* Takes `bytes` out of the slot if it holds that many, counting one operation in the field at bit `at` (0:
+ * none). */
+static inline bool slot_take(mg_stock *s, uint64_t bytes, unsigned at)
+{
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    bool spill = false;
+    do {
+        if (mg_stock_bytes(w) < bytes)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&s->word, &w, count_one(w - bytes, at, &spill),
+                                                    memory_order_relaxed, memory_order_relaxed));
+    settle(s, at, spill);
+    return true;
+}
+
+/* Puts `bytes` (at most `limit`) into the slot if it then holds at most `limit`, counting one operation in the
+ * field at bit `at` (0: none). */
+static inline bool slot_put(mg_stock *s, uint64_t bytes, uint64_t limit, unsigned at)
+{
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    bool spill = false;
+    do {
+        if (mg_stock_bytes(w) > limit - bytes)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&s->word, &w, count_one(w + bytes, at, &spill),
+                                                    memory_order_relaxed, memory_order_relaxed));
+    settle(s, at, spill);
+    return true;
+}
+
+/* Empties the slot of bytes (its counts stay); returns how many it held. */
+static uint64_t slot_empty(mg_stock *s)
+{
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    while (mg_stock_bytes(w) > 0 &&
+           !atomic_compare_exchange_weak_explicit(&s->word, &w, w - mg_stock_bytes(w), memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+    return mg_stock_bytes(w);
+}
+
+uint64_t mg_stock_count_allocs(mg_stock *s)
+{
+    return atomic_load(&s->n_alloc) + mg_stock_allocs(atomic_load(&s->word));
+}
+
+uint64_t mg_stock_count_frees(mg_stock *s)
+{
+    return atomic_load(&s->n_free) + mg_stock_frees(atomic_load(&s->word));
 }
 
 /* ---- stocks of a subtree ----------------------------------------------------------------------------------- */
@@ -23,7 +101,7 @@ static uint64_t own_stock(memgov_budget *b)
 {
     uint64_t sum = 0;
     for (int i = 0; i < MG_STOCK_SLOTS; i++)
-        sum += atomic_load_explicit(&b->stock[i].bytes, memory_order_relaxed);
+        sum += mg_stock_bytes(atomic_load_explicit(&b->stock[i].word, memory_order_relaxed));
     return sum;
 }
 
@@ -133,8 +211,12 @@ static void uncharge_levels(memgov_budget *b, uint64_t bytes, memgov_budget *ori
 void mg_charge_rollback(const mg_charge *c)
 {
     if (c->levels == 0) {
-        if (c->slot != NULL)
-            atomic_fetch_add_explicit(&c->slot->bytes, c->bytes, memory_order_relaxed);
+        if (c->slot != NULL) {
+            if (!slot_put(c->slot, c->bytes, MG_STOCK_BYTES_MAX, 0))
+                uncharge_levels(c->budget, c->bytes, c->budget);
+            if (c->allocation)
+                atomic_fetch_sub_explicit(&c->slot->n_alloc, 1, memory_order_relaxed);
+        }
         return;
     }
     memgov_budget *x = c->budget;
@@ -156,8 +238,15 @@ void mg_charge_commit(const mg_charge *c)
         if (after > soft && after - c->charged <= soft)
             announce(MEMGOV_EVENT_SOFT_CROSSED, x, c->budget, c->bytes);
     }
+    if (c->levels == 0) /* served by a stock, counted there */
+        return;
+    if (c->extra > 0 && slot_put(c->slot, c->extra, MG_STOCK_BYTES_MAX, c->allocation ? MG_STOCK_ALLOCS_AT : 0))
+        return;
     if (c->extra > 0)
-        atomic_fetch_add_explicit(&c->slot->bytes, c->extra, memory_order_relaxed);
+        uncharge_levels(c->budget, c->extra, c->budget);
+    if (c->allocation)
+        atomic_fetch_add_explicit(&(c->slot != NULL ? c->slot : my_slot(c->budget))->n_alloc, 1,
+                                  memory_order_relaxed);
 }
 
 /* ---- stocks ---------------------------------------------------------------------------------------------- */
@@ -197,7 +286,7 @@ void mg_drain_own(memgov_budget *b)
 {
     uint64_t sum = 0;
     for (int i = 0; i < MG_STOCK_SLOTS; i++)
-        sum += atomic_exchange_explicit(&b->stock[i].bytes, 0, memory_order_relaxed);
+        sum += slot_empty(&b->stock[i]);
     if (sum > 0)
         uncharge_levels(b, sum, b);
 }
@@ -209,22 +298,20 @@ typedef struct drained {
 
 static void take_stocks(memgov_budget *b, drained **list, size_t *n, size_t *cap)
 {
-    uint64_t sum = 0;
-    for (int i = 0; i < MG_STOCK_SLOTS; i++)
-        if (atomic_load_explicit(&b->stock[i].bytes, memory_order_relaxed) > 0)
-            sum += atomic_exchange_explicit(&b->stock[i].bytes, 0, memory_order_relaxed);
-    if (sum > 0) {
-        if (*n == *cap) {
-            size_t grown_cap = *cap ? *cap * 2 : 8;
-            drained *grown = realloc(*list, grown_cap * sizeof *grown);
-            if (grown == NULL) { /* put it back: this stock stays, the rest is still drained */
-                atomic_fetch_add_explicit(&b->stock[0].bytes, sum, memory_order_relaxed);
-                return;
-            }
+    if (*n == *cap) {
+        size_t grown_cap = *cap ? *cap * 2 : 8;
+        drained *grown = realloc(*list, grown_cap * sizeof *grown);
+        if (grown != NULL) {
             *list = grown;
             *cap = grown_cap;
         }
-        (*list)[(*n)++] = (drained){b, sum};
+    }
+    if (*n < *cap) { /* else (no memory for the list) this budget's stocks stay; the rest is still drained */
+        uint64_t sum = 0;
+        for (int i = 0; i < MG_STOCK_SLOTS; i++)
+            sum += slot_empty(&b->stock[i]);
+        if (sum > 0)
+            (*list)[(*n)++] = (drained){b, sum};
     }
     for (memgov_budget *c = b->first_child; c != NULL; c = c->next_sibling)
         take_stocks(c, list, n, cap);
@@ -242,28 +329,26 @@ void mg_drain_subtree(memgov_budget *b)
     free(list);
 }
 
-static void credit(memgov_budget *b, uint64_t bytes, mg_stock *s)
+/* Credits `bytes`, to this CPU's stock when it has room, counting one operation in the field at bit `at` (0:
+ * none). */
+static inline void credit(memgov_budget *b, uint64_t bytes, unsigned at)
 {
-    if (bytes <= MG_STOCK_MAX_CHARGE && all_levels_within(b)) {
-        uint64_t have = atomic_load_explicit(&s->bytes, memory_order_relaxed);
-        while (have + bytes <= MG_STOCK_BATCH)
-            if (atomic_compare_exchange_weak_explicit(&s->bytes, &have, have + bytes, memory_order_relaxed,
-                                                      memory_order_relaxed))
-                return;
-    }
+    mg_stock *s = my_slot(b);
+    if (bytes <= MG_STOCK_MAX_CHARGE && all_levels_within(b) && slot_put(s, bytes, MG_STOCK_BATCH, at))
+        return;
+    if (at != 0)
+        atomic_fetch_add_explicit(counter_of(s, at), 1, memory_order_relaxed);
     uncharge_levels(b, bytes, b);
 }
 
 void mg_uncharge(memgov_budget *b, uint64_t bytes)
 {
-    credit(b, bytes, mg_my_slot(b));
+    credit(b, bytes, 0);
 }
 
 void mg_uncharge_free(memgov_budget *b, uint64_t bytes)
 {
-    mg_stock *s = mg_my_slot(b);
-    atomic_fetch_add_explicit(&s->n_free, 1, memory_order_relaxed);
-    credit(b, bytes, s);
+    credit(b, bytes, MG_STOCK_FREES_AT);
 }
 
 /* ---- the refusal path ------------------------------------------------------------------------------------ */
@@ -340,23 +425,20 @@ static memgov_status overflowed(memgov_budget *r, uint64_t bytes)
                    r->name, (unsigned long long)bytes, (unsigned long long)atomic_load(&r->used));
 }
 
-memgov_status mg_charge_begin(memgov_budget *b, uint64_t bytes, mg_charge *c)
+memgov_status mg_charge_begin(memgov_budget *b, uint64_t bytes, bool allocation, mg_charge *c)
 {
     c->budget = b;
     c->bytes = bytes;
     c->extra = 0;
     c->slot = NULL;
+    c->allocation = allocation;
     c->levels = 0;
     bool overflow;
     if (bytes <= MG_STOCK_MAX_CHARGE) {
-        mg_stock *s = mg_my_slot(b);
-        uint64_t have = atomic_load_explicit(&s->bytes, memory_order_relaxed);
-        while (have >= bytes) {
-            if (atomic_compare_exchange_weak_explicit(&s->bytes, &have, have - bytes, memory_order_relaxed,
-                                                      memory_order_relaxed)) {
-                c->slot = s;
-                return MEMGOV_OK;
-            }
+        mg_stock *s = my_slot(b);
+        if (slot_take(s, bytes, allocation ? MG_STOCK_ALLOCS_AT : 0)) {
+            c->slot = s;
+            return MEMGOV_OK;
         }
         uint64_t extra = refill_room(b, bytes);
         if (extra > 0 && try_charge(b, bytes + extra, c, &overflow) == NULL) {

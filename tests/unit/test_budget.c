@@ -233,6 +233,42 @@ static void a_block_is_charged_in_usable_bytes_to_every_ancestor(void **state)
     assert_int_equal(memgov_budget_destroy(m), MEMGOV_OK);
 }
 
+/* Each stock slot counts operations in 16-bit fields that spill into 64-bit counters every 2^15 operations
+ * (budget_internal.h): the counts stay exact across several spills, and neither a reservation nor a growing
+ * reallocation counts as an allocation. */
+static void operation_counts_stay_exact_across_spills(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "counted", 0, 0, 0);
+    enum { N = 3 * 32768 + 5, HELD = 40 };
+    void *held[HELD];
+    for (int i = 0; i < N; i++) {
+        void *p = memgov_malloc(b, 16 + (size_t)(i % 4) * 100);
+        if (p == NULL)
+            fail_msg("allocation %d failed: %s", i, memgov_last_error());
+        if (i % HELD == HELD - 1 || i == N - 1) {
+            held[i % HELD] = p;
+            for (int k = 0; k <= i % HELD; k++)
+                memgov_free(b, held[k]);
+        } else {
+            held[i % HELD] = p;
+        }
+    }
+    assert_int_equal(stats_of(b).allocations, N);
+    assert_int_equal(stats_of(b).frees, N);
+    assert_int_equal(used(b), 0);
+    assert_int_equal(memgov_reserve(b, 1000), MEMGOV_OK);
+    assert_int_equal(memgov_release(b, 1000), MEMGOV_OK);
+    void *p = memgov_malloc(b, 10);
+    assert_non_null(p);
+    p = memgov_realloc(b, p, 5000);
+    assert_non_null(p);
+    memgov_free(b, p);
+    assert_int_equal(stats_of(b).allocations, N + 1);
+    assert_int_equal(stats_of(b).frees, N + 1);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
 static void zero_sizes_give_unique_blocks_and_free_null_is_a_no_op(void **state)
 {
     fixture *f = *state;
@@ -784,6 +820,7 @@ int main(void)
         T(destroy_refuses_live_bytes_and_names_them),
         T(destroy_refuses_children_and_names_them),
         T(a_block_is_charged_in_usable_bytes_to_every_ancestor),
+        T(operation_counts_stay_exact_across_spills),
         T(zero_sizes_give_unique_blocks_and_free_null_is_a_no_op),
         T(calloc_zeroes_and_refuses_an_overflowing_product),
         T(aligned_allocation_is_aligned_and_checks_its_alignment),
