@@ -2,7 +2,8 @@
  * reads every budget's use. The caps must hold at every moment the watcher looks, the books must balance at
  * the end, and (jemalloc backend) each own arena's allocated bytes must equal memgov's accounting. Runs for a
  * fixed wall time (about a second) and asserts nothing about speed. Small blocks go through the per-CPU stocks,
- * large ones through the shared counters, and refusals drain the stocks, so all three paths race here. */
+ * large ones through the shared counters, and refusals drain the stocks, so all three paths race here; the
+ * operation counts, kept in the same per-CPU words as the stocks, must come out exact. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,7 +33,7 @@ typedef struct worker {
     memgov_budget *budget;
     void *blocks[SLOTS];
     size_t sizes[SLOTS];
-    unsigned long ops, refused;
+    unsigned long ops, refused, allocs, frees;
     int corrupted;
 } worker;
 
@@ -80,6 +81,7 @@ static void *work(void *arg)
         if (w->blocks[slot] == NULL) {
             w->blocks[slot] = memgov_malloc(w->budget, size);
             if (w->blocks[slot] != NULL) {
+                w->allocs++;
                 w->sizes[slot] = size;
                 memset(w->blocks[slot], tag, size < 64 ? size : 64);
             }
@@ -99,6 +101,7 @@ static void *work(void *arg)
             continue;
         } else {
             memgov_sized_free(w->budget, w->blocks[slot], w->sizes[slot]);
+            w->frees++;
             w->blocks[slot] = NULL;
             w->ops++;
             continue;
@@ -174,10 +177,31 @@ static void caps_hold_and_the_books_balance_under_concurrent_churn(void **state)
     }
 #endif
 
+    uint64_t allocs[N_BUDGETS] = {0}, frees[N_BUDGETS] = {0};
+    for (int i = 0; i < WORKERS; i++) {
+        allocs[1 + i % 3] += workers[i].allocs;
+        frees[1 + i % 3] += workers[i].frees;
+    }
+    for (int i = 0; i < N_BUDGETS; i++) {
+        memgov_budget_stats st = {.struct_size = sizeof st};
+        assert_int_equal(memgov_budget_stats_get(budgets[i], &st), MEMGOV_OK);
+        assert_int_equal(st.allocations, allocs[i]);
+        assert_int_equal(st.frees, frees[i]);
+    }
+
     for (int i = 0; i < WORKERS; i++)
         for (int s = 0; s < SLOTS; s++)
-            memgov_free(workers[i].budget, workers[i].blocks[s]);
+            if (workers[i].blocks[s] != NULL) {
+                memgov_free(workers[i].budget, workers[i].blocks[s]);
+                frees[1 + i % 3]++;
+            }
     mg_backend_thread_flush();
+    for (int i = 0; i < N_BUDGETS; i++) {
+        memgov_budget_stats st = {.struct_size = sizeof st};
+        assert_int_equal(memgov_budget_stats_get(budgets[i], &st), MEMGOV_OK);
+        assert_int_equal(st.frees, frees[i]);
+        assert_int_equal(st.frees, st.allocations);
+    }
     for (int i = 0; i < N_BUDGETS; i++) {
         memgov_budget_stats st = {.struct_size = sizeof st};
         assert_int_equal(memgov_budget_stats_get(budgets[i], &st), MEMGOV_OK);

@@ -1,0 +1,99 @@
+/* Instruction counts per malloc+free pair, for `valgrind --tool=callgrind`: the loop of bench_alloc (batches of
+ * 32 blocks of one size, each touched, then freed) on one thread, either through memgov (a budget with its own
+ * arena under a 1 GiB cap, child of a 4 GiB root) or through the same private jemalloc called directly with an
+ * explicit tcache. After a warm-up, the measured rounds run inside measured(), so that
+ *
+ *     valgrind --tool=callgrind --toggle-collect=measured build/bench/bench_pairs memgov 64
+ *
+ * collects those alone; the instructions collected divided by ROUNDS * 32 are the cost of one pair. Timing is
+ * bench_alloc's job: callgrind counts instructions, not what they cost (a locked compare-and-swap counts one).
+ *
+ * usage: bench_pairs memgov|direct SIZE */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/je.h"
+#include "memgov.h"
+
+#define BATCH 32
+#define WARMUP 100
+#define ROUNDS 2000
+
+static memgov_budget *capped;
+static unsigned direct_arena;
+static int direct_flags;
+
+static void run_memgov(size_t size, long rounds)
+{
+    void *blocks[BATCH];
+    for (long r = 0; r < rounds; r++) {
+        for (int i = 0; i < BATCH; i++) {
+            if ((blocks[i] = memgov_malloc(capped, size)) == NULL)
+                abort();
+            *(volatile char *)blocks[i] = 1;
+        }
+        for (int i = 0; i < BATCH; i++)
+            memgov_free(capped, blocks[i]);
+    }
+}
+
+static void run_direct(size_t size, long rounds)
+{
+    void *blocks[BATCH];
+    for (long r = 0; r < rounds; r++) {
+        for (int i = 0; i < BATCH; i++) {
+            if ((blocks[i] = mgje_mallocx(size, MALLOCX_ARENA(direct_arena) | direct_flags)) == NULL)
+                abort();
+            *(volatile char *)blocks[i] = 1;
+        }
+        for (int i = 0; i < BATCH; i++)
+            mgje_dallocx(blocks[i], direct_flags);
+    }
+}
+
+/* The rounds callgrind collects (--toggle-collect=measured). */
+__attribute__((noinline)) void measured(bool governed, size_t size);
+__attribute__((noinline)) void measured(bool governed, size_t size)
+{
+    if (governed)
+        run_memgov(size, ROUNDS);
+    else
+        run_direct(size, ROUNDS);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3 || (strcmp(argv[1], "memgov") != 0 && strcmp(argv[1], "direct") != 0) || atol(argv[2]) <= 0) {
+        fprintf(stderr, "usage: bench_pairs memgov|direct SIZE\n");
+        return 2;
+    }
+    bool governed = strcmp(argv[1], "memgov") == 0;
+    size_t size = (size_t)atol(argv[2]);
+    memgov_options o;
+    memgov_options_init(&o);
+    o.root_limit = 4ull << 30;
+    memgov *gov;
+    memgov_budget_options bo;
+    memgov_budget_options_init(&bo);
+    bo.name = "bench";
+    bo.hard_limit = 1ull << 30;
+    bo.flags = MEMGOV_BUDGET_OWN_ARENA;
+    if (memgov_open(&o, &gov) != MEMGOV_OK || memgov_budget_create(memgov_root(gov), &bo, &capped) != MEMGOV_OK) {
+        fprintf(stderr, "bench_pairs: %s\n", memgov_last_error());
+        return 1;
+    }
+    unsigned tc;
+    size_t len = sizeof direct_arena;
+    if (mgje_mallctl("arenas.create", &direct_arena, &len, NULL, 0) != 0 ||
+        (len = sizeof tc, mgje_mallctl("tcache.create", &tc, &len, NULL, 0)) != 0)
+        return 1;
+    direct_flags = MALLOCX_TCACHE(tc);
+    if (governed)
+        run_memgov(size, WARMUP);
+    else
+        run_direct(size, WARMUP);
+    measured(governed, size);
+    printf("%s %zu: %d pairs measured\n", argv[1], size, ROUNDS * BATCH);
+    return 0;
+}
