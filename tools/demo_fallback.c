@@ -146,8 +146,9 @@ static void summary(demo *d)
     for (size_t i = 0; i < fs.history_kept; i++) {
         memgov_fallback_transition t = {.struct_size = sizeof t};
         if (memgov_fallback_history(fb, i, &t) == MEMGOV_OK)
-            printf("  #%llu %-7s -> %-7s %-8s pressure %.2f\n", (unsigned long long)t.seq, memgov_mode_name(t.from),
-                   memgov_mode_name(t.to), memgov_fallback_reason_name(t.reason), t.pressure);
+            printf("  #%llu %-7s -> %-7s by %-8s at pressure %.2f\n", (unsigned long long)t.seq,
+                   memgov_mode_name(t.from), memgov_mode_name(t.to), memgov_fallback_reason_name(t.reason),
+                   t.pressure);
     }
 }
 

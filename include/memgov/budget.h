@@ -216,7 +216,8 @@ typedef struct memgov_budget_stats {
  * struct_size). Thread safety: any thread; the numbers are a snapshot, each exact at its own moment. */
 MEMGOV_API memgov_status memgov_budget_stats_get(memgov_budget *budget, memgov_budget_stats *out);
 
-/* Resets the peak to the bytes charged now (the use plus the stocks). Errors: MEMGOV_EINVAL (NULL). Thread safety: any thread. */
+/* Resets the peak to the bytes charged now (the use plus the stocks). Errors: MEMGOV_EINVAL (NULL).
+ * Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_budget_reset_peak(memgov_budget *budget);
 
 #ifdef __cplusplus

@@ -275,7 +275,8 @@ static void no_sleep(void *ctx, uint64_t ns)
 static void run_with_fallback_retries_with_the_lighter_overlay(void **state)
 {
     (void)state;
-    memgov *gov = open_with(FIXTURE_16G, "batch.max = 256\n[mode.light]\nbatch.max = 128\n[mode.minimal]\nbatch.max = 32\n", 0);
+    memgov *gov = open_with(FIXTURE_16G,
+                            "batch.max = 256\n[mode.light]\nbatch.max = 128\n[mode.minimal]\nbatch.max = 32\n", 0);
     job_ctx j = {.gov = gov};
     memgov_fallback_run_options ro;
     memgov_fallback_run_options_init(&ro);
