@@ -126,7 +126,8 @@ static memgov_status run_batch(void *ctx, memgov_mode mode)
     return st;
 }
 
-static void recover(demo *d, uint64_t mib, int samples)
+/* Holds `mib` for `samples` monitor samples (150 ms apart). */
+static void hold_for(demo *d, uint64_t mib, int samples)
 {
     for (int i = 0; i < samples; i++)
         if (hold(d, mib) != 0)
@@ -209,9 +210,9 @@ int demo_fallback(void)
     for (size_t i = 0; i < sizeof grow_mib / sizeof grow_mib[0] && rc == CLI_OK; i++)
         rc = hold(&d, grow_mib[i]) == 0 ? CLI_OK : CLI_FAILED;
     printf("\nit spills to disk and frees memory; each mode waits out the dwell before recovering:\n");
-    recover(&d, 1400, 6);
+    hold_for(&d, 1400, 6);
     printf("\nthe job needs room for a batch while it holds 2.7 GiB: memgov_run_with_fallback() retries lighter:\n");
-    recover(&d, 2800, 1);
+    hold_for(&d, 2800, 1);
     batch_job b = {.d = &d};
     memgov_fallback_run_options ro;
     memgov_fallback_run_options_init(&ro);
@@ -222,7 +223,7 @@ int demo_fallback(void)
     if (st != MEMGOV_OK)
         rc = CLI_FAILED;
     printf("\nthe batch is done and the job shrinks:\n");
-    recover(&d, 800, 6);
+    hold_for(&d, 800, 6);
     summary(&d);
 
     memgov_release(d.job, d.reserved);

@@ -36,14 +36,13 @@ static memgov_status open_governor(const memgov_options *opts, memgov **out, boo
         mg_parts_close(parts);
         return mg_fail(MEMGOV_ENOMEM, "memgov_open: could not create the governor's lock");
     }
-    if ((st = mg_budget_new(gov, NULL, &root, &gov->root)) == MEMGOV_OK &&
-        (st = mg_parts_wire(parts, gov->root, o.flags & MEMGOV_OPEN_START_MONITOR)) != MEMGOV_OK) {
-        mg_parts_close(parts);
-        mg_budget_delete(gov->root);
-        parts = NULL;
-    }
+    st = mg_budget_new(gov, NULL, &root, &gov->root);
+    if (st == MEMGOV_OK)
+        st = mg_parts_wire(parts, gov->root, o.flags & MEMGOV_OPEN_START_MONITOR);
     if (st != MEMGOV_OK) {
-        mg_parts_close(parts);
+        mg_parts_close(parts); /* first: it unwires from the root */
+        if (gov->root != NULL)
+            mg_budget_delete(gov->root);
         pthread_mutex_destroy(&gov->lock);
         free(gov);
         return st;
