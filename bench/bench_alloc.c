@@ -20,6 +20,7 @@
 
 #include "internal/je.h"
 #include "memgov.h"
+#include "setup.h"
 
 #define BATCH 32
 #define MAX_THREADS 2
@@ -239,21 +240,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_alloc: cannot reach glibc's own malloc (is Debian's libjemalloc linked first?)\n");
         return 1;
     }
-    memgov_options o;
-    memgov_options_init(&o);
-    o.root_limit = 4ull << 30;
-    memgov *gov;
-    memgov_budget_options bo;
-    memgov_budget_options_init(&bo);
-    bo.name = "bench";
-    bo.hard_limit = 1ull << 30;
-    bo.flags = MEMGOV_BUDGET_OWN_ARENA;
-    if (memgov_open(&o, &gov) != MEMGOV_OK || memgov_budget_create(memgov_root(gov), &bo, &capped) != MEMGOV_OK) {
-        fprintf(stderr, "bench_alloc: %s\n", memgov_last_error());
-        return 1;
-    }
-    size_t len = sizeof direct_arena;
-    if (mgje_mallctl("arenas.create", &direct_arena, &len, NULL, 0) != 0)
+    if (bench_setup("bench_alloc", &capped, &direct_arena) != 0)
         return 1;
 
     describe_machine(runs);

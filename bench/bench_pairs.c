@@ -15,6 +15,7 @@
 
 #include "internal/je.h"
 #include "memgov.h"
+#include "setup.h"
 
 #define BATCH 32
 #define WARMUP 100
@@ -70,23 +71,10 @@ int main(int argc, char **argv)
     }
     bool governed = strcmp(argv[1], "memgov") == 0;
     size_t size = (size_t)atol(argv[2]);
-    memgov_options o;
-    memgov_options_init(&o);
-    o.root_limit = 4ull << 30;
-    memgov *gov;
-    memgov_budget_options bo;
-    memgov_budget_options_init(&bo);
-    bo.name = "bench";
-    bo.hard_limit = 1ull << 30;
-    bo.flags = MEMGOV_BUDGET_OWN_ARENA;
-    if (memgov_open(&o, &gov) != MEMGOV_OK || memgov_budget_create(memgov_root(gov), &bo, &capped) != MEMGOV_OK) {
-        fprintf(stderr, "bench_pairs: %s\n", memgov_last_error());
-        return 1;
-    }
     unsigned tc;
-    size_t len = sizeof direct_arena;
-    if (mgje_mallctl("arenas.create", &direct_arena, &len, NULL, 0) != 0 ||
-        (len = sizeof tc, mgje_mallctl("tcache.create", &tc, &len, NULL, 0)) != 0)
+    size_t len = sizeof tc;
+    if (bench_setup("bench_pairs", &capped, &direct_arena) != 0 ||
+        mgje_mallctl("tcache.create", &tc, &len, NULL, 0) != 0)
         return 1;
     direct_flags = MALLOCX_TCACHE(tc);
     if (governed)
