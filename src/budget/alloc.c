@@ -138,7 +138,13 @@ MEMGOV_API void memgov_free(memgov_budget *budget, void *ptr)
     if (ptr == NULL || budget == NULL)
         return;
     size_t n = mg_backend_usable(ptr);
+#if MG_BACKEND_KNOWS_SIZE_BEFORE
+    /* The usable size is a valid size for a sized free: jemalloc then takes the size class from it instead of
+     * looking the block up again. */
+    mg_backend_free(budget->arena, ptr, n);
+#else
     mg_backend_free(budget->arena, ptr, 0);
+#endif
     mg_uncharge_free(budget, n);
 }
 

@@ -36,7 +36,8 @@ typedef struct mg_listener {
  * shared counters. A stock is refilled by at most MG_STOCK_BATCH bytes, and only with the headroom every level
  * has below its soft and hard limits, so stocks vanish near a limit and accounting there is exact; a refusal
  * drains every stock under the refusing budget before it fails. */
-#define MG_STOCK_SLOTS 16
+#define MG_STOCK_OWNED 16                  /* slots each owned by one live thread */
+#define MG_STOCK_SLOTS (MG_STOCK_OWNED + 1) /* and one shared by the threads beyond them */
 #define MG_STOCK_BATCH ((uint64_t)128 << 10)
 #define MG_STOCK_MAX_CHARGE ((uint64_t)8 << 10) /* larger requests always go to the shared counters */
 
@@ -69,7 +70,9 @@ static inline uint64_t mg_stock_frees(uint64_t word)
 
 typedef struct mg_stock {
     alignas(64) _Atomic uint64_t word;
-    _Atomic uint64_t n_alloc, n_free; /* this budget's operations counted on this CPU, less the word's fields */
+    _Atomic uint64_t n_alloc, n_free; /* this budget's operations counted in this slot, less the word's fields */
+    _Atomic unsigned busy;  /* the owner is inside a plain (unlocked) update of `word` */
+    _Atomic unsigned drain; /* drainers at work on the slot: meanwhile the owner uses compare-and-swap */
 } mg_stock;
 
 struct memgov_budget {
@@ -112,6 +115,9 @@ uint64_t mg_budget_live_locked(memgov_budget *b);
 void mg_drain_subtree(memgov_budget *b);
 /* Gives b's own stocks back (b must be out of other threads' hands). */
 void mg_drain_own(memgov_budget *b);
+/* True when slot owners update their slots without a locked instruction (membarrier registered); false in the
+ * locked fallback (no membarrier, MG_STOCK_FORCE_LOCKED in the environment, a TSan build). Decided once. */
+bool mg_stock_plain(void);
 /* The allocations (or frees) counted in a slot. */
 uint64_t mg_stock_count_allocs(mg_stock *s);
 uint64_t mg_stock_count_frees(mg_stock *s);

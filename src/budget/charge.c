@@ -1,7 +1,11 @@
 /* Charging and crediting a budget chain: per-CPU stocks for small charges, the shared counters for the rest, the
  * refusal path (drain the stocks, reclaim, one retry, message) and event delivery. */
+#include <errno.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "budget/budget_internal.h"
 #include "internal/error.h"
@@ -11,10 +15,129 @@ static uint64_t limit_out(uint64_t v)
     return v == MG_NO_LIMIT ? 0 : v;
 }
 
-static mg_stock *my_slot(memgov_budget *b)
+/* Slot ownership. A thread takes one of the MG_STOCK_OWNED slot indices at its first charge and keeps it until
+ * it exits (then the index, with whatever its slots hold in each budget, passes to the next thread that takes
+ * it); threads beyond MG_STOCK_OWNED share the last slot. The owner of a slot updates its word with a plain
+ * atomic load and store (no locked instruction); the only other writers are drainers (a refusal, a limit change,
+ * a destroy), and they synchronise with the owner by an asymmetric handshake:
+ *   owner:   busy = 1; compiler fence; if drain == 0 { load word; store word }; busy = 0
+ *   drainer: drain++; membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED); wait until busy == 0; empty the word with a
+ *            compare-and-swap; drain--
+ * membarrier runs a full memory barrier on every running thread of the process (a descheduled one passes one
+ * when it is switched back in), so after it either the owner's busy = 1 is visible to the drainer, which waits,
+ * or the owner's next load of `drain` sees the drainer's increment and the owner takes the compare-and-swap path.
+ * Where membarrier cannot be used (no kernel support, a seccomp filter, MG_STOCK_FORCE_LOCKED set in the
+ * environment, a ThreadSanitizer build: TSan does not model membarrier and would report the plain updates as
+ * races) every slot update is a compare-and-swap, as for the shared slot. */
+#if defined(__SANITIZE_THREAD__)
+#  define MG_TSAN 1
+#elif defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define MG_TSAN 1
+#  endif
+#endif
+
+static bool plain_ok; /* membarrier registered: owners may update their slots without a locked instruction */
+static pthread_once_t stock_once = PTHREAD_ONCE_INIT;
+static pthread_key_t index_key;
+static pthread_mutex_t index_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool index_taken[MG_STOCK_OWNED];
+static _Thread_local unsigned my_index; /* 0: none yet; 1..MG_STOCK_OWNED: owned index + 1; else the shared one */
+
+static long membarrier_cmd(int cmd)
 {
-    int cpu = sched_getcpu();
-    return &b->stock[(unsigned)(cpu < 0 ? 0 : cpu) % MG_STOCK_SLOTS];
+#ifdef SYS_membarrier
+    return syscall(SYS_membarrier, cmd, 0, 0);
+#else
+    (void)cmd;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+static void index_release(void *unused)
+{
+    (void)unused;
+    unsigned i = my_index;
+    my_index = MG_STOCK_OWNED + 1; /* a charge after this (another key's destructor) uses the shared slot */
+    if (i >= 1 && i <= MG_STOCK_OWNED) {
+        pthread_mutex_lock(&index_lock);
+        index_taken[i - 1] = false;
+        pthread_mutex_unlock(&index_lock);
+    }
+}
+
+static void stock_init(void)
+{
+    if (pthread_key_create(&index_key, index_release) != 0)
+        index_key = 0; /* then pthread_setspecific fails and every thread shares the last slot */
+#if defined(MG_TSAN)
+    plain_ok = false;
+#else
+    const char *force = getenv("MG_STOCK_FORCE_LOCKED");
+    if (force != NULL && *force != '\0' && *force != '0') {
+        plain_ok = false;
+        return;
+    }
+    long cmds = membarrier_cmd(MEMBARRIER_CMD_QUERY);
+    plain_ok = cmds >= 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+               membarrier_cmd(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+#endif
+}
+
+bool mg_stock_plain(void)
+{
+    pthread_once(&stock_once, stock_init);
+    return plain_ok;
+}
+
+static unsigned take_index(void)
+{
+    pthread_once(&stock_once, stock_init);
+    unsigned i = MG_STOCK_OWNED + 1;
+    pthread_mutex_lock(&index_lock);
+    for (unsigned k = 0; k < MG_STOCK_OWNED; k++)
+        if (!index_taken[k]) {
+            index_taken[k] = true;
+            i = k + 1;
+            break;
+        }
+    pthread_mutex_unlock(&index_lock);
+    if (i <= MG_STOCK_OWNED && pthread_setspecific(index_key, &index_key) != 0) {
+        pthread_mutex_lock(&index_lock);
+        index_taken[i - 1] = false;
+        pthread_mutex_unlock(&index_lock);
+        i = MG_STOCK_OWNED + 1;
+    }
+    my_index = i;
+    return i;
+}
+
+static inline mg_stock *my_slot(memgov_budget *b)
+{
+    unsigned i = my_index;
+    if (__builtin_expect(i == 0, 0))
+        i = take_index();
+    return &b->stock[i <= MG_STOCK_OWNED ? i - 1 : MG_STOCK_OWNED];
+}
+
+/* True when the calling thread may update its own slot (the one my_slot() gave) without a locked instruction:
+ * then it has entered the slot (busy = 1) and must call owner_leave(). */
+static inline bool owner_enter(mg_stock *s)
+{
+    if (!plain_ok || my_index > MG_STOCK_OWNED)
+        return false;
+    atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst); /* the drainer's membarrier orders the store before the load */
+    if (__builtin_expect(atomic_load_explicit(&s->drain, memory_order_acquire) == 0, 1))
+        return true;
+    atomic_store_explicit(&s->busy, 0, memory_order_release);
+    return false;
+}
+
+static inline void owner_leave(mg_stock *s)
+{
+    atomic_store_explicit(&s->busy, 0, memory_order_release);
 }
 
 /* ---- a slot's word: bytes and counts in one atomic step (budget_internal.h) ------------------------------ */
@@ -48,8 +171,18 @@ static inline void settle(mg_stock *s, unsigned at, bool spill)
  * none). */
 static inline bool slot_take(mg_stock *s, uint64_t bytes, unsigned at)
 {
-    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    uint64_t w;
     bool spill = false;
+    if (owner_enter(s)) {
+        w = atomic_load_explicit(&s->word, memory_order_relaxed);
+        bool ok = mg_stock_bytes(w) >= bytes;
+        if (ok)
+            atomic_store_explicit(&s->word, count_one(w - bytes, at, &spill), memory_order_relaxed);
+        owner_leave(s);
+        settle(s, at, spill);
+        return ok;
+    }
+    w = atomic_load_explicit(&s->word, memory_order_relaxed);
     do {
         if (mg_stock_bytes(w) < bytes)
             return false;
@@ -63,8 +196,18 @@ static inline bool slot_take(mg_stock *s, uint64_t bytes, unsigned at)
  * field at bit `at` (0: none). */
 static inline bool slot_put(mg_stock *s, uint64_t bytes, uint64_t limit, unsigned at)
 {
-    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    uint64_t w;
     bool spill = false;
+    if (owner_enter(s)) {
+        w = atomic_load_explicit(&s->word, memory_order_relaxed);
+        bool ok = mg_stock_bytes(w) <= limit - bytes;
+        if (ok)
+            atomic_store_explicit(&s->word, count_one(w + bytes, at, &spill), memory_order_relaxed);
+        owner_leave(s);
+        settle(s, at, spill);
+        return ok;
+    }
+    w = atomic_load_explicit(&s->word, memory_order_relaxed);
     do {
         if (mg_stock_bytes(w) > limit - bytes)
             return false;
@@ -74,7 +217,37 @@ static inline bool slot_put(mg_stock *s, uint64_t bytes, uint64_t limit, unsigne
     return true;
 }
 
-/* Empties the slot of bytes (its counts stay); returns how many it held. */
+/* The drainer's half of the handshake: after drain_mark() on the slots and one drain_fence(), drain_take() waits
+ * for the owner to leave, empties the slot and lets the owner back. */
+static void drain_mark(mg_stock *s)
+{
+    atomic_fetch_add_explicit(&s->drain, 1, memory_order_seq_cst);
+}
+
+static void drain_fence(void)
+{
+    pthread_once(&stock_once, stock_init); /* a drainer may not have charged anything yet */
+    if (!plain_ok)
+        return;
+    /* Registered at start-up, so it cannot fail for lack of registration; retry anything transient. */
+    while (membarrier_cmd(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
+        sched_yield();
+}
+
+static uint64_t slot_empty(mg_stock *s);
+
+static uint64_t drain_take(mg_stock *s)
+{
+    for (unsigned spins = 0; atomic_load_explicit(&s->busy, memory_order_acquire) != 0; spins++)
+        if (spins > 64)
+            sched_yield(); /* the owner may be preempted inside its few instructions */
+    uint64_t got = slot_empty(s);
+    atomic_fetch_sub_explicit(&s->drain, 1, memory_order_release);
+    return got;
+}
+
+/* Empties the slot of bytes (its counts stay) with a compare-and-swap; returns how many it held. Only with the
+ * slot marked and fenced (drain_take), or when no owner can be using it. */
 static uint64_t slot_empty(mg_stock *s)
 {
     uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
@@ -286,7 +459,10 @@ void mg_drain_own(memgov_budget *b)
 {
     uint64_t sum = 0;
     for (int i = 0; i < MG_STOCK_SLOTS; i++)
-        sum += slot_empty(&b->stock[i]);
+        drain_mark(&b->stock[i]);
+    drain_fence();
+    for (int i = 0; i < MG_STOCK_SLOTS; i++)
+        sum += drain_take(&b->stock[i]);
     if (sum > 0)
         uncharge_levels(b, sum, b);
 }
@@ -296,6 +472,15 @@ typedef struct drained {
     uint64_t bytes;
 } drained;
 
+static void mark_stocks(memgov_budget *b)
+{
+    for (int i = 0; i < MG_STOCK_SLOTS; i++)
+        drain_mark(&b->stock[i]);
+    for (memgov_budget *c = b->first_child; c != NULL; c = c->next_sibling)
+        mark_stocks(c);
+}
+
+/* With every slot of the subtree marked and fenced: takes them all (and unmarks them). */
 static void take_stocks(memgov_budget *b, drained **list, size_t *n, size_t *cap)
 {
     if (*n == *cap) {
@@ -306,13 +491,15 @@ static void take_stocks(memgov_budget *b, drained **list, size_t *n, size_t *cap
             *cap = grown_cap;
         }
     }
-    if (*n < *cap) { /* else (no memory for the list) this budget's stocks stay; the rest is still drained */
-        uint64_t sum = 0;
-        for (int i = 0; i < MG_STOCK_SLOTS; i++)
-            sum += slot_empty(&b->stock[i]);
-        if (sum > 0)
-            (*list)[(*n)++] = (drained){b, sum};
+    uint64_t sum = 0;
+    for (int i = 0; i < MG_STOCK_SLOTS; i++) {
+        if (*n < *cap)
+            sum += drain_take(&b->stock[i]);
+        else /* no memory for the list: this budget's stocks stay; the rest is still drained */
+            atomic_fetch_sub_explicit(&b->stock[i].drain, 1, memory_order_release);
     }
+    if (sum > 0)
+        (*list)[(*n)++] = (drained){b, sum};
     for (memgov_budget *c = b->first_child; c != NULL; c = c->next_sibling)
         take_stocks(c, list, n, cap);
 }
@@ -322,6 +509,8 @@ void mg_drain_subtree(memgov_budget *b)
     drained *list = NULL;
     size_t n = 0, cap = 0;
     pthread_mutex_lock(&b->gov->lock);
+    mark_stocks(b);
+    drain_fence();
     take_stocks(b, &list, &n, &cap);
     pthread_mutex_unlock(&b->gov->lock);
     for (size_t i = 0; i < n; i++)

@@ -336,6 +336,122 @@ static void concurrent_refusals_each_reclaim_once_and_are_all_heard(void **state
     assert_int_equal(memgov_close(gov), MEMGOV_OK);
 }
 
+/* ---- stocks held by other threads: the drain handshake (charge.c) ------------------------------------------ */
+
+static pthread_barrier_t holder_bar;
+
+static void *hold_a_stock(void *arg)
+{
+    memgov_budget *b = arg;
+    void *p = memgov_malloc(b, 100); /* takes this thread's slot and leaves a stock of pre-charged bytes in it */
+    assert_non_null(p);
+    pthread_barrier_wait(&holder_bar); /* the stock is there */
+    pthread_barrier_wait(&holder_bar); /* the main thread has allocated past it */
+    memgov_free(b, p);
+    return NULL;
+}
+
+static void a_refusal_drains_stocks_held_by_other_threads(void **state)
+{
+    (void)state;
+    memgov_options o;
+    memgov_options_init(&o);
+    o.root_limit = 7 * MiB + 64 * 1024;
+    memgov *gov;
+    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    memgov_budget *root = memgov_root(gov);
+    pthread_barrier_init(&holder_bar, NULL, 2);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hold_a_stock, root), 0);
+    pthread_barrier_wait(&holder_bar);
+    memgov_budget_stats st = {.struct_size = sizeof st};
+    assert_int_equal(memgov_budget_stats_get(root, &st), MEMGOV_OK);
+    assert_true(st.peak > st.used + 64 * 1024); /* the other thread's stock is charged */
+    /* Fits beside the other thread's live block, not beside its stock: the refusal path must take the stock. */
+    void *big = memgov_malloc(root, 7 * MiB); /* a size class of its own */
+    assert_non_null(big);
+    assert_int_equal(memgov_budget_stats_get(root, &st), MEMGOV_OK);
+    assert_int_equal(st.refusals, 0);
+    pthread_barrier_wait(&holder_bar);
+    pthread_join(t, NULL);
+    memgov_free(root, big);
+    assert_int_equal(memgov_budget_stats_get(root, &st), MEMGOV_OK);
+    assert_int_equal(st.used, 0);
+    assert_int_equal(st.allocations, 2);
+    assert_int_equal(st.frees, 2);
+    pthread_barrier_destroy(&holder_bar);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
+#define CHURNERS 2
+#define CHURN_OPS 400000
+static atomic_int churners_done;
+
+static void *churn_small(void *arg)
+{
+    memgov_budget *b = arg;
+    void *held[8] = {0};
+    for (int i = 0; i < CHURN_OPS; i++) {
+        int k = i & 7;
+        if (held[k] != NULL)
+            memgov_free(b, held[k]);
+        held[k] = memgov_malloc(b, 16 + (size_t)(i % 61) * 16);
+        assert_non_null(held[k]);
+    }
+    for (int k = 0; k < 8; k++)
+        memgov_free(b, held[k]);
+    atomic_fetch_add(&churners_done, 1);
+    return NULL;
+}
+
+/* Owners update their slots while another thread keeps draining them (a limit change drains the subtree): no
+ * update may be lost, so the books come out exact. Short-lived threads beyond the owned slot indices use the
+ * shared slot and hand their indices on. */
+static void drains_racing_with_owners_lose_no_update(void **state)
+{
+    (void)state;
+    memgov_options o;
+    memgov_options_init(&o);
+    o.root_limit = 64 * MiB;
+    memgov *gov;
+    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    memgov_budget *root = memgov_root(gov);
+    memgov_budget_options bo;
+    memgov_budget_options_init(&bo);
+    bo.name = "child";
+    bo.hard_limit = 32 * MiB;
+    memgov_budget *b;
+    assert_int_equal(memgov_budget_create(root, &bo, &b), MEMGOV_OK);
+    atomic_store(&churners_done, 0);
+    pthread_t t[CHURNERS];
+    for (int i = 0; i < CHURNERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, churn_small, b), 0);
+    unsigned long drains = 0;
+    while (atomic_load(&churners_done) < CHURNERS) {
+        assert_int_equal(memgov_budget_set_limits(b, 32 * MiB, 0), MEMGOV_OK);
+        drains++;
+    }
+    for (int i = 0; i < CHURNERS; i++)
+        pthread_join(t[i], NULL);
+    /* More threads than owned slot indices, all at once, then gone. */
+    pthread_t many[MG_STOCK_OWNED + 4];
+    for (int i = 0; i < MG_STOCK_OWNED + 4; i++)
+        assert_int_equal(pthread_create(&many[i], NULL, churn_small, b), 0);
+    for (int i = 0; i < MG_STOCK_OWNED + 4; i++)
+        pthread_join(many[i], NULL);
+    memgov_budget_stats st = {.struct_size = sizeof st};
+    assert_int_equal(memgov_budget_stats_get(b, &st), MEMGOV_OK);
+    assert_int_equal(st.used, 0);
+    uint64_t ops = (uint64_t)(CHURNERS + MG_STOCK_OWNED + 4) * CHURN_OPS;
+    assert_int_equal(st.allocations, ops);
+    assert_int_equal(st.frees, ops);
+    assert_true(drains > 0);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+    assert_int_equal(memgov_budget_stats_get(root, &st), MEMGOV_OK);
+    assert_int_equal(st.used, 0);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +459,8 @@ int main(void)
         cmocka_unit_test(concurrent_reservations_respect_the_cap),
         cmocka_unit_test(the_default_governor_is_created_once_under_a_race),
         cmocka_unit_test(concurrent_refusals_each_reclaim_once_and_are_all_heard),
+        cmocka_unit_test(a_refusal_drains_stocks_held_by_other_threads),
+        cmocka_unit_test(drains_racing_with_owners_lose_no_update),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,8 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <linux/membarrier.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "budget/backend.h"
+#include "budget/budget_internal.h"
 #include "internal/fault.h"
 #include "memgov.h"
 
@@ -438,6 +443,22 @@ static void reset_peak_brings_the_peak_down_to_the_use(void **state)
     assert_int_equal(memgov_release(f->root, 200 * KiB), MEMGOV_OK);
 }
 
+/* The stock slots run without locked instructions where membarrier works, else (or when forced, as the
+ * budget-locked and stress-locked tests do) with compare-and-swap; TSan builds always use the latter. */
+static void the_stock_mode_is_the_expected_one(void **state)
+{
+    (void)state;
+    const char *force = getenv("MG_STOCK_FORCE_LOCKED");
+    bool forced = force != NULL && *force != '\0' && *force != '0';
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    bool available = cmds >= 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0;
+#if defined(__SANITIZE_THREAD__)
+    available = false;
+#endif
+    print_message("stock slots: %s\n", mg_stock_plain() ? "plain owner updates + membarrier" : "locked");
+    assert_int_equal(mg_stock_plain(), available && !forced);
+}
+
 static void stocks_never_take_a_budget_past_its_limits(void **state)
 {
     fixture *f = *state;
@@ -832,6 +853,7 @@ int main(void)
         T(an_ancestor_refusal_names_the_ancestor_and_rolls_back_every_level),
         T(lowering_a_limit_below_use_refuses_new_charges_until_use_drops),
         T(reset_peak_brings_the_peak_down_to_the_use),
+        T(the_stock_mode_is_the_expected_one),
         T(stocks_never_take_a_budget_past_its_limits),
         T(a_refusal_drains_the_stocks_before_failing),
         T(reserve_charges_like_an_allocation_and_release_credits),
