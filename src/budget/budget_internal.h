@@ -31,11 +31,12 @@ typedef struct mg_listener {
     void *user;
 } mg_listener;
 
-/* Per-CPU charge stocks (DESIGN.md 3.4, the memory cgroup's per-CPU stock): bytes already charged to the budget
- * and every ancestor, handed out to small allocations and taken back from small frees without touching the
- * shared counters. A stock is refilled by at most MG_STOCK_BATCH bytes, and only with the headroom every level
- * has below its soft and hard limits, so stocks vanish near a limit and accounting there is exact; a refusal
- * drains every stock under the refusing budget before it fails. */
+/* Per-thread charge stocks (DESIGN.md 3.4, after the memory cgroup's per-CPU stock; slot owners and the drain
+ * handshake: charge.c): bytes already charged to the budget and every ancestor, handed out to small allocations
+ * and taken back from small frees without touching the shared counters. A stock is refilled by at most
+ * MG_STOCK_BATCH bytes, and only with the headroom every level has below its soft and hard limits, so stocks
+ * vanish near a limit and accounting there is exact; a refusal drains every stock under the refusing budget
+ * before it fails. */
 #define MG_STOCK_OWNED 16                  /* slots each owned by one live thread */
 #define MG_STOCK_SLOTS (MG_STOCK_OWNED + 1) /* and one shared by the threads beyond them */
 #define MG_STOCK_BATCH ((uint64_t)128 << 10)

@@ -1,4 +1,4 @@
-/* Charging and crediting a budget chain: per-CPU stocks for small charges, the shared counters for the rest, the
+/* Charging and crediting a budget chain: per-thread stocks for small charges, the shared counters for the rest, the
  * refusal path (drain the stocks, reclaim, one retry, message) and event delivery. */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -37,6 +37,9 @@ static uint64_t limit_out(uint64_t v)
 #  endif
 #endif
 
+/* The fast path's helpers, inlined into it (gcc otherwise calls slot_put, used from several places). */
+#define MG_HOT __attribute__((always_inline))
+
 static bool plain_ok; /* membarrier registered: owners may update their slots without a locked instruction */
 static pthread_once_t stock_once = PTHREAD_ONCE_INIT;
 static pthread_key_t index_key;
@@ -67,8 +70,18 @@ static void index_release(void *unused)
     }
 }
 
+/* In a child of fork() only the forking thread lives on: the other threads' indices are free again (a slot left
+ * marked busy by a thread caught inside its update is recognised by its free index, drain_take). */
+static void stock_after_fork(void)
+{
+    pthread_mutex_init(&index_lock, NULL);
+    for (unsigned k = 0; k < MG_STOCK_OWNED; k++)
+        index_taken[k] = my_index == k + 1;
+}
+
 static void stock_init(void)
 {
+    pthread_atfork(NULL, NULL, stock_after_fork);
     if (pthread_key_create(&index_key, index_release) != 0)
         index_key = 0; /* then pthread_setspecific fails and every thread shares the last slot */
 #if defined(MG_TSAN)
@@ -113,7 +126,7 @@ static unsigned take_index(void)
     return i;
 }
 
-static inline mg_stock *my_slot(memgov_budget *b)
+MG_HOT static inline mg_stock *my_slot(memgov_budget *b)
 {
     unsigned i = my_index;
     if (__builtin_expect(i == 0, 0))
@@ -123,7 +136,7 @@ static inline mg_stock *my_slot(memgov_budget *b)
 
 /* True when the calling thread may update its own slot (the one my_slot() gave) without a locked instruction:
  * then it has entered the slot (busy = 1) and must call owner_leave(). */
-static inline bool owner_enter(mg_stock *s)
+MG_HOT static inline bool owner_enter(mg_stock *s)
 {
     if (!plain_ok || my_index > MG_STOCK_OWNED)
         return false;
@@ -135,7 +148,7 @@ static inline bool owner_enter(mg_stock *s)
     return false;
 }
 
-static inline void owner_leave(mg_stock *s)
+MG_HOT static inline void owner_leave(mg_stock *s)
 {
     atomic_store_explicit(&s->busy, 0, memory_order_release);
 }
@@ -152,7 +165,7 @@ static _Atomic uint64_t *counter_of(mg_stock *s, unsigned at)
 /* `w` with one more operation in the count field at bit `at` (0: none); *spill set when the field reached
  * MG_STOCK_SPILL and was cleared instead, for the caller to add MG_STOCK_SPILL to the field's counter once the
  * word is stored. */
-static inline uint64_t count_one(uint64_t w, unsigned at, bool *spill)
+MG_HOT static inline uint64_t count_one(uint64_t w, unsigned at, bool *spill)
 {
     if (at == 0)
         return w;
@@ -169,7 +182,7 @@ static inline void settle(mg_stock *s, unsigned at, bool spill)
 
 /* Takes `bytes` out of the slot if it holds that many, counting one operation in the field at bit `at` (0:
  * none). */
-static inline bool slot_take(mg_stock *s, uint64_t bytes, unsigned at)
+MG_HOT static inline bool slot_take(mg_stock *s, uint64_t bytes, unsigned at)
 {
     uint64_t w;
     bool spill = false;
@@ -194,7 +207,7 @@ static inline bool slot_take(mg_stock *s, uint64_t bytes, unsigned at)
 
 /* Puts `bytes` (at most `limit`) into the slot if it then holds at most `limit`, counting one operation in the
  * field at bit `at` (0: none). */
-static inline bool slot_put(mg_stock *s, uint64_t bytes, uint64_t limit, unsigned at)
+MG_HOT static inline bool slot_put(mg_stock *s, uint64_t bytes, uint64_t limit, unsigned at)
 {
     uint64_t w;
     bool spill = false;
@@ -230,17 +243,39 @@ static void drain_fence(void)
     if (!plain_ok)
         return;
     /* Registered at start-up, so it cannot fail for lack of registration; retry anything transient. */
-    while (membarrier_cmd(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
+    while (membarrier_cmd(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) {
+        if (errno == EPERM) /* registration lost (it survives fork on Linux 6; should a kernel drop it) */
+            membarrier_cmd(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
         sched_yield();
+    }
 }
 
 static uint64_t slot_empty(mg_stock *s);
 
-static uint64_t drain_take(mg_stock *s)
+/* True while some thread holds slot index k. */
+static bool index_held(unsigned k)
 {
-    for (unsigned spins = 0; atomic_load_explicit(&s->busy, memory_order_acquire) != 0; spins++)
-        if (spins > 64)
-            sched_yield(); /* the owner may be preempted inside its few instructions */
+    pthread_mutex_lock(&index_lock);
+    bool held = index_taken[k];
+    pthread_mutex_unlock(&index_lock);
+    return held;
+}
+
+/* `k`: the slot's index in its budget. */
+static uint64_t drain_take(mg_stock *s, unsigned k)
+{
+    for (unsigned spins = 0; atomic_load_explicit(&s->busy, memory_order_acquire) != 0; spins++) {
+        if (spins < 64)
+            continue;
+        if (k < MG_STOCK_OWNED && !index_held(k)) {
+            /* No thread holds the index, so none is inside an update: a stale mark from a thread that did not
+             * survive a fork. A thread taking the index from now on sees the drain mark (the membarrier came
+             * first) and keeps to compare-and-swap. */
+            atomic_store_explicit(&s->busy, 0, memory_order_relaxed);
+            break;
+        }
+        sched_yield(); /* the owner may be preempted inside its few instructions */
+    }
     uint64_t got = slot_empty(s);
     atomic_fetch_sub_explicit(&s->drain, 1, memory_order_release);
     return got;
@@ -443,7 +478,7 @@ static uint64_t refill_room(memgov_budget *b, uint64_t bytes)
 
 /* True when no level is above its soft or hard limit: then a credit may stay in a stock without hiding a
  * SOFT_CLEARED event or a return below a lowered limit. */
-static bool all_levels_within(memgov_budget *b)
+MG_HOT static inline bool all_levels_within(memgov_budget *b)
 {
     for (memgov_budget *x = b; x != NULL; x = x->parent) {
         uint64_t used = atomic_load_explicit(&x->used, memory_order_relaxed);
@@ -462,7 +497,7 @@ void mg_drain_own(memgov_budget *b)
         drain_mark(&b->stock[i]);
     drain_fence();
     for (int i = 0; i < MG_STOCK_SLOTS; i++)
-        sum += drain_take(&b->stock[i]);
+        sum += drain_take(&b->stock[i], (unsigned)i);
     if (sum > 0)
         uncharge_levels(b, sum, b);
 }
@@ -494,7 +529,7 @@ static void take_stocks(memgov_budget *b, drained **list, size_t *n, size_t *cap
     uint64_t sum = 0;
     for (int i = 0; i < MG_STOCK_SLOTS; i++) {
         if (*n < *cap)
-            sum += drain_take(&b->stock[i]);
+            sum += drain_take(&b->stock[i], (unsigned)i);
         else /* no memory for the list: this budget's stocks stay; the rest is still drained */
             atomic_fetch_sub_explicit(&b->stock[i].drain, 1, memory_order_release);
     }
@@ -518,9 +553,9 @@ void mg_drain_subtree(memgov_budget *b)
     free(list);
 }
 
-/* Credits `bytes`, to this CPU's stock when it has room, counting one operation in the field at bit `at` (0:
+/* Credits `bytes`, to this thread.s stock when it has room, counting one operation in the field at bit `at` (0:
  * none). */
-static inline void credit(memgov_budget *b, uint64_t bytes, unsigned at)
+MG_HOT static inline void credit(memgov_budget *b, uint64_t bytes, unsigned at)
 {
     mg_stock *s = my_slot(b);
     if (bytes <= MG_STOCK_MAX_CHARGE && all_levels_within(b) && slot_put(s, bytes, MG_STOCK_BATCH, at))

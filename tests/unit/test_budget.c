@@ -233,7 +233,7 @@ static void a_block_is_charged_in_usable_bytes_to_every_ancestor(void **state)
     assert_int_equal(used(m), 0);
     assert_int_equal(used(f->root), 0);
     assert_int_equal(stats_of(l).frees, 1);
-    assert_true(stats_of(l).peak >= n); /* the peak counts the per-CPU stock too */
+    assert_true(stats_of(l).peak >= n); /* the peak counts the thread.s stock too */
     assert_int_equal(memgov_budget_destroy(l), MEMGOV_OK);
     assert_int_equal(memgov_budget_destroy(m), MEMGOV_OK);
 }
