@@ -8,7 +8,7 @@
  * collects those alone; the instructions collected divided by ROUNDS * 32 are the cost of one pair. Timing is
  * bench_alloc's job: callgrind counts instructions, not what they cost (a locked compare-and-swap counts one).
  *
- * usage: bench_pairs memgov|direct SIZE */
+ * usage: bench_pairs memgov|direct SIZE [ROUNDS]   (default 2000; more for `perf stat`) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,8 @@
 #define BATCH 32
 #define WARMUP 100
 #define ROUNDS 2000
+
+static long measured_rounds = ROUNDS;
 
 static memgov_budget *capped;
 static unsigned direct_arena;
@@ -58,15 +60,18 @@ __attribute__((noinline)) void measured(bool governed, size_t size);
 __attribute__((noinline)) void measured(bool governed, size_t size)
 {
     if (governed)
-        run_memgov(size, ROUNDS);
+        run_memgov(size, measured_rounds);
     else
-        run_direct(size, ROUNDS);
+        run_direct(size, measured_rounds);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[1], "memgov") != 0 && strcmp(argv[1], "direct") != 0) || atol(argv[2]) <= 0) {
-        fprintf(stderr, "usage: bench_pairs memgov|direct SIZE\n");
+    if (argc == 4)
+        measured_rounds = atol(argv[3]);
+    if ((argc != 3 && argc != 4) || measured_rounds <= 0 ||
+        (strcmp(argv[1], "memgov") != 0 && strcmp(argv[1], "direct") != 0) || atol(argv[2]) <= 0) {
+        fprintf(stderr, "usage: bench_pairs memgov|direct SIZE [ROUNDS]\n");
         return 2;
     }
     bool governed = strcmp(argv[1], "memgov") == 0;
@@ -82,6 +87,6 @@ int main(int argc, char **argv)
     else
         run_direct(size, WARMUP);
     measured(governed, size);
-    printf("%s %zu: %d pairs measured\n", argv[1], size, ROUNDS * BATCH);
+    printf("%s %zu: %ld pairs measured\n", argv[1], size, measured_rounds * BATCH);
     return 0;
 }

@@ -3,8 +3,12 @@
 #include <string.h>
 
 #include "budget/backend.h"
-#include "budget/budget_internal.h"
+#include "budget/stock.h"
 #include "internal/error.h"
+#include "internal/fault.h"
+#if MG_BACKEND_KNOWS_SIZE_BEFORE
+#include "internal/je.h"
+#endif
 
 static void *no_budget(const char *fn)
 {
@@ -26,6 +30,102 @@ static void *too_large(memgov_budget *b, size_t size)
     mg_fail(MEMGOV_ENOMEM, "budget '%s': %zu bytes is more than the allocator can give in one block", b->name, size);
     return NULL;
 }
+
+#if MG_BACKEND_KNOWS_SIZE_BEFORE
+/* ---- the fast path (DESIGN.md 3.4) ------------------------------------------------------------------------
+ * A malloc of at most MG_FAST_MAX bytes and a free, by a thread that owns a stock slot whose jemalloc flags are
+ * bound to it, touch only that slot (a cache line no other thread writes, unless it drains) and the thread's
+ * tcache: the usable size comes from a table, the charge is taken from the slot with a plain load and store, and
+ * nothing else is read. Anything else (no slot or flags yet, an empty or closed stock, an armed fault, jemalloc
+ * failing) returns to the general path below, which binds the flags for next time. */
+
+/* The caller's slot in b when its fast-path flags are bound to this thread, else NULL. A slot is bound only with
+ * membarrier registered (fast_bind), so a bound slot's owner may use mg_owner_try. */
+MG_HOT mg_stock *fast_slot(memgov_budget *b)
+{
+    unsigned i = mg_me.index - 1u;
+    if (__builtin_expect(i >= MG_STOCK_OWNED, 0))
+        return NULL;
+    mg_stock *s = &b->stock[i];
+    return __builtin_expect(s->tok == mg_me.tok, 1) ? s : NULL;
+}
+
+/* After a general-path operation: binds the caller's slot in b to this thread's tcache for b's arena. */
+static void fast_bind(memgov_budget *b)
+{
+    if (!mg_stock_plain_ok || !mg_slot_owned())
+        return;
+    mg_stock *s = &b->stock[mg_me.index - 1];
+    if (s->tok == mg_me.tok)
+        return;
+    mg_backend_fast_flags(b->arena, &s->alloc_flags, &s->free_flags);
+    s->tok = mg_me.tok;
+}
+
+/* A drainer is at work on the caller's slot s: take n bytes with a compare-and-swap. */
+static __attribute__((noinline)) bool fast_take_locked(mg_stock *s, uint64_t n)
+{
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    do {
+        if (mg_stock_bytes(w) < n)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&s->word, &w, w - n, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    mg_count_owned(&s->n_alloc, 1);
+    return true;
+}
+
+/* Takes n bytes from the caller's bound slot s and counts an allocation; false (nothing done) if it holds fewer. */
+MG_HOT bool fast_take(mg_stock *s, uint64_t n)
+{
+    if (__builtin_expect(!mg_owner_try(s), 0))
+        return fast_take_locked(s, n);
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    bool ok = mg_stock_bytes(w) >= n;
+    if (__builtin_expect(ok, 1)) {
+        atomic_store_explicit(&s->word, w - n, memory_order_relaxed);
+        mg_count_owned(&s->n_alloc, 1);
+    }
+    mg_owner_leave(s);
+    return ok;
+}
+
+/* jemalloc failed a fast-path allocation: the charge goes back, and the general path tries again (and reports). */
+static __attribute__((noinline)) void fast_malloc_failed(memgov_budget *b, size_t size)
+{
+    mg_stock *s = fast_slot(b);
+    uint64_t n = mg_size_class[(size + 7) >> 3];
+    mg_count_owned(&s->n_alloc, (uint64_t)-1);
+    if (!mg_slot_put(s, n))
+        mg_credit_levels(b, n);
+}
+
+/* Credits n bytes of a freed block to the caller's bound slot s when it is open and has room, else to the levels
+ * (with a compare-and-swap while a drainer is at work); counts a free. */
+static __attribute__((noinline)) void fast_give_slow(memgov_budget *b, mg_stock *s, uint64_t n)
+{
+    if (n > MG_STOCK_MAX_CHARGE || !mg_slot_put(s, n))
+        mg_credit_levels(b, n);
+}
+
+MG_HOT void fast_give(memgov_budget *b, mg_stock *s, uint64_t n)
+{
+    mg_count_owned(&s->n_free, 1);
+    if (__builtin_expect(!mg_owner_try(s), 0)) {
+        fast_give_slow(b, s, n);
+        return;
+    }
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    bool ok = mg_slot_fits(w, n);
+    if (__builtin_expect(ok, 1))
+        atomic_store_explicit(&s->word, w + n, memory_order_relaxed);
+    mg_owner_leave(s);
+    if (__builtin_expect(!ok, 0))
+        mg_credit_levels(b, n);
+}
+#else
+#  define fast_bind(b) ((void)(b))
+#endif
 
 static void *alloc_charged(memgov_budget *b, size_t size, size_t align, bool zero)
 {
@@ -53,14 +153,33 @@ static void *alloc_charged(memgov_budget *b, size_t size, size_t align, bool zer
     }
 #endif
     mg_charge_commit(&c);
+    fast_bind(b);
     return p;
 }
 
-MEMGOV_API void *memgov_malloc(memgov_budget *budget, size_t size)
+static __attribute__((noinline)) void *malloc_slow(memgov_budget *budget, size_t size)
 {
     if (budget == NULL)
         return no_budget("memgov_malloc");
     return alloc_charged(budget, size, 0, false);
+}
+
+MEMGOV_API void *memgov_malloc(memgov_budget *budget, size_t size)
+{
+#if MG_BACKEND_KNOWS_SIZE_BEFORE
+    mg_stock *s;
+    if (__builtin_expect(budget != NULL &&
+                         size - 1 < atomic_load_explicit(&mg_fast_max, memory_order_relaxed) &&
+                         (s = fast_slot(budget)) != NULL, 1)) {
+        if (__builtin_expect(fast_take(s, mg_size_class[(size + 7) >> 3]), 1)) {
+            void *p = mgje_mallocx(size, s->alloc_flags);
+            if (__builtin_expect(p != NULL, 1))
+                return p;
+            fast_malloc_failed(budget, size);
+        }
+    }
+#endif
+    return malloc_slow(budget, size);
 }
 
 MEMGOV_API void *memgov_calloc(memgov_budget *budget, size_t count, size_t size)
@@ -133,33 +252,46 @@ MEMGOV_API void *memgov_realloc(memgov_budget *budget, void *ptr, size_t size)
     return q;
 }
 
-MEMGOV_API void memgov_free(memgov_budget *budget, void *ptr)
+static __attribute__((noinline)) void free_slow(memgov_budget *budget, void *ptr, size_t size)
 {
     if (ptr == NULL || budget == NULL)
         return;
-    size_t n = mg_backend_usable(ptr);
 #if MG_BACKEND_KNOWS_SIZE_BEFORE
-    /* The usable size is a valid size for a sized free: jemalloc then takes the size class from it instead of
-     * looking the block up again. */
-    mg_backend_free(budget->arena, ptr, n);
+    size_t n = size == 0 ? mg_backend_usable(ptr) : mg_backend_size_for(size, 0);
 #else
-    mg_backend_free(budget->arena, ptr, 0);
+    size_t n = mg_backend_usable(ptr);
 #endif
+    mg_backend_free(budget->arena, ptr, size);
     mg_uncharge_free(budget, n);
+    fast_bind(budget);
+}
+
+/* The fast path credits the block before jemalloc frees it (so that the free is a tail call): a block counts as
+ * freed from the moment memgov_free is called, as it may not be used after that anyway. */
+MEMGOV_API void memgov_free(memgov_budget *budget, void *ptr)
+{
+#if MG_BACKEND_KNOWS_SIZE_BEFORE
+    mg_stock *s;
+    if (__builtin_expect(ptr != NULL && budget != NULL && (s = fast_slot(budget)) != NULL, 1)) {
+        fast_give(budget, s, mgje_sallocx(ptr, 0));
+        mgje_dallocx(ptr, s->free_flags);
+        return;
+    }
+#endif
+    free_slow(budget, ptr, 0);
 }
 
 MEMGOV_API void memgov_sized_free(memgov_budget *budget, void *ptr, size_t size)
 {
-    if (ptr == NULL || budget == NULL)
-        return;
 #if MG_BACKEND_KNOWS_SIZE_BEFORE
-    size_t n = mg_backend_size_for(size == 0 ? 1 : size, 0);
-    mg_backend_free(budget->arena, ptr, size == 0 ? 1 : size);
-#else
-    size_t n = mg_backend_usable(ptr);
-    mg_backend_free(budget->arena, ptr, size);
+    mg_stock *s;
+    if (__builtin_expect(ptr != NULL && budget != NULL && (s = fast_slot(budget)) != NULL, 1)) {
+        fast_give(budget, s, size - 1 < MG_FAST_MAX ? mg_size_class[(size + 7) >> 3] : mgje_sallocx(ptr, 0));
+        mgje_dallocx(ptr, s->free_flags);
+        return;
+    }
 #endif
-    mg_uncharge_free(budget, n);
+    free_slow(budget, ptr, size);
 }
 
 MEMGOV_API size_t memgov_usable_size(memgov_budget *budget, const void *ptr)

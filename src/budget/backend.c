@@ -11,6 +11,10 @@
 #ifdef MG_ALLOC_LIBC
 #include <malloc.h>
 
+void mg_backend_init(void)
+{
+}
+
 memgov_status mg_arena_acquire(unsigned *arena)
 {
     *arena = 0;
@@ -60,7 +64,44 @@ void mg_backend_thread_flush(void)
 }
 
 #else /* jemalloc */
+#include "budget/stock.h"
 #include "internal/je.h"
+
+/* ---- size classes ---------------------------------------------------------------------------------------- */
+
+uint16_t mg_size_class[MG_FAST_MAX / 8 + 1];
+_Atomic size_t mg_fast_max;
+static bool classes_ok;
+static pthread_once_t classes_once = PTHREAD_ONCE_INIT;
+
+static void fast_gate(void)
+{
+    bool on = classes_ok && mg_stock_plain() &&
+              atomic_load_explicit(&mg_fault_armed_[MG_FAULT_ALLOC], memory_order_relaxed) == 0;
+    atomic_store_explicit(&mg_fast_max, on ? MG_FAST_MAX : 0, memory_order_relaxed);
+}
+
+static void classes_fill(void)
+{
+    mg_size_class[0] = (uint16_t)mgje_nallocx(1, 0);
+    for (size_t k = 1; k <= MG_FAST_MAX / 8; k++) {
+        size_t n = mgje_nallocx(k * 8, 0);
+        /* Every size in (8(k-1), 8k] shares the class of 8k: jemalloc's classes up to MG_FAST_MAX are multiples
+         * of 8. Checked for the first size of the range too: a jemalloc built otherwise leaves the fast path off
+         * (mg_fast_max 0) rather than miscounting. */
+        if (n != mgje_nallocx(k * 8 - 7, 0) || n > UINT16_MAX)
+            return;
+        mg_size_class[k] = (uint16_t)n;
+    }
+    classes_ok = true;
+    atomic_store(&mg_fault_changed_, fast_gate);
+    fast_gate();
+}
+
+void mg_backend_init(void)
+{
+    pthread_once(&classes_once, classes_fill);
+}
 
 /* ---- arenas ---------------------------------------------------------------------------------------------- */
 
@@ -187,9 +228,17 @@ static inline int tcache_flags(unsigned arena)
 
 void mg_backend_thread_flush(void)
 {
+    mg_stock_retoken(); /* the fast-path flags cached in this thread's slots name the tcaches going away */
     for (unsigned i = 0; i < tcaches.count; i++)
         mgje_mallctl("tcache.destroy", NULL, NULL, &tcaches.slots[i].tcache, sizeof(unsigned));
     tcaches.count = 0;
+}
+
+void mg_backend_fast_flags(unsigned arena, int *alloc_flags, int *free_flags)
+{
+    int tc = tcache_flags(arena);
+    *alloc_flags = MALLOCX_ARENA(arena) | tc;
+    *free_flags = tc;
 }
 
 /* ---- blocks ---------------------------------------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "build_info.h"
 #include "memgov/budget.h"
@@ -18,6 +19,8 @@
 #  define MG_BACKEND_KNOWS_SIZE_BEFORE 1
 #endif
 
+/* Once per process, before the first budget: the size-class table (jemalloc backend). */
+void mg_backend_init(void);
 /* A fresh arena for a budget of its own (from a process-wide pool of arenas given back). MEMGOV_ENOMEM if
  * jemalloc cannot create one. */
 memgov_status mg_arena_acquire(unsigned *arena);
@@ -31,6 +34,18 @@ void mg_arena_stats(unsigned arena, memgov_budget_stats *st);
 /* The usable size a block of `size` bytes aligned to `align` (0 = default) will have; 0 if it is larger than the
  * allocator can give. */
 size_t mg_backend_size_for(size_t size, size_t align);
+/* The fast path's size classes (DESIGN.md 3.4): for a request of 1..MG_FAST_MAX bytes with the default
+ * alignment, mg_size_class[(size + 7) >> 3] is its usable size, as nallocx() gives it (jemalloc's classes up to
+ * there are multiples of 8). Filled by mg_backend_init() before the first budget exists. */
+#define MG_FAST_MAX 8192
+extern uint16_t mg_size_class[MG_FAST_MAX / 8 + 1];
+/* The fast path's gate: MG_FAST_MAX while the fast path is on, else 0. It is off before the table is filled, if
+ * jemalloc's classes are not as expected, without membarrier (the locked fallback, stock.h: the general path
+ * then serves every request), and while an allocation fault is armed (tests). */
+extern _Atomic size_t mg_fast_max;
+/* The jemalloc flags the calling thread's fast path uses for a budget on `arena`: the arena and the thread's
+ * explicit tcache for an allocation (*alloc_flags), the tcache alone for a free (*free_flags). */
+void mg_backend_fast_flags(unsigned arena, int *alloc_flags, int *free_flags);
 /* Resizes in the arena; NULL (no memory, or an injected MG_FAULT_ALLOC) leaves ptr intact. The libc path
  * allocates, copies and frees instead, so that the new block's usable size is known before the old one goes. */
 void *mg_backend_resize(unsigned arena, void *ptr, size_t size);

@@ -41,6 +41,7 @@ static memgov_status check_limits(const char *name, uint64_t hard, uint64_t soft
 memgov_status mg_budget_new(memgov *gov, memgov_budget *parent, const memgov_budget_options *opts,
                             memgov_budget **out)
 {
+    mg_backend_init();
     memgov_budget_options o;
     memgov_budget_options_init(&o);
     memgov_status st = mg_struct_in(&o, sizeof o, opts, "memgov_budget_options");

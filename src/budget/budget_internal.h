@@ -31,49 +31,38 @@ typedef struct mg_listener {
     void *user;
 } mg_listener;
 
-/* Per-thread charge stocks (DESIGN.md 3.4, after the memory cgroup's per-CPU stock; slot owners and the drain
- * handshake: charge.c): bytes already charged to the budget and every ancestor, handed out to small allocations
- * and taken back from small frees without touching the shared counters. A stock is refilled by at most
- * MG_STOCK_BATCH bytes, and only with the headroom every level has below its soft and hard limits, so stocks
- * vanish near a limit and accounting there is exact; a refusal drains every stock under the refusing budget
- * before it fails. */
+/* Per-thread charge stocks (DESIGN.md 3.4, after the memory cgroup's per-CPU stock; slot owners, the drain
+ * handshake and the fast path: stock.h and charge.c): bytes already charged to the budget and every ancestor,
+ * handed out to small allocations and taken back from small frees without touching the shared counters. A stock
+ * is refilled by at most MG_STOCK_BATCH bytes, and only with the headroom every level has below its soft and hard
+ * limits, so stocks vanish near a limit and accounting there is exact; a refusal drains every stock under the
+ * refusing budget before it fails, and a level crossing its soft limit drains (and closes) every stock below it. */
 #define MG_STOCK_OWNED 16                  /* slots each owned by one live thread */
 #define MG_STOCK_SLOTS (MG_STOCK_OWNED + 1) /* and one shared by the threads beyond them */
 #define MG_STOCK_BATCH ((uint64_t)128 << 10)
 #define MG_STOCK_MAX_CHARGE ((uint64_t)8 << 10) /* larger requests always go to the shared counters */
 
-/* A slot is one word (`word`): the stocked bytes in its low 32 bits and, above them, 16-bit counts of the
- * allocations served from and the frees taken back into the slot, so that serving a block and counting it is one
- * atomic read-modify-write instead of two (the counters' own atomics were half the fast path's locked
- * instructions). A count field never reaches 2^16: the update that brings it to MG_STOCK_SPILL clears it and
- * adds MG_STOCK_SPILL to the slot's 64-bit counter (n_alloc/n_free), which also takes every operation that does
- * not go through the word. A budget's count is therefore the sum over its slots of counter + field (modulo
- * 2^64, so a rolled-back allocation may subtract from the counter). */
-#define MG_STOCK_BYTES_MAX UINT32_MAX
-#define MG_STOCK_ALLOCS_AT 32 /* the count fields' lowest bits */
-#define MG_STOCK_FREES_AT 48
-#define MG_STOCK_SPILL ((uint64_t)1 << 15)
+/* A slot's word: the stocked bytes, and MG_STOCK_OPEN while frees may add to them. A drain empties and closes a
+ * slot; only a refill (which needs headroom below every level's soft and hard limit) opens it again. So a free
+ * never hides in a stock while some level is over a limit, without looking at the levels. */
+#define MG_STOCK_OPEN ((uint64_t)1 << 63)
 
 static inline uint64_t mg_stock_bytes(uint64_t word)
 {
-    return word & MG_STOCK_BYTES_MAX;
-}
-
-static inline uint64_t mg_stock_allocs(uint64_t word)
-{
-    return (word >> MG_STOCK_ALLOCS_AT) & 0xffff;
-}
-
-static inline uint64_t mg_stock_frees(uint64_t word)
-{
-    return word >> MG_STOCK_FREES_AT;
+    return word & ~MG_STOCK_OPEN;
 }
 
 typedef struct mg_stock {
     alignas(64) _Atomic uint64_t word;
-    _Atomic uint64_t n_alloc, n_free; /* this budget's operations counted in this slot, less the word's fields */
     _Atomic unsigned busy;  /* the owner is inside a plain (unlocked) update of `word` */
     _Atomic unsigned drain; /* drainers at work on the slot: meanwhile the owner uses compare-and-swap */
+    /* This budget's operations counted in this slot: written by the slot's owner alone with a plain atomic load
+     * and store (the shared slot: fetch-and-add). */
+    _Atomic uint64_t n_alloc, n_free;
+    /* The owner's own, never read by other threads: the thread token (mg_me.tok) these flags were made for, and
+     * the jemalloc flags (arena and the owner's explicit tcache) of the fast path. */
+    uint64_t tok;
+    int alloc_flags, free_flags;
 } mg_stock;
 
 struct memgov_budget {
@@ -85,6 +74,7 @@ struct memgov_budget {
     _Atomic uint64_t hard;   /* MG_NO_LIMIT = none */
     _Atomic uint64_t soft;   /* MG_NO_LIMIT = none */
     _Atomic uint64_t n_refusal, n_reclaim, reserved;
+    _Atomic bool soft_over; /* SOFT_CROSSED announced and SOFT_CLEARED not yet: events come in pairs */
     mg_stock stock[MG_STOCK_SLOTS];
     /* Fixed at creation. */
     alignas(64) memgov *gov;
@@ -153,5 +143,7 @@ void mg_budget_announce_limits(memgov_budget *b);
 void mg_uncharge(memgov_budget *b, uint64_t bytes);
 /* mg_uncharge() for a freed block, counted as a free. */
 void mg_uncharge_free(memgov_budget *b, uint64_t bytes);
+/* Credits `bytes` to the shared counters of b and its ancestors, bypassing the stocks (soft-limit events). */
+void mg_credit_levels(memgov_budget *b, uint64_t bytes);
 
 #endif

@@ -7,7 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "budget/budget_internal.h"
+#include "budget/stock.h"
 #include "internal/error.h"
 
 static uint64_t limit_out(uint64_t v)
@@ -15,20 +15,6 @@ static uint64_t limit_out(uint64_t v)
     return v == MG_NO_LIMIT ? 0 : v;
 }
 
-/* Slot ownership. A thread takes one of the MG_STOCK_OWNED slot indices at its first charge and keeps it until
- * it exits (then the index, with whatever its slots hold in each budget, passes to the next thread that takes
- * it); threads beyond MG_STOCK_OWNED share the last slot. The owner of a slot updates its word with a plain
- * atomic load and store (no locked instruction); the only other writers are drainers (a refusal, a limit change,
- * a destroy), and they synchronise with the owner by an asymmetric handshake:
- *   owner:   busy = 1; compiler fence; if drain == 0 { load word; store word }; busy = 0
- *   drainer: drain++; membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED); wait until busy == 0; empty the word with a
- *            compare-and-swap; drain--
- * membarrier runs a full memory barrier on every running thread of the process (a descheduled one passes one
- * when it is switched back in), so after it either the owner's busy = 1 is visible to the drainer, which waits,
- * or the owner's next load of `drain` sees the drainer's increment and the owner takes the compare-and-swap path.
- * Where membarrier cannot be used (no kernel support, a seccomp filter, MG_STOCK_FORCE_LOCKED set in the
- * environment, a ThreadSanitizer build: TSan does not model membarrier and would report the plain updates as
- * races) every slot update is a compare-and-swap, as for the shared slot. */
 #if defined(__SANITIZE_THREAD__)
 #  define MG_TSAN 1
 #elif defined(__has_feature)
@@ -37,15 +23,15 @@ static uint64_t limit_out(uint64_t v)
 #  endif
 #endif
 
-/* The fast path's helpers, inlined into it (gcc otherwise calls slot_put, used from several places). */
-#define MG_HOT __attribute__((always_inline))
+/* ---- slot ownership (stock.h) ------------------------------------------------------------------------------ */
 
-static bool plain_ok; /* membarrier registered: owners may update their slots without a locked instruction */
+_Thread_local mg_thread_stock mg_me;
+bool mg_stock_plain_ok;
 static pthread_once_t stock_once = PTHREAD_ONCE_INIT;
 static pthread_key_t index_key;
 static pthread_mutex_t index_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool index_taken[MG_STOCK_OWNED];
-static _Thread_local unsigned my_index; /* 0: none yet; 1..MG_STOCK_OWNED: owned index + 1; else the shared one */
+static _Atomic uint64_t next_tok = 1; /* slots start with tok 0: no thread's */
 
 static long membarrier_cmd(int cmd)
 {
@@ -61,8 +47,8 @@ static long membarrier_cmd(int cmd)
 static void index_release(void *unused)
 {
     (void)unused;
-    unsigned i = my_index;
-    my_index = MG_STOCK_OWNED + 1; /* a charge after this (another key's destructor) uses the shared slot */
+    unsigned i = mg_me.index;
+    mg_me.index = MG_STOCK_OWNED + 1; /* a charge after this (another key's destructor) uses the shared slot */
     if (i >= 1 && i <= MG_STOCK_OWNED) {
         pthread_mutex_lock(&index_lock);
         index_taken[i - 1] = false;
@@ -76,7 +62,7 @@ static void stock_after_fork(void)
 {
     pthread_mutex_init(&index_lock, NULL);
     for (unsigned k = 0; k < MG_STOCK_OWNED; k++)
-        index_taken[k] = my_index == k + 1;
+        index_taken[k] = mg_me.index == k + 1;
 }
 
 static void stock_init(void)
@@ -85,26 +71,31 @@ static void stock_init(void)
     if (pthread_key_create(&index_key, index_release) != 0)
         index_key = 0; /* then pthread_setspecific fails and every thread shares the last slot */
 #if defined(MG_TSAN)
-    plain_ok = false;
+    mg_stock_plain_ok = false;
 #else
     const char *force = getenv("MG_STOCK_FORCE_LOCKED");
     if (force != NULL && *force != '\0' && *force != '0') {
-        plain_ok = false;
+        mg_stock_plain_ok = false;
         return;
     }
     long cmds = membarrier_cmd(MEMBARRIER_CMD_QUERY);
-    plain_ok = cmds >= 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
-               membarrier_cmd(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+    mg_stock_plain_ok = cmds >= 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+                        membarrier_cmd(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
 #endif
 }
 
 bool mg_stock_plain(void)
 {
     pthread_once(&stock_once, stock_init);
-    return plain_ok;
+    return mg_stock_plain_ok;
 }
 
-static unsigned take_index(void)
+void mg_stock_retoken(void)
+{
+    mg_me.tok = atomic_fetch_add_explicit(&next_tok, 1, memory_order_relaxed);
+}
+
+unsigned mg_stock_take_index(void)
 {
     pthread_once(&stock_once, stock_init);
     unsigned i = MG_STOCK_OWNED + 1;
@@ -122,116 +113,15 @@ static unsigned take_index(void)
         pthread_mutex_unlock(&index_lock);
         i = MG_STOCK_OWNED + 1;
     }
-    my_index = i;
+    mg_stock_retoken();
+    mg_me.index = i;
     return i;
 }
 
-MG_HOT static inline mg_stock *my_slot(memgov_budget *b)
-{
-    unsigned i = my_index;
-    if (__builtin_expect(i == 0, 0))
-        i = take_index();
-    return &b->stock[i <= MG_STOCK_OWNED ? i - 1 : MG_STOCK_OWNED];
-}
+/* ---- the drainer's half of the handshake ------------------------------------------------------------------ */
 
-/* True when the calling thread may update its own slot (the one my_slot() gave) without a locked instruction:
- * then it has entered the slot (busy = 1) and must call owner_leave(). */
-MG_HOT static inline bool owner_enter(mg_stock *s)
-{
-    if (!plain_ok || my_index > MG_STOCK_OWNED)
-        return false;
-    atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst); /* the drainer's membarrier orders the store before the load */
-    if (__builtin_expect(atomic_load_explicit(&s->drain, memory_order_acquire) == 0, 1))
-        return true;
-    atomic_store_explicit(&s->busy, 0, memory_order_release);
-    return false;
-}
-
-MG_HOT static inline void owner_leave(mg_stock *s)
-{
-    atomic_store_explicit(&s->busy, 0, memory_order_release);
-}
-
-/* ---- a slot's word: bytes and counts in one atomic step (budget_internal.h) ------------------------------ */
-
-/* The 64-bit counter that takes the spills of the count field at bit `at` (MG_STOCK_ALLOCS_AT or
- * MG_STOCK_FREES_AT). */
-static _Atomic uint64_t *counter_of(mg_stock *s, unsigned at)
-{
-    return at == MG_STOCK_ALLOCS_AT ? &s->n_alloc : &s->n_free;
-}
-
-/* `w` with one more operation in the count field at bit `at` (0: none); *spill set when the field reached
- * MG_STOCK_SPILL and was cleared instead, for the caller to add MG_STOCK_SPILL to the field's counter once the
- * word is stored. */
-MG_HOT static inline uint64_t count_one(uint64_t w, unsigned at, bool *spill)
-{
-    if (at == 0)
-        return w;
-    uint64_t field = (w >> at) & 0xffff;
-    *spill = field + 1 == MG_STOCK_SPILL;
-    return *spill ? w - (field << at) : w + ((uint64_t)1 << at);
-}
-
-static inline void settle(mg_stock *s, unsigned at, bool spill)
-{
-    if (spill)
-        atomic_fetch_add_explicit(counter_of(s, at), MG_STOCK_SPILL, memory_order_relaxed);
-}
-
-/* Takes `bytes` out of the slot if it holds that many, counting one operation in the field at bit `at` (0:
- * none). */
-MG_HOT static inline bool slot_take(mg_stock *s, uint64_t bytes, unsigned at)
-{
-    uint64_t w;
-    bool spill = false;
-    if (owner_enter(s)) {
-        w = atomic_load_explicit(&s->word, memory_order_relaxed);
-        bool ok = mg_stock_bytes(w) >= bytes;
-        if (ok)
-            atomic_store_explicit(&s->word, count_one(w - bytes, at, &spill), memory_order_relaxed);
-        owner_leave(s);
-        settle(s, at, spill);
-        return ok;
-    }
-    w = atomic_load_explicit(&s->word, memory_order_relaxed);
-    do {
-        if (mg_stock_bytes(w) < bytes)
-            return false;
-    } while (!atomic_compare_exchange_weak_explicit(&s->word, &w, count_one(w - bytes, at, &spill),
-                                                    memory_order_relaxed, memory_order_relaxed));
-    settle(s, at, spill);
-    return true;
-}
-
-/* Puts `bytes` (at most `limit`) into the slot if it then holds at most `limit`, counting one operation in the
- * field at bit `at` (0: none). */
-MG_HOT static inline bool slot_put(mg_stock *s, uint64_t bytes, uint64_t limit, unsigned at)
-{
-    uint64_t w;
-    bool spill = false;
-    if (owner_enter(s)) {
-        w = atomic_load_explicit(&s->word, memory_order_relaxed);
-        bool ok = mg_stock_bytes(w) <= limit - bytes;
-        if (ok)
-            atomic_store_explicit(&s->word, count_one(w + bytes, at, &spill), memory_order_relaxed);
-        owner_leave(s);
-        settle(s, at, spill);
-        return ok;
-    }
-    w = atomic_load_explicit(&s->word, memory_order_relaxed);
-    do {
-        if (mg_stock_bytes(w) > limit - bytes)
-            return false;
-    } while (!atomic_compare_exchange_weak_explicit(&s->word, &w, count_one(w + bytes, at, &spill),
-                                                    memory_order_relaxed, memory_order_relaxed));
-    settle(s, at, spill);
-    return true;
-}
-
-/* The drainer's half of the handshake: after drain_mark() on the slots and one drain_fence(), drain_take() waits
- * for the owner to leave, empties the slot and lets the owner back. */
+/* After drain_mark() on the slots and one drain_fence(), drain_take() waits for each owner to leave, empties and
+ * closes the slot and lets the owner back. */
 static void drain_mark(mg_stock *s)
 {
     atomic_fetch_add_explicit(&s->drain, 1, memory_order_seq_cst);
@@ -240,7 +130,10 @@ static void drain_mark(mg_stock *s)
 static void drain_fence(void)
 {
     pthread_once(&stock_once, stock_init); /* a drainer may not have charged anything yet */
-    if (!plain_ok)
+    /* Orders the caller's earlier update of a level's use before its reads of the slots (a refill that opened a
+     * slot meanwhile rechecks the levels after a fence of its own: commit_refill). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!mg_stock_plain_ok)
         return;
     /* Registered at start-up, so it cannot fail for lack of registration; retry anything transient. */
     while (membarrier_cmd(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) {
@@ -250,7 +143,16 @@ static void drain_fence(void)
     }
 }
 
-static uint64_t slot_empty(mg_stock *s);
+/* Empties and closes the slot with a compare-and-swap; returns how many bytes it held. Only with the slot marked
+ * and fenced (drain_take), or by its owner. */
+static uint64_t slot_close(mg_stock *s)
+{
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    while (w != 0 && !atomic_compare_exchange_weak_explicit(&s->word, &w, 0, memory_order_relaxed,
+                                                            memory_order_relaxed))
+        ;
+    return mg_stock_bytes(w);
+}
 
 /* True while some thread holds slot index k. */
 static bool index_held(unsigned k)
@@ -276,31 +178,35 @@ static uint64_t drain_take(mg_stock *s, unsigned k)
         }
         sched_yield(); /* the owner may be preempted inside its few instructions */
     }
-    uint64_t got = slot_empty(s);
+    uint64_t got = slot_close(s);
     atomic_fetch_sub_explicit(&s->drain, 1, memory_order_release);
     return got;
 }
 
-/* Empties the slot of bytes (its counts stay) with a compare-and-swap; returns how many it held. Only with the
- * slot marked and fenced (drain_take), or when no owner can be using it. */
-static uint64_t slot_empty(mg_stock *s)
+/* Opens the caller's slot with `bytes` more in it. */
+static void slot_refill(mg_stock *s, uint64_t bytes)
 {
-    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
-    while (mg_stock_bytes(w) > 0 &&
-           !atomic_compare_exchange_weak_explicit(&s->word, &w, w - mg_stock_bytes(w), memory_order_relaxed,
+    uint64_t w;
+    if (mg_owner_enter(s)) {
+        w = atomic_load_explicit(&s->word, memory_order_relaxed);
+        atomic_store_explicit(&s->word, (w + bytes) | MG_STOCK_OPEN, memory_order_relaxed);
+        mg_owner_leave(s);
+        return;
+    }
+    w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&s->word, &w, (w + bytes) | MG_STOCK_OPEN, memory_order_relaxed,
                                                   memory_order_relaxed))
         ;
-    return mg_stock_bytes(w);
 }
 
 uint64_t mg_stock_count_allocs(mg_stock *s)
 {
-    return atomic_load(&s->n_alloc) + mg_stock_allocs(atomic_load(&s->word));
+    return atomic_load(&s->n_alloc);
 }
 
 uint64_t mg_stock_count_frees(mg_stock *s)
 {
-    return atomic_load(&s->n_free) + mg_stock_frees(atomic_load(&s->word));
+    return atomic_load(&s->n_free);
 }
 
 /* ---- stocks of a subtree ----------------------------------------------------------------------------------- */
@@ -405,26 +311,29 @@ static memgov_budget *try_charge(memgov_budget *b, uint64_t bytes, mg_charge *c,
     return NULL;
 }
 
-/* Credits the shared counters of every level from b up (soft-limit events). */
+/* Credits the shared counters of every level from b up (SOFT_CLEARED for a level announced over its soft limit
+ * that is now at or below it). */
 static void uncharge_levels(memgov_budget *b, uint64_t bytes, memgov_budget *origin)
 {
     for (memgov_budget *x = b; x != NULL; x = x->parent) {
         uint64_t before = atomic_fetch_sub_explicit(&x->used, bytes, memory_order_relaxed);
         uint64_t soft = atomic_load_explicit(&x->soft, memory_order_relaxed);
-        if (before > soft && before - bytes <= soft)
+        if (before - bytes <= soft && atomic_load_explicit(&x->soft_over, memory_order_relaxed) &&
+            atomic_exchange(&x->soft_over, false))
             announce(MEMGOV_EVENT_SOFT_CLEARED, x, origin, bytes);
     }
+}
+
+void mg_credit_levels(memgov_budget *b, uint64_t bytes)
+{
+    uncharge_levels(b, bytes, b);
 }
 
 void mg_charge_rollback(const mg_charge *c)
 {
     if (c->levels == 0) {
-        if (c->slot != NULL) {
-            if (!slot_put(c->slot, c->bytes, MG_STOCK_BYTES_MAX, 0))
-                uncharge_levels(c->budget, c->bytes, c->budget);
-            if (c->allocation)
-                atomic_fetch_sub_explicit(&c->slot->n_alloc, 1, memory_order_relaxed);
-        }
+        if (c->slot != NULL && !mg_slot_put(c->slot, c->bytes))
+            uncharge_levels(c->budget, c->bytes, c->budget);
         return;
     }
     memgov_budget *x = c->budget;
@@ -432,9 +341,26 @@ void mg_charge_rollback(const mg_charge *c)
         atomic_fetch_sub_explicit(&x->used, c->charged, memory_order_relaxed);
 }
 
+static bool all_levels_within(memgov_budget *b);
+
+/* A charge took level `top` (and maybe levels below it) over a soft limit not yet announced: the stocks below
+ * `top` are drained and closed first (bytes in stocks are not in use, and no free may hide in a stock while a
+ * level is over), then each level from the charged budget up to `top` still over its soft limit is announced. */
+static void soft_crossed(const mg_charge *c, memgov_budget *top)
+{
+    mg_drain_subtree(top);
+    for (memgov_budget *x = c->budget;; x = x->parent) {
+        uint64_t soft = atomic_load_explicit(&x->soft, memory_order_relaxed);
+        if (atomic_load_explicit(&x->used, memory_order_relaxed) > soft && !atomic_exchange(&x->soft_over, true))
+            announce(MEMGOV_EVENT_SOFT_CROSSED, x, c->budget, c->bytes);
+        if (x == top)
+            break;
+    }
+}
+
 void mg_charge_commit(const mg_charge *c)
 {
-    memgov_budget *x = c->budget;
+    memgov_budget *x = c->budget, *crossed = NULL;
     for (unsigned i = 0; i < c->levels; i++, x = x->parent) {
         uint64_t after = c->after[i];
         uint64_t peak = atomic_load_explicit(&x->peak, memory_order_relaxed);
@@ -443,18 +369,25 @@ void mg_charge_commit(const mg_charge *c)
                                                       memory_order_relaxed))
             ;
         uint64_t soft = atomic_load_explicit(&x->soft, memory_order_relaxed);
-        if (after > soft && after - c->charged <= soft)
-            announce(MEMGOV_EVENT_SOFT_CROSSED, x, c->budget, c->bytes);
+        if (after > soft && !atomic_load_explicit(&x->soft_over, memory_order_relaxed))
+            crossed = x;
     }
-    if (c->levels == 0) /* served by a stock, counted there */
-        return;
-    if (c->extra > 0 && slot_put(c->slot, c->extra, MG_STOCK_BYTES_MAX, c->allocation ? MG_STOCK_ALLOCS_AT : 0))
-        return;
-    if (c->extra > 0)
-        uncharge_levels(c->budget, c->extra, c->budget);
+    if (c->extra > 0) {
+        /* The refill opens the slot. Should a level have gone over a limit since refill_room looked, the
+         * slot closes again: either this check sees that level's use, or the drain that follows the crossing
+         * (soft_crossed, a limit change) sees the open slot; both sides fence between write and read. */
+        slot_refill(c->slot, c->extra);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (!all_levels_within(c->budget)) {
+            uint64_t back = slot_close(c->slot);
+            if (back > 0)
+                uncharge_levels(c->budget, back, c->budget);
+        }
+    }
     if (c->allocation)
-        atomic_fetch_add_explicit(&(c->slot != NULL ? c->slot : my_slot(c->budget))->n_alloc, 1,
-                                  memory_order_relaxed);
+        mg_slot_count(&(c->slot != NULL ? c->slot : mg_my_slot(c->budget))->n_alloc, 1);
+    if (crossed != NULL)
+        soft_crossed(c, crossed);
 }
 
 /* ---- stocks ---------------------------------------------------------------------------------------------- */
@@ -478,7 +411,7 @@ static uint64_t refill_room(memgov_budget *b, uint64_t bytes)
 
 /* True when no level is above its soft or hard limit: then a credit may stay in a stock without hiding a
  * SOFT_CLEARED event or a return below a lowered limit. */
-MG_HOT static inline bool all_levels_within(memgov_budget *b)
+static bool all_levels_within(memgov_budget *b)
 {
     for (memgov_budget *x = b; x != NULL; x = x->parent) {
         uint64_t used = atomic_load_explicit(&x->used, memory_order_relaxed);
@@ -553,26 +486,25 @@ void mg_drain_subtree(memgov_budget *b)
     free(list);
 }
 
-/* Credits `bytes`, to this thread.s stock when it has room, counting one operation in the field at bit `at` (0:
- * none). */
-MG_HOT static inline void credit(memgov_budget *b, uint64_t bytes, unsigned at)
+/* Credits `bytes`, to this thread's stock when it is open and has room; `is_free`: counted as a free. */
+static inline void credit(memgov_budget *b, uint64_t bytes, bool is_free)
 {
-    mg_stock *s = my_slot(b);
-    if (bytes <= MG_STOCK_MAX_CHARGE && all_levels_within(b) && slot_put(s, bytes, MG_STOCK_BATCH, at))
+    mg_stock *s = mg_my_slot(b);
+    if (is_free)
+        mg_slot_count(&s->n_free, 1);
+    if (bytes <= MG_STOCK_MAX_CHARGE && mg_slot_put(s, bytes))
         return;
-    if (at != 0)
-        atomic_fetch_add_explicit(counter_of(s, at), 1, memory_order_relaxed);
     uncharge_levels(b, bytes, b);
 }
 
 void mg_uncharge(memgov_budget *b, uint64_t bytes)
 {
-    credit(b, bytes, 0);
+    credit(b, bytes, false);
 }
 
 void mg_uncharge_free(memgov_budget *b, uint64_t bytes)
 {
-    credit(b, bytes, MG_STOCK_FREES_AT);
+    credit(b, bytes, true);
 }
 
 /* ---- the refusal path ------------------------------------------------------------------------------------ */
@@ -659,8 +591,8 @@ memgov_status mg_charge_begin(memgov_budget *b, uint64_t bytes, bool allocation,
     c->levels = 0;
     bool overflow;
     if (bytes <= MG_STOCK_MAX_CHARGE) {
-        mg_stock *s = my_slot(b);
-        if (slot_take(s, bytes, allocation ? MG_STOCK_ALLOCS_AT : 0)) {
+        mg_stock *s = mg_my_slot(b);
+        if (mg_slot_take(s, bytes)) {
             c->slot = s;
             return MEMGOV_OK;
         }

@@ -4,6 +4,14 @@
 #include "internal/fault.h"
 
 _Atomic unsigned mg_fault_armed_[MG_FAULT_SITE_COUNT_];
+void (*_Atomic mg_fault_changed_)(void);
+
+static void changed(void)
+{
+    void (*fn)(void) = atomic_load(&mg_fault_changed_);
+    if (fn != NULL)
+        fn();
+}
 
 static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned fault_skip[MG_FAULT_SITE_COUNT_];
@@ -17,6 +25,7 @@ void mg_fault_arm(mg_fault_site site, unsigned skip, unsigned count)
     fault_count[site] = count;
     fault_injected[site] = 0;
     atomic_store(&mg_fault_armed_[site], count > 0);
+    changed();
     pthread_mutex_unlock(&fault_lock);
 }
 
@@ -44,8 +53,10 @@ bool mg_fault_hit_slow_(mg_fault_site site)
         fault_count[site]--;
         fault_injected[site]++;
         hit = true;
-        if (fault_count[site] == 0)
+        if (fault_count[site] == 0) {
             atomic_store(&mg_fault_armed_[site], 0);
+            changed();
+        }
     }
     pthread_mutex_unlock(&fault_lock);
     return hit;

@@ -26,6 +26,9 @@ void mg_fault_disarm_all(void);
 unsigned mg_fault_injected(mg_fault_site site);
 
 extern _Atomic unsigned mg_fault_armed_[MG_FAULT_SITE_COUNT_];
+/* Called (when set) whenever a site is armed or runs out, for a fast path that does not ask mg_fault_hit() and
+ * must switch itself off while its site is armed (the budget allocation fast path). */
+extern void (*_Atomic mg_fault_changed_)(void);
 bool mg_fault_hit_slow_(mg_fault_site site);
 
 /* True if this operation of `site` must fail. */
