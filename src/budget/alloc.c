@@ -116,7 +116,7 @@ MG_HOT void fast_give(memgov_budget *b, mg_stock *s, uint64_t n)
         return;
     }
     uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
-    bool ok = mg_slot_fits(w, n);
+    bool ok = mg_slot_fits(w, n, mg_slot_cap(s));
     if (__builtin_expect(ok, 1))
         atomic_store_explicit(&s->word, w + n, memory_order_relaxed);
     mg_owner_leave(s);

@@ -18,6 +18,7 @@ struct memgov {
     memgov_budget *root;
     bool is_default;
     struct mg_parts *parts; /* configuration, fallback machine, monitor: src/governor/parts.h */
+    _Atomic uint64_t charge_batch; /* budget.charge_batch: the most a stock refill adds (0: no stocks) */
 };
 
 typedef struct mg_reclaim_entry {
@@ -34,12 +35,13 @@ typedef struct mg_listener {
 /* Per-thread charge stocks (DESIGN.md 3.4, after the memory cgroup's per-CPU stock; slot owners, the drain
  * handshake and the fast path: stock.h and charge.c): bytes already charged to the budget and every ancestor,
  * handed out to small allocations and taken back from small frees without touching the shared counters. A stock
- * is refilled by at most MG_STOCK_BATCH bytes, and only with the headroom every level has below its soft and hard
+ * is refilled by at most the governor's charge_batch bytes, and only with the headroom every level has below its soft and hard
  * limits, so stocks vanish near a limit and accounting there is exact; a refusal drains every stock under the
  * refusing budget before it fails, and a level crossing its soft limit drains (and closes) every stock below it. */
 #define MG_STOCK_OWNED 16                  /* slots each owned by one live thread */
 #define MG_STOCK_SLOTS (MG_STOCK_OWNED + 1) /* and one shared by the threads beyond them */
-#define MG_STOCK_BATCH ((uint64_t)128 << 10)
+#define MG_STOCK_BATCH_DEFAULT ((uint64_t)64 << 10) /* budget.charge_batch's default, until the key is read */
+#define MG_STOCK_BATCH_MAX ((uint64_t)16 << 20)     /* and its upper bound */
 #define MG_STOCK_MAX_CHARGE ((uint64_t)8 << 10) /* larger requests always go to the shared counters */
 
 /* A slot's word: the stocked bytes, and MG_STOCK_OPEN while frees may add to them. A drain empties and closes a
@@ -59,6 +61,8 @@ typedef struct mg_stock {
     /* This budget's operations counted in this slot: written by the slot's owner alone with a plain atomic load
      * and store (the shared slot: fetch-and-add). */
     _Atomic uint64_t n_alloc, n_free;
+    /* The most the slot may hold from frees: charge_batch when it was last refilled. */
+    _Atomic uint64_t cap;
     /* The owner's own, never read by other threads: the thread token (mg_me.tok) these flags were made for, and
      * the jemalloc flags (arena and the owner's explicit tcache) of the fast path. */
     uint64_t tok;

@@ -183,10 +183,11 @@ static uint64_t drain_take(mg_stock *s, unsigned k)
     return got;
 }
 
-/* Opens the caller's slot with `bytes` more in it. */
-static void slot_refill(mg_stock *s, uint64_t bytes)
+/* Opens the caller's slot with `bytes` more in it, and up to `cap` bytes of room for frees. */
+static void slot_refill(mg_stock *s, uint64_t bytes, uint64_t cap)
 {
     uint64_t w;
+    atomic_store_explicit(&s->cap, cap, memory_order_relaxed);
     if (mg_owner_enter(s)) {
         w = atomic_load_explicit(&s->word, memory_order_relaxed);
         atomic_store_explicit(&s->word, (w + bytes) | MG_STOCK_OPEN, memory_order_relaxed);
@@ -376,7 +377,7 @@ void mg_charge_commit(const mg_charge *c)
         /* The refill opens the slot. Should a level have gone over a limit since refill_room looked, the
          * slot closes again: either this check sees that level's use, or the drain that follows the crossing
          * (soft_crossed, a limit change) sees the open slot; both sides fence between write and read. */
-        slot_refill(c->slot, c->extra);
+        slot_refill(c->slot, c->extra, atomic_load_explicit(&c->budget->gov->charge_batch, memory_order_relaxed));
         atomic_thread_fence(memory_order_seq_cst);
         if (!all_levels_within(c->budget)) {
             uint64_t back = slot_close(c->slot);
@@ -393,10 +394,10 @@ void mg_charge_commit(const mg_charge *c)
 /* ---- stocks ---------------------------------------------------------------------------------------------- */
 
 /* How much a refill may add on top of `bytes`: the headroom every level keeps below its soft and hard limits,
- * at most MG_STOCK_BATCH. */
+ * at most the governor's charge_batch. */
 static uint64_t refill_room(memgov_budget *b, uint64_t bytes)
 {
-    uint64_t room = MG_STOCK_BATCH;
+    uint64_t room = atomic_load_explicit(&b->gov->charge_batch, memory_order_relaxed);
     for (memgov_budget *x = b; x != NULL && room > 0; x = x->parent) {
         uint64_t used = atomic_load_explicit(&x->used, memory_order_relaxed);
         uint64_t hard = atomic_load_explicit(&x->hard, memory_order_relaxed);

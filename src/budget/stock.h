@@ -99,21 +99,27 @@ MG_HOT bool mg_slot_take(mg_stock *s, uint64_t bytes)
     return true;
 }
 
-/* True when a slot holding `w` is open and may take `bytes` more and stay within MG_STOCK_BATCH. A closed slot is
- * empty (w == 0: only a refill puts bytes into a slot, and it opens it), so w - MG_STOCK_OPEN is 2^63 for it;
- * `bytes` (a block's size) is below 2^62, so the sum cannot wrap. */
-MG_HOT bool mg_slot_fits(uint64_t w, uint64_t bytes)
+/* True when a slot holding `w` is open and may take `bytes` more and stay within `cap` (at most
+ * MG_STOCK_BATCH_MAX). A closed slot is empty (w == 0: only a refill puts bytes into a slot, and it opens it), so
+ * w - MG_STOCK_OPEN is 2^63 for it; `bytes` (a block's size) is below 2^62, so the sum cannot wrap. */
+MG_HOT bool mg_slot_fits(uint64_t w, uint64_t bytes, uint64_t cap)
 {
-    return bytes < ((uint64_t)1 << 62) && w - MG_STOCK_OPEN + bytes <= MG_STOCK_BATCH;
+    return bytes < ((uint64_t)1 << 62) && w - MG_STOCK_OPEN + bytes <= cap;
 }
 
-/* Puts `bytes` back into the caller's slot if it is open and then holds at most MG_STOCK_BATCH. */
+/* The slot's cap (mg_stock.cap). */
+MG_HOT uint64_t mg_slot_cap(mg_stock *s)
+{
+    return atomic_load_explicit(&s->cap, memory_order_relaxed);
+}
+
+/* Puts `bytes` back into the caller's slot if it is open and then holds at most its cap. */
 MG_HOT bool mg_slot_put(mg_stock *s, uint64_t bytes)
 {
     uint64_t w;
     if (mg_owner_enter(s)) {
         w = atomic_load_explicit(&s->word, memory_order_relaxed);
-        bool ok = mg_slot_fits(w, bytes);
+        bool ok = mg_slot_fits(w, bytes, mg_slot_cap(s));
         if (ok)
             atomic_store_explicit(&s->word, w + bytes, memory_order_relaxed);
         mg_owner_leave(s);
@@ -121,7 +127,7 @@ MG_HOT bool mg_slot_put(mg_stock *s, uint64_t bytes)
     }
     w = atomic_load_explicit(&s->word, memory_order_relaxed);
     do {
-        if (!mg_slot_fits(w, bytes))
+        if (!mg_slot_fits(w, bytes, mg_slot_cap(s)))
             return false;
     } while (!atomic_compare_exchange_weak_explicit(&s->word, &w, w + bytes, memory_order_relaxed,
                                                     memory_order_relaxed));

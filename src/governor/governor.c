@@ -36,6 +36,7 @@ static memgov_status open_governor(const memgov_options *opts, memgov **out, boo
         mg_parts_close(parts);
         return mg_fail(MEMGOV_ENOMEM, "memgov_open: could not create the governor's lock");
     }
+    atomic_init(&gov->charge_batch, MG_STOCK_BATCH_DEFAULT);
     st = mg_budget_new(gov, NULL, &root, &gov->root);
     if (st == MEMGOV_OK)
         st = mg_parts_wire(parts, gov->root, o.flags & MEMGOV_OPEN_START_MONITOR);

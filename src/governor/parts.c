@@ -57,12 +57,26 @@ static memgov_status root_limits(const mg_parts *parts, uint64_t *hard, uint64_t
     return MEMGOV_OK;
 }
 
+/* budget.charge_batch, for the stocks' next refills (src/budget/charge.c). */
+static void read_charge_batch(mg_parts *parts)
+{
+    uint64_t batch;
+    if (memgov_config_get_size(parts->config, "budget.charge_batch", &batch) != MEMGOV_OK)
+        return;
+    if (batch > MG_STOCK_BATCH_MAX) /* the key's range says so too */
+        batch = MG_STOCK_BATCH_MAX;
+    atomic_store(&parts->root->gov->charge_batch, batch);
+}
+
 /* A change of root.limit or root.soft_ratio, of the mode (their overlays) or a load re-derives the root's
- * limits. Runs on the thread that changed the configuration, outside its lock. */
+ * limits; of budget.charge_batch (or the mode, or a load), the stocks' batch. Runs on the thread that changed the
+ * configuration, outside its lock. */
 static void on_config_change(memgov_config *cfg, const char *key, void *user)
 {
     (void)cfg;
     mg_parts *parts = user;
+    if (key == NULL || strcmp(key, "budget.charge_batch") == 0 || strcmp(key, "mode") == 0)
+        read_charge_batch(parts);
     if (key != NULL && strcmp(key, "root.limit") != 0 && strcmp(key, "root.soft_ratio") != 0 &&
         strcmp(key, "mode") != 0)
         return;
@@ -249,6 +263,7 @@ static memgov_status create_monitor(mg_parts *parts, bool start)
 memgov_status mg_parts_wire(mg_parts *parts, memgov_budget *root, bool start_monitor)
 {
     parts->root = root;
+    read_charge_batch(parts);
     memgov_status st = create_fallback(parts);
     if (st == MEMGOV_OK && (st = memgov_budget_add_listener(root, on_budget_event, parts)) == MEMGOV_OK)
         parts->root_listening = 1;

@@ -368,7 +368,7 @@ static void a_refusal_drains_stocks_held_by_other_threads(void **state)
     pthread_barrier_wait(&holder_bar);
     memgov_budget_stats st = {.struct_size = sizeof st};
     assert_int_equal(memgov_budget_stats_get(root, &st), MEMGOV_OK);
-    assert_true(st.peak > st.used + 64 * 1024); /* the other thread's stock is charged */
+    assert_true(st.peak > st.used + 60 * 1024); /* the other thread's stock (budget.charge_batch) is charged */
     /* Fits beside the other thread's live block, not beside its stock: the refusal path must take the stock. */
     void *big = memgov_malloc(root, 7 * MiB); /* a size class of its own */
     assert_non_null(big);

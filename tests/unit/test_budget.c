@@ -688,6 +688,124 @@ static void soft_limit_crossing_and_clearing_are_announced_up_the_tree(void **st
     assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
 }
 
+/* Bytes charged to b beyond its live bytes: what its stocks hold. */
+static uint64_t stocked(memgov_budget *b)
+{
+    return atomic_load(&b->used) - used(b);
+}
+
+/* A crossing drains the stocks below the crossing level first and announces only a level still over; while it is
+ * over, the stocks stay closed and every free reaches the shared counters at once. */
+static void a_soft_crossing_drains_and_closes_the_stocks_below_it(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "b", 0, 64 * KiB, 0);
+    event_log l = {0};
+    assert_int_equal(memgov_budget_add_listener(b, record, &l), MEMGOV_OK);
+    void *small[8];
+    uint64_t live = 0;
+    for (int i = 0; i < 8; i++) {
+        small[i] = memgov_malloc(b, 512);
+        assert_non_null(small[i]);
+        live += memgov_usable_size(b, small[i]);
+    }
+    assert_true(stocked(b) > 0); /* the first charge refilled this thread's stock */
+    void *big = memgov_malloc(b, 61 * KiB);
+    assert_non_null(big);
+    live += memgov_usable_size(b, big);
+    assert_true(live > 64 * KiB);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.ev[0].kind, MEMGOV_EVENT_SOFT_CROSSED);
+    assert_int_equal(l.ev[0].used, live);
+    assert_int_equal(stocked(b), 0);
+    memgov_free(b, small[0]); /* the stock is closed: straight to the counters */
+    live -= 512;
+    assert_int_equal(atomic_load(&b->used), live);
+    memgov_free(b, big);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.ev[1].kind, MEMGOV_EVENT_SOFT_CLEARED);
+    for (int i = 1; i < 8; i++)
+        memgov_free(b, small[i]);
+    assert_int_equal(used(b), 0);
+    void *again = memgov_malloc(b, 512); /* under the limit again: the next refill reopens the stock */
+    assert_true(stocked(b) > 0);
+    memgov_free(b, again);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(memgov_budget_remove_listener(b, record, &l), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+/* A charge that takes the charged total over the soft limit only because of bytes in stocks announces nothing:
+ * the stocks are drained, the live bytes are under the limit, and no SOFT_CLEARED follows either. */
+static void a_crossing_made_only_by_stocks_is_not_announced(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "b", 0, 200 * KiB, 0);
+    event_log l = {0};
+    assert_int_equal(memgov_budget_add_listener(b, record, &l), MEMGOV_OK);
+    memgov_free(b, memgov_malloc(b, 512));
+    assert_true(stocked(b) > 60 * KiB); /* a full refill (budget.charge_batch, 64 KiB), then the block itself */
+    assert_int_equal(memgov_reserve(b, 150 * KiB), MEMGOV_OK);
+    assert_int_equal(stocked(b), 0);
+    assert_int_equal(used(b), 150 * KiB);
+    assert_int_equal(memgov_release(b, 150 * KiB), MEMGOV_OK);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(memgov_budget_remove_listener(b, record, &l), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+/* The fast path caches the thread's tcache in its slot; once the thread's tcaches are destroyed (thread exit, or
+ * a quiesce) the cached flags must not be used again (jemalloc aborts on a destroyed tcache), and the books stay
+ * exact across the change. */
+static void the_fast_path_rebinds_after_the_thread_caches_are_flushed(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "own", 0, 0, MEMGOV_BUDGET_OWN_ARENA);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 4; i++)
+            memgov_free(b, memgov_malloc(b, 100));
+        mg_backend_thread_flush();
+    }
+    memgov_budget_stats st = stats_of(b);
+    assert_int_equal(st.allocations, 12);
+    assert_int_equal(st.frees, 12);
+    assert_int_equal(st.used, 0);
+#if MG_BACKEND_KNOWS_SIZE_BEFORE
+    assert_int_equal(st.arena_allocated, 0);
+#endif
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+/* budget.charge_batch sizes the stock refills: 0 turns the stocks off (every charge on the shared counters), a
+ * value bounds what a stock holds; a change applies from each stock's next refill. */
+static void the_charge_batch_key_sizes_the_stocks(void **state)
+{
+    fixture *f = *state;
+    memgov_config *cfg = memgov_governor_config(f->gov);
+    memgov_budget *b = child(f->root, "b", 0, 0, 0);
+    memgov_free(b, memgov_malloc(b, 512));
+    assert_true(stocked(b) > 60 * KiB); /* the default, 64 KiB */
+    assert_int_equal(memgov_config_set(cfg, "budget.charge_batch", "0"), MEMGOV_OK);
+    assert_int_equal(memgov_budget_set_limits(b, 0, 0), MEMGOV_OK); /* drains: the next charge refills */
+    void *p = memgov_malloc(b, 512);
+    assert_int_equal(stocked(b), 0);
+    memgov_free(b, p);
+    assert_int_equal(stocked(b), 0); /* no refill opened the stock: the free went to the counters */
+    assert_int_equal(memgov_config_set(cfg, "budget.charge_batch", "8KiB"), MEMGOV_OK);
+    p = memgov_malloc(b, 512);
+    assert_true(stocked(b) > 0 && stocked(b) <= 8 * KiB);
+    void *q[40];
+    for (int i = 0; i < 40; i++)
+        q[i] = memgov_malloc(b, 512);
+    for (int i = 0; i < 40; i++)
+        memgov_free(b, q[i]);
+    memgov_free(b, p);
+    assert_true(stocked(b) <= 8 * KiB); /* frees beyond the cap went to the counters */
+    assert_int_equal(used(b), 0);
+    assert_int_equal(memgov_config_set(cfg, "budget.charge_batch", "64KiB"), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
 static void a_hard_refusal_reaches_the_root_listener_with_the_numbers(void **state)
 {
     fixture *f = *state;
@@ -862,6 +980,10 @@ int main(void)
         T(reclaim_callbacks_run_by_priority_then_exactly_one_retry),
         T(reclaim_stops_once_enough_is_reported),
         T(soft_limit_crossing_and_clearing_are_announced_up_the_tree),
+        T(a_soft_crossing_drains_and_closes_the_stocks_below_it),
+        T(a_crossing_made_only_by_stocks_is_not_announced),
+        T(the_fast_path_rebinds_after_the_thread_caches_are_flushed),
+        T(the_charge_batch_key_sizes_the_stocks),
         T(a_hard_refusal_reaches_the_root_listener_with_the_numbers),
         T(stats_follow_the_struct_size_rule),
         T(an_own_arena_reports_jemalloc_numbers),
