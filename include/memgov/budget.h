@@ -6,9 +6,10 @@
  * than asked for) to its budget and to every ancestor up to the governor's root. A charge that would take any
  * level above its hard limit is refused as a whole: no level keeps any part of it, and the charged total of a
  * budget never exceeds its hard limit at any moment, even with many threads. Small blocks (<= 8 KiB) are served
- * from per-CPU stocks of pre-charged bytes, refilled only with the headroom below every level's soft and hard
- * limits; a refusal first gives every stock under the refusing budget back, so a request fails only when the
- * live bytes plus the request exceed the limit.
+ * from per-thread stocks of pre-charged bytes (at most the configuration's budget.charge_batch per thread and
+ * budget), refilled only with the headroom below every level's soft and hard limits; a refusal first gives every
+ * stock under the refusing budget back, so a request fails only when the live bytes plus the request exceed the
+ * limit. A block counts as freed from the moment memgov_free() is called.
  *
  * The refusal path. When a level refuses, the reclaim callbacks registered on the refusing budget and on every
  * budget below it run synchronously, highest priority first, until they report enough freed bytes; then the
@@ -152,8 +153,10 @@ MEMGOV_API memgov_status memgov_budget_remove_reclaim(memgov_budget *budget, mem
 
 /* What happened. Values are pinned. */
 typedef enum memgov_event_kind {
-    MEMGOV_EVENT_SOFT_CROSSED = 1, /* a charge took the use above the soft limit */
-    MEMGOV_EVENT_SOFT_CLEARED = 2, /* a credit took the use back to or below the soft limit */
+    MEMGOV_EVENT_SOFT_CROSSED = 1, /* a charge took the use above the soft limit (stocks drained first: bytes
+                                      pre-charged to stocks do not make a crossing) */
+    MEMGOV_EVENT_SOFT_CLEARED = 2, /* a credit took the use back to or below the soft limit; follows exactly one
+                                      SOFT_CROSSED of the same budget */
     MEMGOV_EVENT_HARD_REFUSAL = 3, /* a request was refused for good (after reclaim and the retry) */
     MEMGOV_EVENT_LIMIT_CHANGED = 4 /* memgov_budget_set_limits() was called */
 } memgov_event_kind;
@@ -193,8 +196,9 @@ typedef struct memgov_budget_stats {
     size_t struct_size;
     uint64_t used;            /* live bytes now: blocks and reservations of this budget and its descendants */
     uint64_t peak;            /* highest charged bytes since creation or memgov_budget_reset_peak(): `used` plus
-                                 bytes pre-charged to per-CPU stocks for small blocks (at most 128 KiB per CPU,
-                                 only below the soft and hard limits); never above the hard limit */
+                                 bytes pre-charged to per-thread stocks for small blocks (at most
+                                 budget.charge_batch per thread, only below the soft and hard limits); never above
+                                 the hard limit */
     uint64_t hard_limit;      /* 0 = none */
     uint64_t soft_limit;      /* 0 = none */
     uint64_t reserved;        /* bytes of memgov_reserve() on this budget not yet released */
