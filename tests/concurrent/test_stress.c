@@ -59,6 +59,17 @@ static uint64_t used_of(memgov_budget *b)
     return st.used;
 }
 
+/* A governor whose root has a hard limit of `limit` bytes. */
+static memgov *open_with_root(uint64_t limit)
+{
+    memgov_options o;
+    memgov_options_init(&o);
+    o.root_limit = limit;
+    memgov *gov = NULL;
+    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    return gov;
+}
+
 static void *watch(void *arg)
 {
     (void)arg;
@@ -119,11 +130,7 @@ static void *work(void *arg)
 static void caps_hold_and_the_books_balance_under_concurrent_churn(void **state)
 {
     (void)state;
-    memgov_options o;
-    memgov_options_init(&o);
-    o.root_limit = caps[0];
-    memgov *gov;
-    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    memgov *gov = open_with_root(caps[0]);
     budgets[0] = memgov_root(gov);
     const char *names[N_BUDGETS] = {"root", "a", "b", "shared"};
     for (int i = 1; i < N_BUDGETS; i++) {
@@ -239,11 +246,7 @@ static void *reserve_loop(void *arg)
 static void concurrent_reservations_respect_the_cap(void **state)
 {
     (void)state;
-    memgov_options o;
-    memgov_options_init(&o);
-    o.root_limit = 3 * 4096;
-    memgov *gov;
-    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    memgov *gov = open_with_root(3 * 4096);
     pthread_t t[4];
     for (int i = 0; i < 4; i++)
         assert_int_equal(pthread_create(&t[i], NULL, reserve_loop, memgov_root(gov)), 0);
@@ -311,11 +314,7 @@ static void *over_ask(void *arg)
 static void concurrent_refusals_each_reclaim_once_and_are_all_heard(void **state)
 {
     (void)state;
-    memgov_options o;
-    memgov_options_init(&o);
-    o.root_limit = 1 * MiB;
-    memgov *gov;
-    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    memgov *gov = open_with_root(1 * MiB);
     memgov_budget *root = memgov_root(gov), *b;
     assert_int_equal(memgov_budget_create(root, NULL, &b), MEMGOV_OK);
     assert_int_equal(memgov_budget_add_listener(root, hear, NULL), MEMGOV_OK);
@@ -356,11 +355,7 @@ static void *hold_a_stock(void *arg)
 static void a_refusal_drains_stocks_held_by_other_threads(void **state)
 {
     (void)state;
-    memgov_options o;
-    memgov_options_init(&o);
-    o.root_limit = 7 * MiB + 64 * 1024;
-    memgov *gov;
-    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    memgov *gov = open_with_root(7 * MiB + 64 * 1024);
     memgov_budget *root = memgov_root(gov);
     pthread_barrier_init(&holder_bar, NULL, 2);
     pthread_t t;
@@ -412,11 +407,7 @@ static void *churn_small(void *arg)
 static void drains_racing_with_owners_lose_no_update(void **state)
 {
     (void)state;
-    memgov_options o;
-    memgov_options_init(&o);
-    o.root_limit = 64 * MiB;
-    memgov *gov;
-    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    memgov *gov = open_with_root(64 * MiB);
     memgov_budget *root = memgov_root(gov);
     memgov_budget_options bo;
     memgov_budget_options_init(&bo);
@@ -472,11 +463,7 @@ static void *churn_until_stopped(void *arg)
 static void a_child_of_fork_drains_and_allocates(void **state)
 {
     (void)state;
-    memgov_options o;
-    memgov_options_init(&o);
-    o.root_limit = 64 * MiB;
-    memgov *gov;
-    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    memgov *gov = open_with_root(64 * MiB);
     memgov_budget *root = memgov_root(gov);
     atomic_store(&churn_stop, false);
     pthread_t t;
