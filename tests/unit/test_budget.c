@@ -755,7 +755,7 @@ static void a_crossing_made_only_by_stocks_is_not_announced(void **state)
 }
 
 /* The fast path caches the thread's tcache in its slot; once the thread's tcaches are destroyed (thread exit, or
- * a quiesce) the cached flags must not be used again (jemalloc aborts on a destroyed tcache), and the books stay
+ * a quiesce) the cached flags must not be used again (jemalloc crashes on a destroyed tcache), and the books stay
  * exact across the change. */
 static void the_fast_path_rebinds_after_the_thread_caches_are_flushed(void **state)
 {
