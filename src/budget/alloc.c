@@ -62,15 +62,11 @@ static void fast_bind(memgov_budget *b)
     s->tok = mg_me.tok;
 }
 
-/* A drainer is at work on the caller's slot s: take n bytes with a compare-and-swap. */
+/* A drainer is at work on the caller's slot s: take n bytes the general way (compare-and-swap meanwhile). */
 static __attribute__((noinline)) bool fast_take_locked(mg_stock *s, uint64_t n)
 {
-    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
-    do {
-        if (mg_stock_bytes(w) < n)
-            return false;
-    } while (!atomic_compare_exchange_weak_explicit(&s->word, &w, w - n, memory_order_relaxed,
-                                                    memory_order_relaxed));
+    if (!mg_slot_take(s, n))
+        return false;
     mg_count_owned(&s->n_alloc, 1);
     return true;
 }
@@ -93,26 +89,17 @@ MG_HOT bool fast_take(mg_stock *s, uint64_t n)
 /* jemalloc failed a fast-path allocation: the charge goes back, and the general path tries again (and reports). */
 static __attribute__((noinline)) void fast_malloc_failed(memgov_budget *b, size_t size)
 {
-    mg_stock *s = fast_slot(b);
-    uint64_t n = mg_size_class[(size + 7) >> 3];
-    mg_count_owned(&s->n_alloc, (uint64_t)-1);
-    if (!mg_slot_put(s, n))
-        mg_credit_levels(b, n);
+    mg_count_owned(&fast_slot(b)->n_alloc, (uint64_t)-1);
+    mg_uncharge(b, mg_size_class[(size + 7) >> 3]);
 }
 
-/* Credits n bytes of a freed block to the caller's bound slot s when it is open and has room, else to the levels
- * (with a compare-and-swap while a drainer is at work); counts a free. */
-static __attribute__((noinline)) void fast_give_slow(memgov_budget *b, mg_stock *s, uint64_t n)
-{
-    if (n > MG_STOCK_MAX_CHARGE || !mg_slot_put(s, n))
-        mg_credit_levels(b, n);
-}
-
+/* Credits n bytes of a freed block to the caller's bound slot s when it is open and has room, else to the levels;
+ * counts a free. While a drainer is at work, the general credit (compare-and-swap meanwhile). */
 MG_HOT void fast_give(memgov_budget *b, mg_stock *s, uint64_t n)
 {
     mg_count_owned(&s->n_free, 1);
     if (__builtin_expect(!mg_owner_try(s), 0)) {
-        fast_give_slow(b, s, n);
+        mg_uncharge(b, n);
         return;
     }
     uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);

@@ -386,7 +386,7 @@ void mg_charge_commit(const mg_charge *c)
         }
     }
     if (c->allocation)
-        mg_slot_count(&(c->slot != NULL ? c->slot : mg_my_slot(c->budget))->n_alloc, 1);
+        mg_slot_count(&mg_my_slot(c->budget)->n_alloc, 1); /* c->slot, when set, is this slot */
     if (crossed != NULL)
         soft_crossed(c, crossed);
 }
