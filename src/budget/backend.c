@@ -7,6 +7,7 @@
 #include "budget/backend.h"
 #include "internal/error.h"
 #include "internal/fault.h"
+#include "internal/grow.h"
 
 #ifdef MG_ALLOC_LIBC
 #include <malloc.h>
@@ -129,16 +130,12 @@ memgov_status mg_arena_acquire(unsigned *arena)
 void mg_arena_give_back(unsigned arena)
 {
     pthread_mutex_lock(&pool_lock);
-    if (pool_len == pool_cap) {
-        size_t cap = pool_cap ? pool_cap * 2 : 16;
-        unsigned *grown = realloc(pool, cap * sizeof *grown);
-        if (grown == NULL) { /* the arena stays unused: a few pages, no harm */
-            pthread_mutex_unlock(&pool_lock);
-            return;
-        }
-        pool = grown;
-        pool_cap = cap;
+    unsigned *grown = mg_grow(pool, &pool_cap, pool_len, sizeof *grown, 16);
+    if (grown == NULL) { /* the arena stays unused: a few pages, no harm */
+        pthread_mutex_unlock(&pool_lock);
+        return;
     }
+    pool = grown;
     pool[pool_len++] = arena;
     pthread_mutex_unlock(&pool_lock);
 }

@@ -9,6 +9,7 @@
 
 #include "budget/stock.h"
 #include "internal/error.h"
+#include "internal/grow.h"
 
 static uint64_t limit_out(uint64_t v)
 {
@@ -452,14 +453,9 @@ static void mark_stocks(memgov_budget *b)
 /* With every slot of the subtree marked and fenced: takes them all (and unmarks them). */
 static void take_stocks(memgov_budget *b, drained **list, size_t *n, size_t *cap)
 {
-    if (*n == *cap) {
-        size_t grown_cap = *cap ? *cap * 2 : 8;
-        drained *grown = realloc(*list, grown_cap * sizeof *grown);
-        if (grown != NULL) {
-            *list = grown;
-            *cap = grown_cap;
-        }
-    }
+    drained *grown = mg_grow(*list, cap, *n, sizeof *grown, 8);
+    if (grown != NULL)
+        *list = grown;
     uint64_t sum = 0;
     for (int i = 0; i < MG_STOCK_SLOTS; i++) {
         if (*n < *cap)

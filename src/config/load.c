@@ -7,6 +7,7 @@
 
 #include "config/config_internal.h"
 #include "internal/error.h"
+#include "internal/grow.h"
 
 extern char **environ;
 
@@ -56,14 +57,10 @@ int mg_result_add(memgov_config_result *res, memgov_config_severity severity, co
 {
     if (res == NULL)
         return 0;
-    if (res->n == res->cap) {
-        size_t cap = res->cap ? res->cap * 2 : 8;
-        mg_message *grown = realloc(res->msgs, cap * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        res->msgs = grown;
-        res->cap = cap;
-    }
+    mg_message *grown = mg_grow(res->msgs, &res->cap, res->n, sizeof *grown, 8);
+    if (grown == NULL)
+        return -1;
+    res->msgs = grown;
     char buf[MG_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
@@ -169,17 +166,13 @@ static void assign(loader *ld, const char *where, memgov_mode mode, const char *
         if (ld->items[i].entry == e && ld->items[i].mode == mode)
             report(ld, MEMGOV_CONFIG_WARNING, MEMGOV_EEXIST, "%s: duplicate key '%s' (first set at %s); the later "
                    "value '%s' wins", where, e->name, ld->items[i].where, value);
-    if (ld->n == ld->cap) {
-        size_t cap = ld->cap ? ld->cap * 2 : 16;
-        pending *grown = realloc(ld->items, cap * sizeof *grown);
-        if (grown == NULL) {
-            mg_value_free(&p.v);
-            ld->oom = 1;
-            return;
-        }
-        ld->items = grown;
-        ld->cap = cap;
+    pending *grown = mg_grow(ld->items, &ld->cap, ld->n, sizeof *grown, 16);
+    if (grown == NULL) {
+        mg_value_free(&p.v);
+        ld->oom = 1;
+        return;
     }
+    ld->items = grown;
     p.entry = e;
     p.mode = mode;
     snprintf(p.where, sizeof p.where, "%s", where);
@@ -414,16 +407,13 @@ memgov_status memgov_config_load_file(memgov_config *cfg, const char *path, unsi
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 4096;
-            char *grown = realloc(buf, cap);
-            if (grown == NULL) {
-                free(buf);
-                fclose(f);
-                return mg_fail(MEMGOV_ENOMEM, "no memory to read config file '%s'", path);
-            }
-            buf = grown;
+        char *grown = mg_grow(buf, &cap, len, 1, 4096);
+        if (grown == NULL) {
+            free(buf);
+            fclose(f);
+            return mg_fail(MEMGOV_ENOMEM, "no memory to read config file '%s'", path);
         }
+        buf = grown;
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
         if (got == 0)

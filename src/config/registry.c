@@ -7,6 +7,7 @@
 #include "config/config_internal.h"
 #include "config/keys.h"
 #include "internal/error.h"
+#include "internal/grow.h"
 #include "internal/structsize.h"
 
 #define LOCK(cfg) pthread_mutex_lock(&((memgov_config *)(cfg))->lock)
@@ -66,14 +67,10 @@ static memgov_status register_locked(memgov_config *cfg, const memgov_config_key
         return mg_fail(MEMGOV_EINVAL, "enum config key '%s' has no choices", k.name);
     if (mg_config_find(cfg, k.name) != NULL)
         return mg_fail(MEMGOV_EEXIST, "config key '%s' is already registered", k.name);
-    if (cfg->n == cfg->cap) {
-        size_t cap = cfg->cap ? cfg->cap * 2 : 32;
-        mg_entry *grown = realloc(cfg->entries, cap * sizeof *grown);
-        if (grown == NULL)
-            return mg_fail(MEMGOV_ENOMEM, "no memory to register config key '%s'", k.name);
-        cfg->entries = grown;
-        cfg->cap = cap;
-    }
+    mg_entry *grown = mg_grow(cfg->entries, &cfg->cap, cfg->n, sizeof *grown, 32);
+    if (grown == NULL)
+        return mg_fail(MEMGOV_ENOMEM, "no memory to register config key '%s'", k.name);
+    cfg->entries = grown;
     mg_entry e;
     memset(&e, 0, sizeof e);
     e.type = k.type;
@@ -340,14 +337,10 @@ int mg_config_record(memgov_config *cfg, const char *key, const char *old_value,
         c = &cfg->hist[cfg->hist_start];
         cfg->hist_start = (cfg->hist_start + 1) % MG_CONFIG_HISTORY_MAX;
     } else {
-        if (cfg->nhist == cfg->caphist) {
-            size_t cap = cfg->caphist ? cfg->caphist * 2 : 16;
-            memgov_config_change *grown = realloc(cfg->hist, cap * sizeof *grown);
-            if (grown == NULL)
-                return -1;
-            cfg->hist = grown;
-            cfg->caphist = cap;
-        }
+        memgov_config_change *grown = mg_grow(cfg->hist, &cfg->caphist, cfg->nhist, sizeof *grown, 16);
+        if (grown == NULL)
+            return -1;
+        cfg->hist = grown;
         c = &cfg->hist[cfg->nhist++];
     }
     memset(c, 0, sizeof *c);
@@ -490,7 +483,7 @@ memgov_status memgov_config_get_size(const memgov_config *cfg, const char *key, 
 memgov_status memgov_config_get_text(const memgov_config *cfg, const char *key, char *buf, size_t size,
                                      size_t *needed, memgov_config_source *source)
 {
-    const mg_slot *s;
+    const mg_slot *s = NULL;
     if (buf == NULL && size > 0)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_get_text: buf is NULL with size %zu", size);
     memgov_status st = get_locked(cfg, key, cfg, (memgov_config_type)-1, &s, NULL); /* no out to check */

@@ -11,6 +11,7 @@
 #include "fallback/fallback_internal.h"
 #include "internal/clock.h"
 #include "internal/error.h"
+#include "internal/grow.h"
 #include "internal/structsize.h"
 #include "memgov/fallback.h"
 
@@ -428,16 +429,13 @@ MEMGOV_API memgov_status memgov_fallback_unpin(memgov_fallback *fb)
 static memgov_status add_sub(memgov_fallback *fb, sub s, uint64_t *id)
 {
     pthread_mutex_lock(&fb->lock);
-    if (fb->n_subs == fb->cap_subs) {
-        size_t cap = fb->cap_subs ? fb->cap_subs * 2 : 4;
-        sub *grown = cap > SIZE_MAX / sizeof *grown ? NULL : realloc(fb->subs, cap * sizeof *grown);
-        if (grown == NULL) {
-            pthread_mutex_unlock(&fb->lock);
-            return mg_fail(MEMGOV_ENOMEM, "memgov_fallback_subscribe: out of memory for %zu subscribers", cap);
-        }
-        fb->subs = grown;
-        fb->cap_subs = cap;
+    sub *grown = mg_grow(fb->subs, &fb->cap_subs, fb->n_subs, sizeof *grown, 4);
+    if (grown == NULL) {
+        pthread_mutex_unlock(&fb->lock);
+        return mg_fail(MEMGOV_ENOMEM, "memgov_fallback_subscribe: out of memory for %zu subscribers",
+                       fb->n_subs + 1);
     }
+    fb->subs = grown;
     s.id = fb->next_id++;
     s.after = s.kind == SUB_TRANSITION ? fb->transitions : fb->emergencies;
     fb->subs[fb->n_subs++] = s;

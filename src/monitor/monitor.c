@@ -11,6 +11,7 @@
 
 #include "internal/clock.h"
 #include "internal/error.h"
+#include "internal/grow.h"
 #include "internal/structsize.h"
 #include "monitor/monitor_internal.h"
 
@@ -552,16 +553,12 @@ MEMGOV_API memgov_status memgov_monitor_add_alert(memgov_monitor *mon, const mem
         pthread_mutex_unlock(&mon->lock);
         return mg_fail(MEMGOV_ENOTFOUND, "alert: no metric named '%.80s'", r.metric);
     }
-    if (mon->n_rules == mon->cap_rules) {
-        size_t cap = mon->cap_rules ? mon->cap_rules * 2 : 4;
-        mg_rule *grown = realloc(mon->rules, cap * sizeof *grown);
-        if (grown == NULL) {
-            pthread_mutex_unlock(&mon->lock);
-            return mg_fail(MEMGOV_ENOMEM, "memgov_monitor_add_alert: out of memory for %zu rules", cap);
-        }
-        mon->rules = grown;
-        mon->cap_rules = cap;
+    mg_rule *grown = mg_grow(mon->rules, &mon->cap_rules, mon->n_rules, sizeof *grown, 4);
+    if (grown == NULL) {
+        pthread_mutex_unlock(&mon->lock);
+        return mg_fail(MEMGOV_ENOMEM, "memgov_monitor_add_alert: out of memory for %zu rules", mon->n_rules + 1);
     }
+    mon->rules = grown;
     mg_rule *nr = &mon->rules[mon->n_rules];
     *nr = (mg_rule){.id = (uint32_t)mon->n_rules + 1, .metric = (size_t)m, .warning = r.warning,
                     .critical = r.critical, .below = r.below != 0, .escalate_after_ns = r.escalate_after_ns};

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal/grow.h"
 #include "internal/je.h"
 #include "internal/procfs.h"
 #include "monitor/monitor_internal.h"
@@ -50,16 +51,15 @@ typedef struct pids {
 static int push(pids *p, long pid, long ppid)
 {
     if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 256;
-        long *a = realloc(p->pid, cap * sizeof *a);
+        size_t cap = p->cap; /* two arrays of one capacity: the second call commits it */
+        long *a = mg_grow(p->pid, &cap, p->n, sizeof *a, 256);
         if (a == NULL)
             return -1;
         p->pid = a;
-        long *b = realloc(p->ppid, cap * sizeof *b);
+        long *b = mg_grow(p->ppid, &p->cap, p->n, sizeof *b, 256);
         if (b == NULL)
             return -1;
         p->ppid = b;
-        p->cap = cap;
     }
     p->pid[p->n] = pid;
     p->ppid[p->n++] = ppid;

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "internal/error.h"
+#include "internal/grow.h"
 #include "internal/structsize.h"
 #include "memgov.h"
 
@@ -187,6 +188,29 @@ typedef struct { size_t struct_size; uint64_t a; } opts_v0;
 typedef struct { size_t struct_size; uint64_t a; uint64_t b; } opts_v1;
 typedef struct { size_t struct_size; uint64_t a; uint64_t b; uint64_t c; } opts_v2;
 
+static void a_growable_array_doubles_and_refuses_a_size_overflow(void **state)
+{
+    (void)state;
+    size_t cap = 0;
+    int *a = mg_grow(NULL, &cap, 0, sizeof *a, 4);
+    assert_non_null(a);
+    assert_int_equal(cap, 4);
+    assert_ptr_equal(mg_grow(a, &cap, 3, sizeof *a, 4), a); /* room left: nothing changes */
+    assert_int_equal(cap, 4);
+    for (int i = 0; i < 4; i++)
+        a[i] = i;
+    int *b = mg_grow(a, &cap, 4, sizeof *b, 4);
+    assert_non_null(b);
+    assert_int_equal(cap, 8);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(b[i], i);
+    size_t huge = SIZE_MAX / 2 / sizeof *b + 1; /* doubling it would overflow size_t once multiplied */
+    assert_null(mg_grow(b, &huge, huge, sizeof *b, 4));
+    assert_int_equal(huge, SIZE_MAX / 2 / sizeof *b + 1); /* unchanged, and b still valid */
+    b[7] = 7;
+    free(b);
+}
+
 static void a_null_struct_keeps_the_defaults(void **state)
 {
     (void)state;
@@ -275,6 +299,7 @@ int main(void)
         cmocka_unit_test(modes_are_pinned_and_named),
         cmocka_unit_test(bytes_are_formatted_with_three_significant_digits),
         cmocka_unit_test(formatting_into_a_small_buffer_truncates_and_reports_the_full_length),
+        cmocka_unit_test(a_growable_array_doubles_and_refuses_a_size_overflow),
         cmocka_unit_test(a_null_struct_keeps_the_defaults),
         cmocka_unit_test(an_older_smaller_struct_is_read_and_the_rest_zero_filled),
         cmocka_unit_test(a_newer_struct_with_a_zero_tail_is_accepted),
