@@ -428,6 +428,20 @@ typedef struct reentry {
     volatile int done;
 } reentry;
 
+/* A monitor with the `counter` metric as "level" and an alert on it: warning at 1, critical at 2. */
+static memgov_monitor *level_alert_monitor(void)
+{
+    memgov_monitor *mon = monitor();
+    memgov_monitor_add_metric(mon, "level", "count", counter, NULL);
+    memgov_alert_rule rule;
+    memgov_alert_rule_init(&rule);
+    rule.metric = "level";
+    rule.warning = 1;
+    rule.critical = 2;
+    memgov_monitor_add_alert(mon, &rule, NULL);
+    return mon;
+}
+
 static void read_back(void *ctx, const memgov_alert *a)
 {
     (void)a;
@@ -441,14 +455,7 @@ static void read_back(void *ctx, const memgov_alert *a)
 static void an_alert_callback_may_call_back_into_the_monitor(void **state)
 {
     (void)state;
-    reentry r = {.mon = monitor()};
-    memgov_monitor_add_metric(r.mon, "level", "count", counter, NULL);
-    memgov_alert_rule rule;
-    memgov_alert_rule_init(&rule);
-    rule.metric = "level";
-    rule.warning = 1;
-    rule.critical = 2;
-    memgov_monitor_add_alert(r.mon, &rule, NULL);
+    reentry r = {.mon = level_alert_monitor()};
     memgov_monitor_on_alert(r.mon, read_back, &r);
     feed(r.mon, 5);
     assert_int_equal(r.calls, 1);
@@ -467,14 +474,7 @@ static void try_stop(void *ctx, const memgov_alert *a)
 static void stopping_from_the_sampler_thread_is_refused_not_a_deadlock(void **state)
 {
     (void)state;
-    reentry r = {.mon = monitor()};
-    memgov_monitor_add_metric(r.mon, "level", "count", counter, NULL);
-    memgov_alert_rule rule;
-    memgov_alert_rule_init(&rule);
-    rule.metric = "level";
-    rule.warning = 1;
-    rule.critical = 2;
-    memgov_monitor_add_alert(r.mon, &rule, NULL);
+    reentry r = {.mon = level_alert_monitor()};
     memgov_monitor_on_alert(r.mon, try_stop, &r);
     counter_value = 5; /* the sampler's first sample raises the alert on the sampler thread */
     assert_int_equal(memgov_monitor_start(r.mon), MEMGOV_OK);
