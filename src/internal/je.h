@@ -3,6 +3,28 @@
 #ifndef MG_INTERNAL_JE_H
 #define MG_INTERNAL_JE_H
 
+#include <stddef.h>
+
 #include "mgje.h"
+
+/* memgov's glue compiled into the private jemalloc (subprojects/packagefiles/jemalloc/mgje_fast.c, DESIGN.md
+ * 3.11): the budget fast path's calls, written against jemalloc 5.3.0's internals. Thread safety: as mallocx. */
+
+/* The size-class index jemalloc gives a request of `size` bytes with the default alignment, and its usable size
+ * (*usable, as nallocx gives it); ~0u (and *usable 0) when `size` is 0 or not a small size class (above 14 KiB). */
+unsigned mgje_fast_index(size_t size, size_t *usable);
+/* The explicit tcache that `flags` name (MALLOCX_TCACHE(tc)), to give the two calls below; NULL when they name
+ * none. The caller must stop using it before the tcache is destroyed (tcache.destroy). */
+void *mgje_fast_tcache(int flags);
+/* A block of the small class `index` (from mgje_fast_index) from `tcache`'s bin: what mgje_mallocx does when the
+ * bin holds one (the same bin operation, thread events and statistics, without mallocx's option parsing). NULL,
+ * having done nothing, when the bin is empty or the thread is off jemalloc's fast path (its first call, a hook
+ * or a debug option installed): the caller then calls mgje_mallocx with the flags naming the arena and the
+ * tcache, which fills the bin from that arena, or reports. */
+void *mgje_fast_mallocx(unsigned index, void *tcache);
+/* mgje_dallocx(ptr, MALLOCX_TCACHE(tcache's id)) that returns the usable size of the block it freed, found by the
+ * one lookup the free needs anyway (sallocx + dallocx look it up twice). 0, having done nothing, when the thread
+ * is off jemalloc's fast path: the caller then calls mgje_sallocx and mgje_dallocx. */
+size_t mgje_fast_dallocx(void *ptr, void *tcache);
 
 #endif
