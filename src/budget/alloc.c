@@ -32,12 +32,15 @@ static void *too_large(memgov_budget *b, size_t size)
 }
 
 #if MG_BACKEND_KNOWS_SIZE_BEFORE
-/* ---- the fast path (DESIGN.md 3.4) ------------------------------------------------------------------------
- * A malloc of at most MG_FAST_MAX bytes and a free, by a thread that owns a stock slot whose jemalloc flags are
- * bound to it, touch only that slot (a cache line no other thread writes, unless it drains) and the thread's
- * tcache: the usable size comes from a table, the charge is taken from the slot with a plain load and store, and
- * nothing else is read. Anything else (no slot or flags yet, an empty or closed stock, an armed fault, jemalloc
- * failing) returns to the general path below, which binds the flags for next time. */
+/* ---- the fast path (DESIGN.md 3.4, 3.11) -------------------------------------------------------------------
+ * A malloc of at most MG_FAST_MAX bytes and a free, by a thread that owns a stock slot bound to it (its tcache
+ * for the budget's arena and the flags naming both), touch only that slot (a cache line no other thread writes,
+ * unless it drains) and the thread's tcache: the usable size and class come from a table, the charge is taken
+ * from the slot with a plain load and store, and jemalloc is called through the glue (internal/je.h), which pops
+ * or pushes the tcache bin without mallocx's option parsing and gives the freed block's usable size from the
+ * free's own lookup. Anything else (no slot or binding yet, an empty or closed stock, an armed fault) returns to
+ * the general path below, which binds the slot for next time; where the glue declines (an empty bin, a thread
+ * off jemalloc's fast path) the public jemalloc call does the work. */
 
 /* The caller's slot in b when its fast-path flags are bound to this thread, else NULL. A slot is bound only with
  * membarrier registered (fast_bind), so a bound slot's owner may use mg_owner_try. */
@@ -50,7 +53,8 @@ MG_HOT mg_stock *fast_slot(memgov_budget *b)
     return __builtin_expect(s->tok == mg_me.tok, 1) ? s : NULL;
 }
 
-/* After a general-path operation: binds the caller's slot in b to this thread's tcache for b's arena. */
+/* After a general-path operation: binds the caller's slot in b to this thread's tcache for b's arena (not if the
+ * thread has no tcache for it: its table is full, or jemalloc refused one). */
 static void fast_bind(memgov_budget *b)
 {
     if (!mg_stock_plain_ok || !mg_slot_owned())
@@ -58,8 +62,8 @@ static void fast_bind(memgov_budget *b)
     mg_stock *s = &b->stock[mg_me.index - 1];
     if (s->tok == mg_me.tok)
         return;
-    mg_backend_fast_flags(b->arena, &s->alloc_flags, &s->free_flags);
-    s->tok = mg_me.tok;
+    if (mg_backend_fast_bind(b->arena, &s->je_tcache, &s->flags))
+        s->tok = mg_me.tok;
 }
 
 /* A drainer is at work on the caller's slot s: take n bytes the general way (compare-and-swap meanwhile). */
@@ -86,11 +90,20 @@ MG_HOT bool fast_take(mg_stock *s, uint64_t n)
     return ok;
 }
 
-/* jemalloc failed a fast-path allocation: the charge goes back, and the general path tries again (and reports). */
-static __attribute__((noinline)) void fast_malloc_failed(memgov_budget *b, size_t size)
+static void *malloc_slow(memgov_budget *budget, size_t size);
+
+/* The glue declined a fast-path allocation (the tcache bin is empty, or the thread is off jemalloc's fast path):
+ * jemalloc's public call, which fills the bin from the budget's arena; if it has no memory, the charge goes back
+ * and the general path tries again (and reports). */
+static __attribute__((noinline)) void *fast_malloc_public(memgov_budget *b, size_t size)
 {
-    mg_count_owned(&fast_slot(b)->n_alloc, (uint64_t)-1);
-    mg_uncharge(b, mg_size_class[(size + 7) >> 3]);
+    mg_stock *s = fast_slot(b); /* still bound: only this thread's own tcache flush renews its token */
+    void *p = mgje_mallocx(size, s->flags);
+    if (p != NULL)
+        return p;
+    mg_count_owned(&s->n_alloc, (uint64_t)-1);
+    mg_uncharge(b, mg_size_class[(size + 7) >> 3].usable);
+    return malloc_slow(b, size);
 }
 
 /* Credits n bytes of a freed block to the caller's bound slot s when it is open and has room, else to the levels;
@@ -158,11 +171,12 @@ MEMGOV_API void *memgov_malloc(memgov_budget *budget, size_t size)
     if (__builtin_expect(budget != NULL &&
                          size - 1 < atomic_load_explicit(&mg_fast_max, memory_order_relaxed) &&
                          (s = fast_slot(budget)) != NULL, 1)) {
-        if (__builtin_expect(fast_take(s, mg_size_class[(size + 7) >> 3]), 1)) {
-            void *p = mgje_mallocx(size, s->alloc_flags);
+        mg_class c = mg_size_class[(size + 7) >> 3];
+        if (__builtin_expect(fast_take(s, c.usable), 1)) {
+            void *p = mgje_fast_mallocx(c.index, s->je_tcache);
             if (__builtin_expect(p != NULL, 1))
                 return p;
-            fast_malloc_failed(budget, size);
+            return fast_malloc_public(budget, size);
         }
     }
 #endif
@@ -253,32 +267,42 @@ static __attribute__((noinline)) void free_slow(memgov_budget *budget, void *ptr
     fast_bind(budget);
 }
 
-/* The fast path credits the block before jemalloc frees it (so that the free is a tail call): a block counts as
- * freed from the moment memgov_free is called, as it may not be used after that anyway. */
-MEMGOV_API void memgov_free(memgov_budget *budget, void *ptr)
-{
 #if MG_BACKEND_KNOWS_SIZE_BEFORE
-    mg_stock *s;
-    if (__builtin_expect(ptr != NULL && budget != NULL && (s = fast_slot(budget)) != NULL, 1)) {
-        fast_give(budget, s, mgje_sallocx(ptr, 0));
-        mgje_dallocx(ptr, s->free_flags);
-        return;
-    }
-#endif
-    free_slow(budget, ptr, 0);
+/* The glue declined a fast-path free: jemalloc's public calls. */
+static __attribute__((noinline)) size_t fast_free_public(void *ptr, int flags)
+{
+    size_t n = mgje_sallocx(ptr, 0);
+    mgje_dallocx(ptr, flags);
+    return n;
 }
 
+/* The fast path frees the block, then credits its usable size (which the free's own lookup found). */
+MG_HOT bool fast_free(memgov_budget *budget, void *ptr)
+{
+    mg_stock *s;
+    if (__builtin_expect(ptr == NULL || budget == NULL || (s = fast_slot(budget)) == NULL, 0))
+        return false;
+    size_t n = mgje_fast_dallocx(ptr, s->je_tcache);
+    if (__builtin_expect(n == 0, 0))
+        n = fast_free_public(ptr, s->flags);
+    fast_give(budget, s, n);
+    return true;
+}
+#else
+#  define fast_free(budget, ptr) false
+#endif
+
+MEMGOV_API void memgov_free(memgov_budget *budget, void *ptr)
+{
+    if (!fast_free(budget, ptr))
+        free_slow(budget, ptr, 0);
+}
+
+/* On the fast path the free's lookup gives the usable size anyway, so the size is used on the general path only. */
 MEMGOV_API void memgov_sized_free(memgov_budget *budget, void *ptr, size_t size)
 {
-#if MG_BACKEND_KNOWS_SIZE_BEFORE
-    mg_stock *s;
-    if (__builtin_expect(ptr != NULL && budget != NULL && (s = fast_slot(budget)) != NULL, 1)) {
-        fast_give(budget, s, size - 1 < MG_FAST_MAX ? mg_size_class[(size + 7) >> 3] : mgje_sallocx(ptr, 0));
-        mgje_dallocx(ptr, s->free_flags);
-        return;
-    }
-#endif
-    free_slow(budget, ptr, size);
+    if (!fast_free(budget, ptr))
+        free_slow(budget, ptr, size);
 }
 
 MEMGOV_API size_t memgov_usable_size(memgov_budget *budget, const void *ptr)

@@ -70,7 +70,7 @@ void mg_backend_thread_flush(void)
 
 /* ---- size classes ---------------------------------------------------------------------------------------- */
 
-uint16_t mg_size_class[MG_FAST_MAX / 8 + 1];
+mg_class mg_size_class[MG_FAST_MAX / 8 + 1];
 _Atomic size_t mg_fast_max;
 static bool classes_ok;
 static pthread_once_t classes_once = PTHREAD_ONCE_INIT;
@@ -82,18 +82,28 @@ static void fast_gate(void)
     atomic_store_explicit(&mg_fast_max, on ? MG_FAST_MAX : 0, memory_order_relaxed);
 }
 
+/* The class of every size in (8(k-1), 8k] (k = 0: the size 1), or false if they do not share one that nallocx
+ * and the glue agree on. */
+static bool class_of(size_t k, mg_class *c)
+{
+    size_t first = k == 0 ? 1 : k * 8 - 7, last = k == 0 ? 1 : k * 8, u, u_first;
+    size_t n = mgje_nallocx(last, 0), n_first = mgje_nallocx(first, 0);
+    unsigned index = mgje_fast_index(last, &u), index_first = mgje_fast_index(first, &u_first);
+    if (n != n_first || n != u || u != u_first || index != index_first || n > UINT16_MAX || index > UINT16_MAX)
+        return false;
+    c->usable = (uint16_t)n;
+    c->index = (uint16_t)index;
+    return true;
+}
+
 static void classes_fill(void)
 {
-    mg_size_class[0] = (uint16_t)mgje_nallocx(1, 0);
-    for (size_t k = 1; k <= MG_FAST_MAX / 8; k++) {
-        size_t n = mgje_nallocx(k * 8, 0);
-        /* Every size in (8(k-1), 8k] shares the class of 8k: jemalloc's classes up to MG_FAST_MAX are multiples
-         * of 8. Checked for the first size of the range too: a jemalloc built otherwise leaves the fast path off
-         * (mg_fast_max 0) rather than miscounting. */
-        if (n != mgje_nallocx(k * 8 - 7, 0) || n > UINT16_MAX)
+    /* Every size in (8(k-1), 8k] shares the class of 8k: jemalloc's classes up to MG_FAST_MAX are multiples of 8.
+     * Checked for the first size of each range too, and against the glue's view of the classes: a jemalloc built
+     * otherwise leaves the fast path off (mg_fast_max 0) rather than miscounting. */
+    for (size_t k = 0; k <= MG_FAST_MAX / 8; k++)
+        if (!class_of(k, &mg_size_class[k]))
             return;
-        mg_size_class[k] = (uint16_t)n;
-    }
     classes_ok = true;
     atomic_store(&mg_fault_changed_, fast_gate);
     fast_gate();
@@ -231,11 +241,11 @@ void mg_backend_thread_flush(void)
     tcaches.count = 0;
 }
 
-void mg_backend_fast_flags(unsigned arena, int *alloc_flags, int *free_flags)
+bool mg_backend_fast_bind(unsigned arena, void **tcache, int *flags)
 {
-    int tc = tcache_flags(arena);
-    *alloc_flags = MALLOCX_ARENA(arena) | tc;
-    *free_flags = tc;
+    *flags = MALLOCX_ARENA(arena) | tcache_flags(arena);
+    *tcache = mgje_fast_tcache(*flags);
+    return *tcache != NULL;
 }
 
 /* ---- blocks ---------------------------------------------------------------------------------------------- */

@@ -36,16 +36,22 @@ void mg_arena_stats(unsigned arena, memgov_budget_stats *st);
 size_t mg_backend_size_for(size_t size, size_t align);
 /* The fast path's size classes (DESIGN.md 3.4): for a request of 1..MG_FAST_MAX bytes with the default
  * alignment, mg_size_class[(size + 7) >> 3] is its usable size, as nallocx() gives it (jemalloc's classes up to
- * there are multiples of 8). Filled by mg_backend_init() before the first budget exists. */
+ * there are multiples of 8), and jemalloc's index of that class (for mgje_fast_mallocx). Filled by
+ * mg_backend_init() before the first budget exists. */
 #define MG_FAST_MAX 8192
-extern uint16_t mg_size_class[MG_FAST_MAX / 8 + 1];
+typedef struct mg_class {
+    uint16_t usable;
+    uint16_t index;
+} mg_class;
+extern mg_class mg_size_class[MG_FAST_MAX / 8 + 1];
 /* The fast path's gate: MG_FAST_MAX while the fast path is on, else 0. It is off before the table is filled, if
  * jemalloc's classes are not as expected, without membarrier (the locked fallback, stock.h: the general path
  * then serves every request), and while an allocation fault is armed (tests). */
 extern _Atomic size_t mg_fast_max;
-/* The jemalloc flags the calling thread's fast path uses for a budget on `arena`: the arena and the thread's
- * explicit tcache for an allocation (*alloc_flags), the tcache alone for a free (*free_flags). */
-void mg_backend_fast_flags(unsigned arena, int *alloc_flags, int *free_flags);
+/* What the calling thread's fast path uses for a budget on `arena`: its explicit tcache for that arena, as the
+ * glue takes it (*tcache), and the jemalloc flags naming the arena and that tcache (*flags). False (no tcache:
+ * the thread's table is full or jemalloc refused one) when the fast path cannot be used. */
+bool mg_backend_fast_bind(unsigned arena, void **tcache, int *flags);
 /* Resizes in the arena; NULL (no memory, or an injected MG_FAULT_ALLOC) leaves ptr intact. The libc path
  * allocates, copies and frees instead, so that the new block's usable size is known before the old one goes. */
 void *mg_backend_resize(unsigned arena, void *ptr, size_t size);

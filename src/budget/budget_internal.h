@@ -63,10 +63,12 @@ typedef struct mg_stock {
     _Atomic uint64_t n_alloc, n_free;
     /* The most the slot may hold from frees: charge_batch when it was last refilled. */
     _Atomic uint64_t cap;
-    /* The owner's own, never read by other threads: the thread token (mg_me.tok) these flags were made for, and
-     * the jemalloc flags (arena and the owner's explicit tcache) of the fast path. */
+    /* The owner's own, never read by other threads: the thread token (mg_me.tok) the two below were made for;
+     * the owner's explicit jemalloc tcache for this budget's arena (for the glue, internal/je.h) and the jemalloc
+     * flags naming the arena and that tcache (for the public calls). */
     uint64_t tok;
-    int alloc_flags, free_flags;
+    void *je_tcache;
+    int flags;
 } mg_stock;
 
 struct memgov_budget {

@@ -17,6 +17,9 @@
 #include "budget/budget_internal.h"
 #include "internal/fault.h"
 #include "memgov.h"
+#if MG_BACKEND_KNOWS_SIZE_BEFORE
+#include "internal/je.h"
+#endif
 
 #define KiB 1024u
 #define MiB (1024u * 1024u)
@@ -776,6 +779,72 @@ static void the_fast_path_rebinds_after_the_thread_caches_are_flushed(void **sta
     assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
 }
 
+#if MG_BACKEND_KNOWS_SIZE_BEFORE
+/* The fast path's class table (usable size and jemalloc's class index, for the glue in the private jemalloc)
+ * agrees with nallocx for every size it serves, and the glue answers "no class" and "no tcache" where it must. */
+static void the_fast_size_classes_match_jemalloc(void **state)
+{
+    (void)state;
+    for (size_t size = 1; size <= MG_FAST_MAX; size++) {
+        mg_class c = mg_size_class[(size + 7) >> 3];
+        size_t usable;
+        unsigned index = mgje_fast_index(size, &usable);
+        if (c.usable != mgje_nallocx(size, 0) || c.index != index || usable != c.usable)
+            fail_msg("size %zu: table %u bytes class %u, nallocx %zu, glue %zu bytes class %u", size, c.usable,
+                     c.index, mgje_nallocx(size, 0), usable, index);
+    }
+    size_t usable = 1;
+    assert_int_equal(mgje_fast_index(0, &usable), ~0u);
+    assert_int_equal(usable, 0);
+    assert_int_equal(mgje_fast_index(15 * KiB, &usable), ~0u); /* above jemalloc's small classes (14 KiB) */
+    assert_int_equal(usable, 0);
+    assert_null(mgje_fast_tcache(0));                   /* the thread's automatic tcache: not for the glue */
+    assert_null(mgje_fast_tcache(MALLOCX_TCACHE_NONE)); /* no tcache at all */
+    /* on unless the stocks are in locked mode (MG_STOCK_FORCE_LOCKED, no membarrier) */
+    assert_int_equal(atomic_load(&mg_fast_max), mg_stock_plain() ? MG_FAST_MAX : 0);
+}
+
+static uint64_t thread_counter(const char *name)
+{
+    uint64_t v;
+    size_t len = sizeof v;
+    assert_int_equal(mgje_mallctl(name, &v, &len, NULL, 0), 0);
+    return v;
+}
+
+/* The glue allocates and frees as mallocx/dallocx do, thread events included: jemalloc's per-thread byte counters
+ * (which also drive its tcache garbage collection) move by the usable size of every block, whether the glue
+ * served it from the tcache bin or declined (an empty bin after the thread's tcaches were flushed) and the public
+ * call filled the bin; and the arena holds nothing once the blocks are back. */
+static void the_fast_path_keeps_jemalloc_thread_counters(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "own", 0, 0, MEMGOV_BUDGET_OWN_ARENA);
+    enum { N = 300 }; /* more than a 48-byte tcache bin holds: the bin empties, refills and flushes */
+    static void *p[N];
+    for (int round = 0; round < 2; round++) {
+        mg_backend_thread_flush(); /* empty tcache bins and a fresh binding */
+        uint64_t a0 = thread_counter("thread.allocated"), d0 = thread_counter("thread.deallocated");
+        for (int i = 0; i < N; i++)
+            assert_non_null(p[i] = memgov_malloc(b, 48));
+        uint64_t a1 = thread_counter("thread.allocated");
+        for (int i = 0; i < N; i++)
+            memgov_free(b, p[i]);
+        uint64_t d1 = thread_counter("thread.deallocated");
+        assert_int_equal(a1 - a0, N * 48);
+        assert_int_equal(d1 - d0, N * 48);
+    }
+    memgov_budget_stats st = stats_of(b);
+    assert_int_equal(st.allocations, 2 * N);
+    assert_int_equal(st.frees, 2 * N);
+    assert_int_equal(st.used, 0);
+    mg_backend_thread_flush();
+    st = stats_of(b);
+    assert_int_equal(st.arena_allocated, 0);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+#endif
+
 /* budget.charge_batch sizes the stock refills: 0 turns the stocks off (every charge on the shared counters), a
  * value bounds what a stock holds; a change applies from each stock's next refill. */
 static void the_charge_batch_key_sizes_the_stocks(void **state)
@@ -983,6 +1052,10 @@ int main(void)
         T(a_soft_crossing_drains_and_closes_the_stocks_below_it),
         T(a_crossing_made_only_by_stocks_is_not_announced),
         T(the_fast_path_rebinds_after_the_thread_caches_are_flushed),
+#if MG_BACKEND_KNOWS_SIZE_BEFORE
+        T(the_fast_size_classes_match_jemalloc),
+        T(the_fast_path_keeps_jemalloc_thread_counters),
+#endif
         T(the_charge_batch_key_sizes_the_stocks),
         T(a_hard_refusal_reaches_the_root_listener_with_the_numbers),
         T(stats_follow_the_struct_size_rule),
