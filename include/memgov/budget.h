@@ -9,7 +9,7 @@
  * from per-thread stocks of pre-charged bytes (at most the configuration's budget.charge_batch per thread and
  * budget), refilled only with the headroom below every level's soft and hard limits; a refusal first gives every
  * stock under the refusing budget back, so a request fails only when the live bytes plus the request exceed the
- * limit. A block counts as freed from the moment memgov_free() is called.
+ * limit. A block's bytes are credited when memgov_free() returns (until then it still counts as used).
  *
  * The refusal path. When a level refuses, the reclaim callbacks registered on the refusing budget and on every
  * budget below it run synchronously, highest priority first, until they report enough freed bytes; then the
@@ -111,8 +111,10 @@ MEMGOV_API void *memgov_aligned_alloc(memgov_budget *budget, size_t alignment, s
  * budget corrupts both budgets' accounting. Thread safety: any thread. */
 MEMGOV_API void memgov_free(memgov_budget *budget, void *ptr);
 
-/* Like memgov_free() when the caller knows the size it asked for (faster: no size lookup). Only for blocks from
- * memgov_malloc/calloc/realloc with that size; aligned blocks go to memgov_free(). ptr NULL is a no-op. */
+/* Like memgov_free() when the caller knows the size it asked for. Only for blocks from
+ * memgov_malloc/calloc/realloc with that size; aligned blocks go to memgov_free(). ptr NULL is a no-op. On the
+ * jemalloc fast path it costs what memgov_free() does (the free's own lookup gives the size); elsewhere the size
+ * saves a lookup. Thread safety: any thread. */
 MEMGOV_API void memgov_sized_free(memgov_budget *budget, void *ptr, size_t size);
 
 /* The usable size of a block of `budget`: the bytes charged for it (>= the size asked for). 0 for NULL.

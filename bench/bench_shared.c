@@ -1,0 +1,74 @@
+/* memgov_malloc/memgov_free through libmemgov.so, as a program that links the shared library (or Python's ctypes,
+ * or R's dyn.load) calls them: a PLT call per function and global-dynamic TLS, which bench_alloc (linked with the
+ * internal archive) does not pay. One thread allocates a batch of 32 blocks of one size (touching each) and frees
+ * them, ROUNDS times; the figure is nanoseconds per malloc+free pair, the median of 7 runs. Only the public header
+ * is used. Compare with bench_alloc's memgov column of the same build (docs/benchmarks.md).
+ *
+ * usage: bench_shared [SIZE [ROUNDS]]   (defaults 64 and 200000) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "memgov.h"
+
+#define BATCH 32
+#define RUNS 7
+
+static double now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    long size = argc > 1 ? atol(argv[1]) : 64, rounds = argc > 2 ? atol(argv[2]) : 200000;
+    if (argc > 3 || size <= 0 || rounds <= 0) {
+        fprintf(stderr, "usage: bench_shared [SIZE [ROUNDS]]\n");
+        return 2;
+    }
+    memgov_options o;
+    memgov_options_init(&o);
+    o.root_limit = 4ull << 30;
+    memgov_budget_options bo;
+    memgov_budget_options_init(&bo);
+    bo.name = "bench";
+    bo.hard_limit = 1ull << 30;
+    bo.flags = MEMGOV_BUDGET_OWN_ARENA;
+    memgov *gov;
+    memgov_budget *b;
+    if (memgov_open(&o, &gov) != MEMGOV_OK || memgov_budget_create(memgov_root(gov), &bo, &b) != MEMGOV_OK) {
+        fprintf(stderr, "bench_shared: %s\n", memgov_last_error());
+        return 1;
+    }
+    void *blocks[BATCH];
+    double ns[RUNS];
+    for (int run = 0; run < RUNS; run++) {
+        double t0 = now_ns();
+        for (long r = 0; r < rounds; r++) {
+            for (int i = 0; i < BATCH; i++) {
+                if ((blocks[i] = memgov_malloc(b, (size_t)size)) == NULL) {
+                    fprintf(stderr, "bench_shared: %s\n", memgov_last_error());
+                    return 1;
+                }
+                *(volatile char *)blocks[i] = 1;
+            }
+            for (int i = 0; i < BATCH; i++)
+                memgov_free(b, blocks[i]);
+        }
+        ns[run] = (now_ns() - t0) / ((double)rounds * BATCH);
+    }
+    qsort(ns, RUNS, sizeof ns[0], by_value);
+    printf("libmemgov.so, %ld B, 1 thread: %.1f ns per malloc+free pair (median of %d runs of %ld x %d pairs)\n",
+           size, ns[RUNS / 2], RUNS, rounds, BATCH);
+    memgov_budget_destroy(b);
+    memgov_close(gov);
+    return 0;
+}
