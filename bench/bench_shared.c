@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "capped.h"
 #include "memgov.h"
 
 #define BATCH 32
@@ -34,20 +35,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_shared [SIZE [ROUNDS]]\n");
         return 2;
     }
-    memgov_options o;
-    memgov_options_init(&o);
-    o.root_limit = 4ull << 30;
-    memgov_budget_options bo;
-    memgov_budget_options_init(&bo);
-    bo.name = "bench";
-    bo.hard_limit = 1ull << 30;
-    bo.flags = MEMGOV_BUDGET_OWN_ARENA;
-    memgov *gov;
     memgov_budget *b;
-    if (memgov_open(&o, &gov) != MEMGOV_OK || memgov_budget_create(memgov_root(gov), &bo, &b) != MEMGOV_OK) {
-        fprintf(stderr, "bench_shared: %s\n", memgov_last_error());
+    if (bench_open_capped("bench_shared", &b) != 0)
         return 1;
-    }
     void *blocks[BATCH];
     double ns[RUNS];
     for (int run = 0; run < RUNS; run++) {
@@ -68,7 +58,5 @@ int main(int argc, char **argv)
     qsort(ns, RUNS, sizeof ns[0], by_value);
     printf("libmemgov.so, %ld B, 1 thread: %.1f ns per malloc+free pair (median of %d runs of %ld x %d pairs)\n",
            size, ns[RUNS / 2], RUNS, rounds, BATCH);
-    memgov_budget_destroy(b);
-    memgov_close(gov);
     return 0;
 }

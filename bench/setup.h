@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "capped.h"
 #include "internal/je.h"
 #include "memgov.h"
 
@@ -11,19 +12,8 @@
  * private jemalloc arena (the direct contender). Returns 0, or prints why and returns -1. */
 static inline int bench_setup(const char *prog, memgov_budget **capped, unsigned *direct_arena)
 {
-    memgov_options o;
-    memgov_options_init(&o);
-    o.root_limit = 4ull << 30;
-    memgov *gov;
-    memgov_budget_options bo;
-    memgov_budget_options_init(&bo);
-    bo.name = "bench";
-    bo.hard_limit = 1ull << 30;
-    bo.flags = MEMGOV_BUDGET_OWN_ARENA;
-    if (memgov_open(&o, &gov) != MEMGOV_OK || memgov_budget_create(memgov_root(gov), &bo, capped) != MEMGOV_OK) {
-        fprintf(stderr, "%s: %s\n", prog, memgov_last_error());
+    if (bench_open_capped(prog, capped) != 0)
         return -1;
-    }
     size_t len = sizeof *direct_arena;
     if (mgje_mallctl("arenas.create", direct_arena, &len, NULL, 0) != 0) {
         fprintf(stderr, "%s: jemalloc could not create an arena\n", prog);

@@ -42,7 +42,7 @@ static void *too_large(memgov_budget *b, size_t size)
  * the general path below, which binds the slot for next time; where the glue declines (an empty bin, a thread
  * off jemalloc's fast path) the public jemalloc call does the work. */
 
-/* The caller's slot in b when its fast-path flags are bound to this thread, else NULL. A slot is bound only with
+/* The caller's slot in b when it is bound to this thread (its tcache and flags), else NULL. A slot is bound only with
  * membarrier registered (fast_bind), so a bound slot's owner may use mg_owner_try. */
 MG_HOT mg_stock *fast_slot(memgov_budget *b)
 {

@@ -235,7 +235,7 @@ static inline int tcache_flags(unsigned arena)
 
 void mg_backend_thread_flush(void)
 {
-    mg_stock_retoken(); /* the fast-path flags cached in this thread's slots name the tcaches going away */
+    mg_stock_retoken(); /* the fast-path bindings of this thread's slots name the tcaches going away */
     for (unsigned i = 0; i < tcaches.count; i++)
         mgje_mallctl("tcache.destroy", NULL, NULL, &tcaches.slots[i].tcache, sizeof(unsigned));
     tcaches.count = 0;

@@ -23,7 +23,8 @@
 
 /* The calling thread's stock identity. index: 0 none yet, 1..MG_STOCK_OWNED the owned slot index + 1, above that
  * the shared slot. tok: unique per thread (and renewed when the thread's tcaches are flushed), so that a slot's
- * cached fast-path flags (mg_stock.tok) are never used by another thread that later takes the same index. */
+ * cached fast-path binding (its tcache and flags, stamped with mg_stock.tok) is never used by another thread that
+ * later takes the same index, nor after the tcache is destroyed. */
 typedef struct mg_thread_stock {
     unsigned index;
     uint64_t tok;
@@ -35,7 +36,7 @@ extern bool mg_stock_plain_ok;
 
 /* Gives the calling thread an index (the slow half of mg_my_slot). */
 unsigned mg_stock_take_index(void);
-/* A fresh token for the calling thread: its slots' cached flags are stale (its tcaches were destroyed). */
+/* A fresh token for the calling thread: its slots' cached bindings are stale (its tcaches were destroyed). */
 void mg_stock_retoken(void);
 
 #define MG_HOT __attribute__((always_inline)) static inline
