@@ -24,7 +24,7 @@ typedef struct job {
     memgov_budget *budget;
 } job;
 
-static memgov_status run_batch(void *ctx, memgov_mode mode)
+static memgov_status run_batch(memgov_mode mode, void *ctx)
 {
     job *j = ctx;
     uint64_t batch = 0;

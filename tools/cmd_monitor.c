@@ -110,7 +110,7 @@ static int write_svg(memgov_monitor *mon, const char *file, uint64_t limit, int 
     memgov_monitor_stats ms = {.struct_size = sizeof ms};
     memgov_metric_stats rss = {.struct_size = sizeof rss};
     if (memgov_monitor_get_stats(mon, &ms) != MEMGOV_OK ||
-        memgov_monitor_metric_stats(mon, "process.rss", &rss) != MEMGOV_OK)
+        memgov_monitor_get_metric_stats(mon, "process.rss", &rss) != MEMGOV_OK)
         return -1;
     FILE *f = fopen(file, "w");
     if (f == NULL) {

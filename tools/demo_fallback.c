@@ -59,9 +59,9 @@ static memgov_recommendation recommend(const demo *d)
     return r;
 }
 
-static void on_transition(void *ctx, const memgov_fallback_transition *t)
+static void on_transition(const memgov_fallback_transition *t, void *user)
 {
-    demo *d = ctx;
+    demo *d = user;
     memgov_recommendation r = recommend(d); /* the configuration is already in the new mode */
     printf("  %5.2fs  switch %s -> %s (%s, pressure %.2f): now %llu threads, batch %llu, chunks of %llu rows\n",
            seconds(d), memgov_mode_name(t->from), memgov_mode_name(t->to), memgov_fallback_reason_name(t->reason),
@@ -69,9 +69,9 @@ static void on_transition(void *ctx, const memgov_fallback_transition *t)
            (unsigned long long)r.chunk_rows);
 }
 
-static void on_emergency(void *ctx, double pressure)
+static void on_emergency(double pressure, void *user)
 {
-    demo *d = ctx;
+    demo *d = user;
     printf("  %5.2fs  EMERGENCY at pressure %.2f: the job writes a checkpoint and drops its caches "
            "(called once per episode)\n", seconds(d), pressure);
 }
@@ -104,9 +104,9 @@ typedef struct batch_job {
 } batch_job;
 
 /* One batch: reserves batch size x batch.item_bytes for the batch, works, gives it back. */
-static memgov_status run_batch(void *ctx, memgov_mode mode)
+static memgov_status run_batch(memgov_mode mode, void *user)
 {
-    batch_job *b = ctx;
+    batch_job *b = user;
     memgov_recommendation r = recommend(b->d);
     uint64_t item = 0;
     memgov_config_get_size(memgov_governor_config(b->d->gov), "batch.item_bytes", &item);
@@ -195,8 +195,8 @@ int demo_fallback(void)
         return CLI_FAILED;
     }
     memgov_fallback *fb = memgov_governor_fallback(d.gov);
-    memgov_fallback_subscribe(fb, on_transition, &d, NULL);
-    memgov_fallback_on_emergency(fb, on_emergency, &d, NULL);
+    memgov_fallback_add_listener(fb, on_transition, &d, NULL);
+    memgov_fallback_add_emergency(fb, on_emergency, &d, NULL);
     clock_gettime(CLOCK_MONOTONIC, &d.start);
     memgov_recommendation r = recommend(&d);
     printf("thresholds: light 0.70/0.60, minimal 0.85/0.75 (enter/exit), critical 0.95\n");

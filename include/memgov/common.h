@@ -77,7 +77,7 @@ typedef enum memgov_status {
     MEMGOV_EBUSY = 4,        /* the object is in use (live bytes, children, running thread) */
     MEMGOV_ENOTFOUND = 5,    /* no such key, name, file or object */
     MEMGOV_EEXIST = 6,       /* already exists (duplicate key or name) */
-    MEMGOV_ERANGE = 7,       /* a value is outside its allowed range */
+    MEMGOV_ERANGE = 7,       /* a value is outside its allowed range; a fixed-size table (callbacks) is full */
     MEMGOV_ETYPE = 8,        /* a value has the wrong type for its key */
     MEMGOV_EPARSE = 9,       /* text could not be parsed (configuration file, size with units, duration) */
     MEMGOV_EIO = 10,         /* an operating-system I/O call failed; the message carries errno's text */

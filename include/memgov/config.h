@@ -90,20 +90,22 @@ MEMGOV_API memgov_mode memgov_config_mode(const memgov_config *cfg);
 /* Called after a change, on the thread that made it, with no lock held. key: the key whose value was set by
  * memgov_config_set*() ("mode" after a mode change), or NULL after a load (file, string or environment) that
  * applied one or more values. It may call any memgov_config function on cfg (a set nests a notification). */
-typedef void (*memgov_config_listener)(memgov_config *cfg, const char *key, void *user);
+typedef void (*memgov_config_listener_fn)(memgov_config *cfg, const char *key, void *user);
 
+/* The most listeners one configuration holds at a time. */
 #define MEMGOV_CONFIG_MAX_LISTENERS 16
 
-/* Calls fn(cfg, key, user) after every change from now on. *id (may be NULL) receives the handle for
- * memgov_config_unsubscribe(). Errors: MEMGOV_EINVAL (cfg or fn NULL), MEMGOV_EBUSY (already
- * MEMGOV_CONFIG_MAX_LISTENERS listeners). */
-MEMGOV_API memgov_status memgov_config_subscribe(memgov_config *cfg, memgov_config_listener fn, void *user,
-                                                 unsigned *id);
+/* Calls fn(cfg, key, user) after every change from now on. *id (may be NULL) receives the listener's id for
+ * memgov_config_remove_listener(): never 0, never reused within cfg. Errors: MEMGOV_EINVAL (cfg or fn NULL),
+ * MEMGOV_ERANGE (already MEMGOV_CONFIG_MAX_LISTENERS listeners). Thread safety: any thread, listeners included. */
+MEMGOV_API memgov_status memgov_config_add_listener(memgov_config *cfg, memgov_config_listener_fn fn, void *user,
+                                                    uint64_t *id);
 
 /* Removes a listener. When it returns, no listener call is running on another thread, so `user` may be freed.
  * Called from inside a listener it does not wait (it would wait for itself). Do not call it while holding a lock
- * that a listener takes. Errors: MEMGOV_EINVAL (cfg NULL), MEMGOV_ENOTFOUND (no such id). */
-MEMGOV_API memgov_status memgov_config_unsubscribe(memgov_config *cfg, unsigned id);
+ * that a listener takes. Errors: MEMGOV_EINVAL (cfg NULL), MEMGOV_ENOTFOUND (no such id). Thread safety: any
+ * thread. */
+MEMGOV_API memgov_status memgov_config_remove_listener(memgov_config *cfg, uint64_t id);
 
 /* ---- application keys -------------------------------------------------------------------------------------- */
 
@@ -129,7 +131,8 @@ MEMGOV_API memgov_status memgov_config_register(memgov_config *cfg, const memgov
 
 /* ---- loading and setting ----------------------------------------------------------------------------------- */
 
-/* Creates an empty validation result; free it with memgov_config_result_destroy(). Errors: EINVAL, ENOMEM. */
+/* Creates an empty validation result; free it with memgov_config_result_destroy(). Errors: MEMGOV_EINVAL,
+ * MEMGOV_ENOMEM. */
 MEMGOV_API memgov_status memgov_config_result_create(memgov_config_result **out);
 /* Frees a result; NULL is ignored. */
 MEMGOV_API void memgov_config_result_destroy(memgov_config_result *res);
@@ -149,8 +152,8 @@ MEMGOV_API const char *memgov_config_result_message(const memgov_config_result *
  * "origin:line"; NULL = "<string>"). len bytes are read; text need not be NUL-terminated.
  * Non-strict: valid values are applied, out-of-bounds values are clamped (a CORRECTION), wrong ones skipped.
  * MEMGOV_CONFIG_STRICT: any error applies nothing. Messages go to res (may be NULL).
- * Returns MEMGOV_OK when there is no error; else the first error's status (MEMGOV_EPARSE, ETYPE, ERANGE,
- * EOVERFLOW), and memgov_last_error() holds its message. */
+ * Returns MEMGOV_OK when there is no error; else the first error's status (MEMGOV_EPARSE, MEMGOV_ETYPE,
+ * MEMGOV_ERANGE, MEMGOV_EOVERFLOW), and memgov_last_error() holds its message. */
 MEMGOV_API memgov_status memgov_config_load_string(memgov_config *cfg, const char *text, size_t len,
                                                    const char *origin, unsigned flags, memgov_config_result *res);
 

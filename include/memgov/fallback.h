@@ -20,11 +20,11 @@
  * - A hard refusal (memgov_fallback_notify_refusal()) moves down one mode at once and restarts the dwell.
  * - Pinned (memgov_fallback_pin()): the mode stays where it was pinned until memgov_fallback_unpin(); pressure
  *   and emergencies are still tracked, refusals are counted but move nothing.
- * - Emergency: when pressure reaches critical (0.95) an emergency episode begins and emergency subscribers are
- *   called once; the episode ends when pressure falls below critical_exit (0.90), and a later rise starts a new
- *   episode.
+ * - Emergency: when pressure reaches critical (0.95) an emergency episode begins and the emergency callbacks
+ *   (memgov_fallback_add_emergency()) are called once; the episode ends when pressure falls below critical_exit
+ *   (0.90), and a later rise starts a new episode.
  *
- * Callbacks (transition and emergency subscribers) run outside the machine's lock, in order, never two at a
+ * Callbacks (transition listeners and emergency callbacks) run outside the machine's lock, in order, never two at a
  * time: on the thread whose call caused the event, or, if another thread is delivering events at that moment,
  * on that other thread, which delivers the new events before it returns. A callback may call any function of
  * this header on the same machine except memgov_fallback_destroy(); events it causes are delivered after it
@@ -88,7 +88,7 @@ typedef struct memgov_fallback_options {
     /* Polled by memgov_fallback_evaluate(); NULL = none. Fills *out (struct_size already set) and returns
      * MEMGOV_OK, or another status to skip this evaluation. Called without the machine's lock held, on the
      * thread that calls memgov_fallback_evaluate(). */
-    memgov_status (*pressure_source)(void *source_ctx, memgov_pressure *out);
+    memgov_status (*pressure_source)(memgov_pressure *out, void *source_ctx);
     void *source_ctx;
 } memgov_fallback_options;
 
@@ -149,26 +149,36 @@ typedef struct memgov_fallback_transition {
 
 /* Called after every transition, outside the lock (see the top of this header for the thread). t is valid
  * during the call only. */
-typedef void (*memgov_fallback_transition_fn)(void *ctx, const memgov_fallback_transition *t);
+typedef void (*memgov_fallback_transition_fn)(const memgov_fallback_transition *t, void *user);
 
 /* Called once per emergency episode with the pressure that started it, outside the lock. Save a checkpoint,
  * flush results, drop caches: the process is about to run out of memory. */
-typedef void (*memgov_fallback_emergency_fn)(void *ctx, double pressure);
+typedef void (*memgov_fallback_emergency_fn)(double pressure, void *user);
 
-/* Registers a transition subscriber; *id (may be NULL) receives a non-zero id for unsubscribing. Events
- * recorded before the call are not delivered to it. Errors: MEMGOV_EINVAL (fb or fn NULL), MEMGOV_ENOMEM.
- * Thread safety: any thread. */
-MEMGOV_API memgov_status memgov_fallback_subscribe(memgov_fallback *fb, memgov_fallback_transition_fn fn,
-                                                   void *ctx, uint64_t *id);
+/* Registers a transition listener: fn(t, user) after every transition from now on (transitions recorded before
+ * the call are not delivered to it). *id (may be NULL) receives its id for memgov_fallback_remove_listener():
+ * never 0, never reused within fb (listeners and emergency callbacks share one sequence). The number of
+ * callbacks is bounded by memory only. Errors: MEMGOV_EINVAL (fb or fn NULL), MEMGOV_ENOMEM.
+ * Thread safety: any thread, callbacks included. */
+MEMGOV_API memgov_status memgov_fallback_add_listener(memgov_fallback *fb, memgov_fallback_transition_fn fn,
+                                                      void *user, uint64_t *id);
 
-/* Registers an emergency subscriber, as memgov_fallback_subscribe() does. */
-MEMGOV_API memgov_status memgov_fallback_on_emergency(memgov_fallback *fb, memgov_fallback_emergency_fn fn,
-                                                      void *ctx, uint64_t *id);
+/* Removes a transition listener. When it returns, the callback is not running and will not be called again (it
+ * waits for a delivery in progress on another thread; called from a callback it does not wait), so user may be
+ * freed. Errors: MEMGOV_EINVAL (fb NULL), MEMGOV_ENOTFOUND (no transition listener with this id, e.g. the id
+ * of an emergency callback). Thread safety: any thread, callbacks included. */
+MEMGOV_API memgov_status memgov_fallback_remove_listener(memgov_fallback *fb, uint64_t id);
 
-/* Removes a subscriber of either kind. When it returns, the callback is not running and will not be called
- * again (it waits for a delivery in progress on another thread), so ctx may be freed. Errors: MEMGOV_EINVAL
- * (fb NULL), MEMGOV_ENOTFOUND (no such id). Thread safety: any thread, callbacks included. */
-MEMGOV_API memgov_status memgov_fallback_unsubscribe(memgov_fallback *fb, uint64_t id);
+/* Registers an emergency callback: fn(pressure, user) once per emergency episode begun from now on; the id as
+ * for memgov_fallback_add_listener(). Errors: MEMGOV_EINVAL (fb or fn NULL), MEMGOV_ENOMEM.
+ * Thread safety: any thread, callbacks included. */
+MEMGOV_API memgov_status memgov_fallback_add_emergency(memgov_fallback *fb, memgov_fallback_emergency_fn fn,
+                                                       void *user, uint64_t *id);
+
+/* Removes an emergency callback, with the guarantees of memgov_fallback_remove_listener(). Errors:
+ * MEMGOV_EINVAL (fb NULL), MEMGOV_ENOTFOUND (no emergency callback with this id). Thread safety: any thread,
+ * callbacks included. */
+MEMGOV_API memgov_status memgov_fallback_remove_emergency(memgov_fallback *fb, uint64_t id);
 
 /* The index-th transition of those still kept, oldest first (index 0); the history keeps the last
  * history_capacity. Errors: MEMGOV_EINVAL (NULL, bad struct_size), MEMGOV_ENOTFOUND (index >= kept count).
@@ -200,7 +210,7 @@ MEMGOV_API memgov_status memgov_fallback_get_stats(memgov_fallback *fb, memgov_f
 
 /* The job: does its work with the settings of `mode`; returns MEMGOV_OK, MEMGOV_ENOMEM to ask for a lighter
  * retry, or any other status to stop. Runs on the thread that called memgov_fallback_run(). */
-typedef memgov_status (*memgov_fallback_job_fn)(void *ctx, memgov_mode mode);
+typedef memgov_status (*memgov_fallback_job_fn)(memgov_mode mode, void *user);
 
 /* The most attempts one run may make (the size of memgov_fallback_run_result.attempt). */
 #define MEMGOV_FALLBACK_MAX_ATTEMPTS 16
@@ -212,7 +222,7 @@ typedef struct memgov_fallback_run_options {
     uint64_t backoff_ns;   /* pause before the first retry, doubled before each next one; default 100 ms */
     uint64_t backoff_max_ns; /* the pause never exceeds it; default 2 s */
     /* Sleeps ns nanoseconds before a retry; NULL = nanosleep. Tests inject a recorder. */
-    void (*sleep_ns)(void *sleep_ctx, uint64_t ns);
+    void (*sleep_ns)(uint64_t ns, void *sleep_ctx);
     void *sleep_ctx;
 } memgov_fallback_run_options;
 
@@ -234,7 +244,7 @@ typedef struct memgov_fallback_run_result {
     memgov_fallback_attempt attempt[MEMGOV_FALLBACK_MAX_ATTEMPTS];
 } memgov_fallback_run_result;
 
-/* Runs job(ctx, mode) in the machine's current mode. When it returns MEMGOV_ENOMEM, moves the machine down one
+/* Runs job(mode, user) in the machine's current mode. When it returns MEMGOV_ENOMEM, moves the machine down one
  * mode (reason job; not below MINIMAL, not while pinned) unless something else moved it during the attempt
  * (a refusal reported with memgov_fallback_notify_refusal(), as a governor does for every hard refusal: one
  * refused attempt is one step down, never two), pauses with exponential backoff and retries in the machine's
@@ -242,7 +252,7 @@ typedef struct memgov_fallback_run_result {
  * Returns the job's last status; when every attempt was refused the last error says so (attempts, last mode).
  * Errors besides the job's: MEMGOV_EINVAL (fb or job NULL, bad struct_size, max_attempts over the bound).
  * Thread safety: any thread; several runs may share one machine. */
-MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallback_job_fn job, void *ctx,
+MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallback_job_fn job, void *user,
                                              const memgov_fallback_run_options *opts,
                                              memgov_fallback_run_result *result);
 

@@ -92,7 +92,7 @@ MEMGOV_API memgov_budget *memgov_root(memgov *gov);
  * destroy it. NULL for NULL. Thread safety: any thread (the configuration is thread-safe). */
 MEMGOV_API memgov_config *memgov_governor_config(memgov *gov);
 
-/* The governor's fallback machine (memgov/fallback.h): subscribe to mode changes and emergencies, pin a mode,
+/* The governor's fallback machine (memgov/fallback.h): listen to mode changes and emergencies, pin a mode,
  * read its history. Owned by the governor: do not destroy it. NULL for NULL. Thread safety: any thread. */
 MEMGOV_API memgov_fallback *memgov_governor_fallback(memgov *gov);
 
@@ -102,12 +102,12 @@ MEMGOV_API memgov_fallback *memgov_governor_fallback(memgov *gov);
  * NULL. Thread safety: any thread. */
 MEMGOV_API memgov_monitor *memgov_governor_monitor(memgov *gov);
 
-/* Runs job(ctx, mode) in the governor's current mode and, when it returns MEMGOV_ENOMEM, moves the governor's
+/* Runs job(mode, user) in the governor's current mode and, when it returns MEMGOV_ENOMEM, moves the governor's
  * fallback machine down one mode (switching the configuration's overlays, so the job reads lighter settings)
  * and retries with exponential backoff: memgov_fallback_run() on memgov_governor_fallback(gov). opts and result
  * may be NULL. Returns the job's final status; errors as memgov_fallback_run(), MEMGOV_EINVAL for a NULL gov.
  * Thread safety: any thread; the job runs on the calling thread. */
-MEMGOV_API memgov_status memgov_run_with_fallback(memgov *gov, memgov_fallback_job_fn job, void *ctx,
+MEMGOV_API memgov_status memgov_run_with_fallback(memgov *gov, memgov_fallback_job_fn job, void *user,
                                                   const memgov_fallback_run_options *opts,
                                                   memgov_fallback_run_result *result);
 

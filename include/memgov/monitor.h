@@ -80,14 +80,14 @@ MEMGOV_API void memgov_monitor_destroy(memgov_monitor *mon);
 
 /* A metric source: returns the current value in the metric's unit, or NaN when unknown right now. Called on the
  * sampling thread without the monitor's lock, possibly from two threads at once (see above). */
-typedef double (*memgov_metric_fn)(void *ctx);
+typedef double (*memgov_metric_fn)(void *user);
 
 /* Adds a metric: name (1..MEMGOV_METRIC_NAME_MAX bytes of [A-Za-z0-9._-]), unit (e.g. "bytes", "count"; at most
  * MEMGOV_METRIC_UNIT_MAX), both copied. Only before the first sample. Errors: MEMGOV_EINVAL (NULL, bad name or
  * unit), MEMGOV_EEXIST (the name is taken), MEMGOV_ERANGE (MEMGOV_METRICS_MAX reached), MEMGOV_ESTATE (sampling
  * has begun). Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_monitor_add_metric(memgov_monitor *mon, const char *name, const char *unit,
-                                                   memgov_metric_fn fn, void *ctx);
+                                                   memgov_metric_fn fn, void *user);
 
 /* Takes one sample now, on the calling thread: reads every metric, appends to the history, updates peaks,
  * trends, the leak suspicion and alerts, and delivers alert callbacks. Errors: MEMGOV_EINVAL (mon NULL).
@@ -117,8 +117,8 @@ typedef struct memgov_metric_stats {
 
 /* Fills *out for the named metric. Errors: MEMGOV_EINVAL (NULL, bad struct_size), MEMGOV_ENOTFOUND (no such
  * metric). Thread safety: any thread. */
-MEMGOV_API memgov_status memgov_monitor_metric_stats(memgov_monitor *mon, const char *metric,
-                                                     memgov_metric_stats *out);
+MEMGOV_API memgov_status memgov_monitor_get_metric_stats(memgov_monitor *mon, const char *metric,
+                                                         memgov_metric_stats *out);
 
 /* The index-th kept sample of a metric, oldest first: its time (the clock, ns) and value (NaN if unknown).
  * Errors: MEMGOV_EINVAL (NULL), MEMGOV_ENOTFOUND (no such metric, or index >= samples kept).
@@ -196,11 +196,24 @@ typedef struct memgov_alert {
 
 /* Called for each alert, outside the lock (see the top of this header for the thread). a is valid during the
  * call only. */
-typedef void (*memgov_alert_fn)(void *ctx, const memgov_alert *a);
+typedef void (*memgov_alert_fn)(const memgov_alert *a, void *user);
 
-/* Registers an alert callback; alerts raised before are not delivered to it. Errors: MEMGOV_EINVAL (NULL),
- * MEMGOV_ERANGE (16 callbacks already). Thread safety: any thread. */
-MEMGOV_API memgov_status memgov_monitor_on_alert(memgov_monitor *mon, memgov_alert_fn fn, void *ctx);
+/* The most alert listeners one monitor holds at a time. */
+#define MEMGOV_MONITOR_MAX_ALERT_LISTENERS 16
+
+/* Registers an alert listener: fn(a, user) for every alert raised from now on (alerts raised before are not
+ * delivered to it), listeners in the order they were added. *id (may be NULL) receives its id for
+ * memgov_monitor_remove_alert_listener(): never 0, never reused within mon. Errors: MEMGOV_EINVAL (mon or fn
+ * NULL), MEMGOV_ERANGE (already MEMGOV_MONITOR_MAX_ALERT_LISTENERS listeners). Thread safety: any thread,
+ * callbacks included. */
+MEMGOV_API memgov_status memgov_monitor_add_alert_listener(memgov_monitor *mon, memgov_alert_fn fn, void *user,
+                                                           uint64_t *id);
+
+/* Removes an alert listener. When it returns, the listener is not running on another thread and will not be
+ * called again (it waits for a delivery in progress on another thread; called from a callback it does not
+ * wait), so user may be freed. Errors: MEMGOV_EINVAL (mon NULL), MEMGOV_ENOTFOUND (no listener with this id).
+ * Thread safety: any thread, callbacks included. */
+MEMGOV_API memgov_status memgov_monitor_remove_alert_listener(memgov_monitor *mon, uint64_t id);
 
 /* The index-th kept alert, oldest first. Errors: MEMGOV_EINVAL (NULL, bad struct_size), MEMGOV_ENOTFOUND (index
  * >= kept). Thread safety: any thread. */
@@ -231,12 +244,15 @@ typedef struct memgov_leak_report {
     double rss_first, rss_last;  /* process.rss after the first and the last iteration */
 } memgov_leak_report;
 
-/* Runs fn(ctx, i) for i = 0 .. iterations - 1 on the calling thread, taking a sample after each, and reports
+/* One iteration of memgov_monitor_leak_check(): i counts from 0. */
+typedef void (*memgov_leak_iteration_fn)(uint32_t iteration, void *user);
+
+/* Runs fn(i, user) for i = 0 .. iterations - 1 on the calling thread, taking a sample after each, and reports
  * the growth per iteration of process.rss and of `metric` (e.g. the budget use the integrator registered; NULL
  * for none). The samples join the monitor's history. Errors: MEMGOV_EINVAL (NULL mon or fn, fewer than 2
  * iterations, bad struct_size), MEMGOV_ENOTFOUND (no such metric). Thread safety: any thread. */
-MEMGOV_API memgov_status memgov_monitor_leak_check(memgov_monitor *mon, void (*fn)(void *ctx, uint32_t iteration),
-                                                   void *ctx, uint32_t iterations, const char *metric,
+MEMGOV_API memgov_status memgov_monitor_leak_check(memgov_monitor *mon, memgov_leak_iteration_fn fn, void *user,
+                                                   uint32_t iterations, const char *metric,
                                                    memgov_leak_report *out);
 
 #ifdef __cplusplus

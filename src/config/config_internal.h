@@ -34,9 +34,9 @@ typedef struct mg_entry {
 } mg_entry;
 
 typedef struct mg_listener {
-    memgov_config_listener fn;
+    memgov_config_listener_fn fn;
     void *user;
-    unsigned id;
+    uint64_t id;
 } mg_listener;
 
 struct memgov_config {
@@ -44,7 +44,7 @@ struct memgov_config {
     pthread_cond_t idle;           /* signalled when `notifying` drops to 0 */
     mg_listener listeners[MEMGOV_CONFIG_MAX_LISTENERS];
     size_t nlisteners;
-    unsigned next_listener_id;
+    uint64_t next_listener_id;
     unsigned notifying;            /* listener rounds running now, on any thread */
     mg_entry *entries;
     size_t n, cap;
@@ -99,7 +99,7 @@ int mg_config_apply(memgov_config *cfg, mg_entry *e, memgov_mode mode, mg_value 
 int mg_config_record(memgov_config *cfg, const char *key, const char *old_value, const char *new_value,
                      const char *source, const char *reason);
 
-/* notify.c: calls the listeners with key (see memgov_config_listener). Call it without holding cfg->lock. */
+/* notify.c: calls the listeners with key (see memgov_config_listener_fn). Call it without holding cfg->lock. */
 void mg_config_notify(memgov_config *cfg, const char *key);
 
 /* load.c */

@@ -16,7 +16,7 @@ const memgov_config_key mg_builtin_keys[] = {
     K("fallback.minimal_enter", DOUBLE, "0.85", "0", "1", NULL, "memory pressure that enters MINIMAL mode"),
     K("fallback.minimal_exit", DOUBLE, "0.75", "0", "1", NULL, "memory pressure under which MINIMAL returns to LIGHT"),
     K("fallback.critical", DOUBLE, "0.95", "0", "1", NULL,
-      "memory pressure at which the fallback machine calls its emergency subscribers (once per episode)"),
+      "memory pressure at which the fallback machine calls its emergency callbacks (once per episode)"),
     K("fallback.dwell", DURATION, "10s", "0", "1h", NULL,
       "least time pressure must stay below a mode's exit threshold before the mode recovers"),
     K("chunk.rows_min", UNSIGNED, "1024", "1", "1099511627776", NULL, "smallest number of rows per chunk"),

@@ -1,22 +1,25 @@
-/* Change notification: listeners run after a change, with no lock held, and unsubscribe waits for running
+/* Change notification: listeners run after a change, with no lock held, and remove_listener waits for running
  * rounds so that a listener's data may be freed once it returns. */
+#include <inttypes.h>
 #include <string.h>
 
 #include "config/config_internal.h"
 #include "internal/error.h"
 
-/* How deep the calling thread is inside listener calls: unsubscribe from a listener must not wait for itself. */
+/* How deep the calling thread is inside listener calls: remove_listener called from a listener must not wait
+ * for itself. */
 static _Thread_local unsigned in_listener;
 
-memgov_status memgov_config_subscribe(memgov_config *cfg, memgov_config_listener fn, void *user, unsigned *id)
+memgov_status memgov_config_add_listener(memgov_config *cfg, memgov_config_listener_fn fn, void *user,
+                                         uint64_t *id)
 {
     if (cfg == NULL || fn == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_config_subscribe: cfg and fn must not be NULL");
+        return mg_fail(MEMGOV_EINVAL, "memgov_config_add_listener: cfg and fn must not be NULL");
     pthread_mutex_lock(&cfg->lock);
     if (cfg->nlisteners == MEMGOV_CONFIG_MAX_LISTENERS) {
         pthread_mutex_unlock(&cfg->lock);
-        return mg_fail(MEMGOV_EBUSY, "the configuration already has %d listeners, its maximum",
-                       MEMGOV_CONFIG_MAX_LISTENERS);
+        return mg_fail(MEMGOV_ERANGE, "the configuration already has %d listeners, its maximum "
+                       "(MEMGOV_CONFIG_MAX_LISTENERS)", MEMGOV_CONFIG_MAX_LISTENERS);
     }
     mg_listener *l = &cfg->listeners[cfg->nlisteners++];
     l->fn = fn;
@@ -28,17 +31,17 @@ memgov_status memgov_config_subscribe(memgov_config *cfg, memgov_config_listener
     return MEMGOV_OK;
 }
 
-memgov_status memgov_config_unsubscribe(memgov_config *cfg, unsigned id)
+memgov_status memgov_config_remove_listener(memgov_config *cfg, uint64_t id)
 {
     if (cfg == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_config_unsubscribe: cfg is NULL");
+        return mg_fail(MEMGOV_EINVAL, "memgov_config_remove_listener: cfg is NULL");
     pthread_mutex_lock(&cfg->lock);
     size_t i = 0;
     while (i < cfg->nlisteners && cfg->listeners[i].id != id)
         i++;
     if (i == cfg->nlisteners) {
         pthread_mutex_unlock(&cfg->lock);
-        return mg_fail(MEMGOV_ENOTFOUND, "no configuration listener with id %u", id);
+        return mg_fail(MEMGOV_ENOTFOUND, "no configuration listener with id %" PRIu64, id);
     }
     memmove(&cfg->listeners[i], &cfg->listeners[i + 1], (cfg->nlisteners - i - 1) * sizeof cfg->listeners[0]);
     cfg->nlisteners--;

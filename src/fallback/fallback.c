@@ -1,7 +1,7 @@
 /* The fallback state machine; see memgov/fallback.h for the rules and the callback contract.
  *
  * One mutex guards the state. Events (transitions, emergency episodes) are recorded under it in rings; whoever
- * finds no delivery in progress becomes the deliverer and calls the subscribers with the lock released, until
+ * finds no delivery in progress becomes the deliverer and calls the callbacks with the lock released, until
  * nothing is left to deliver. So callbacks never run under the lock, never two at a time, and in order. */
 #include <math.h>
 #include <pthread.h>
@@ -26,9 +26,9 @@ enum sub_kind { SUB_TRANSITION, SUB_EMERGENCY };
 typedef struct sub {
     uint64_t id;
     enum sub_kind kind;
-    memgov_fallback_transition_fn on_transition; /* NULL once unsubscribed (kind SUB_TRANSITION) */
-    memgov_fallback_emergency_fn on_emergency;   /* NULL once unsubscribed (kind SUB_EMERGENCY) */
-    void *ctx;
+    memgov_fallback_transition_fn on_transition; /* NULL once removed (kind SUB_TRANSITION) */
+    memgov_fallback_emergency_fn on_emergency;   /* NULL once removed (kind SUB_EMERGENCY) */
+    void *user;
     uint64_t after;                              /* deliver only events numbered above this */
 } sub;
 
@@ -260,7 +260,7 @@ static void observe(memgov_fallback *fb, double p)
     }
 }
 
-/* Under the lock, outside a delivery: drops unsubscribed entries. */
+/* Under the lock, outside a delivery: drops removed entries. */
 static void compact_subs(memgov_fallback *fb)
 {
     size_t k = 0;
@@ -270,7 +270,7 @@ static void compact_subs(memgov_fallback *fb)
     fb->n_subs = k;
 }
 
-/* Calls every live subscriber of `kind` registered before event `number`, releasing the lock around each call.
+/* Calls every live callback of `kind` registered before event `number`, releasing the lock around each call.
  * Entries are only appended or marked during a delivery, so indices stay valid across the unlocked calls. */
 static void call_subs(memgov_fallback *fb, enum sub_kind kind, uint64_t number, const memgov_fallback_transition *t,
                       double pressure)
@@ -281,11 +281,11 @@ static void call_subs(memgov_fallback *fb, enum sub_kind kind, uint64_t number, 
             continue;
         if (kind == SUB_TRANSITION && s.on_transition != NULL) {
             pthread_mutex_unlock(&fb->lock);
-            s.on_transition(s.ctx, t);
+            s.on_transition(t, s.user);
             pthread_mutex_lock(&fb->lock);
         } else if (kind == SUB_EMERGENCY && s.on_emergency != NULL) {
             pthread_mutex_unlock(&fb->lock);
-            s.on_emergency(s.ctx, pressure);
+            s.on_emergency(pressure, s.user);
             pthread_mutex_lock(&fb->lock);
         }
     }
@@ -376,7 +376,7 @@ MEMGOV_API memgov_status memgov_fallback_evaluate(memgov_fallback *fb)
                        "source");
     memgov_pressure p;
     memgov_pressure_init(&p);
-    memgov_status st = fb->o.pressure_source(fb->o.source_ctx, &p);
+    memgov_status st = fb->o.pressure_source(&p, fb->o.source_ctx);
     if (st != MEMGOV_OK)
         return mg_fail(st, "memgov_fallback_evaluate: the pressure source returned %s", memgov_status_name(st));
     return memgov_fallback_update(fb, &p);
@@ -426,14 +426,13 @@ MEMGOV_API memgov_status memgov_fallback_unpin(memgov_fallback *fb)
     return was ? MEMGOV_OK : mg_fail(MEMGOV_ESTATE, "memgov_fallback_unpin: the machine is not pinned");
 }
 
-static memgov_status add_sub(memgov_fallback *fb, sub s, uint64_t *id)
+static memgov_status add_sub(memgov_fallback *fb, sub s, uint64_t *id, const char *fname)
 {
     pthread_mutex_lock(&fb->lock);
     sub *grown = mg_grow(fb->subs, &fb->cap_subs, fb->n_subs, sizeof *grown, 4);
     if (grown == NULL) {
         pthread_mutex_unlock(&fb->lock);
-        return mg_fail(MEMGOV_ENOMEM, "memgov_fallback_subscribe: out of memory for %zu subscribers",
-                       fb->n_subs + 1);
+        return mg_fail(MEMGOV_ENOMEM, "%s: out of memory for %zu callbacks", fname, fb->n_subs + 1);
     }
     fb->subs = grown;
     s.id = fb->next_id++;
@@ -445,36 +444,21 @@ static memgov_status add_sub(memgov_fallback *fb, sub s, uint64_t *id)
     return MEMGOV_OK;
 }
 
-MEMGOV_API memgov_status memgov_fallback_subscribe(memgov_fallback *fb, memgov_fallback_transition_fn fn,
-                                                   void *ctx, uint64_t *id)
-{
-    if (fb == NULL || fn == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_fallback_subscribe: %s is NULL", fb == NULL ? "the machine" : "fn");
-    return add_sub(fb, (sub){.kind = SUB_TRANSITION, .on_transition = fn, .ctx = ctx}, id);
-}
-
-MEMGOV_API memgov_status memgov_fallback_on_emergency(memgov_fallback *fb, memgov_fallback_emergency_fn fn,
-                                                      void *ctx, uint64_t *id)
-{
-    if (fb == NULL || fn == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_fallback_on_emergency: %s is NULL",
-                       fb == NULL ? "the machine" : "fn");
-    return add_sub(fb, (sub){.kind = SUB_EMERGENCY, .on_emergency = fn, .ctx = ctx}, id);
-}
-
-MEMGOV_API memgov_status memgov_fallback_unsubscribe(memgov_fallback *fb, uint64_t id)
+/* Removes the live callback of `kind` with this id; waits for a delivery in progress on another thread. */
+static memgov_status remove_sub(memgov_fallback *fb, enum sub_kind kind, uint64_t id, const char *fname)
 {
     if (fb == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_fallback_unsubscribe: the machine is NULL");
+        return mg_fail(MEMGOV_EINVAL, "%s: the machine is NULL", fname);
     pthread_mutex_lock(&fb->lock);
     sub *found = NULL;
     for (size_t i = 0; i < fb->n_subs; i++)
-        if (fb->subs[i].id == id && (fb->subs[i].on_transition != NULL || fb->subs[i].on_emergency != NULL))
+        if (fb->subs[i].id == id && fb->subs[i].kind == kind &&
+            (fb->subs[i].on_transition != NULL || fb->subs[i].on_emergency != NULL))
             found = &fb->subs[i];
     if (found == NULL) {
         pthread_mutex_unlock(&fb->lock);
-        return mg_fail(MEMGOV_ENOTFOUND, "memgov_fallback_unsubscribe: no subscriber with id %llu",
-                       (unsigned long long)id);
+        return mg_fail(MEMGOV_ENOTFOUND, "%s: no %s callback with id %llu", fname,
+                       kind == SUB_TRANSITION ? "transition" : "emergency", (unsigned long long)id);
     }
     found->on_transition = NULL;
     found->on_emergency = NULL;
@@ -485,6 +469,36 @@ MEMGOV_API memgov_status memgov_fallback_unsubscribe(memgov_fallback *fb, uint64
             pthread_cond_wait(&fb->delivered, &fb->lock);
     pthread_mutex_unlock(&fb->lock);
     return MEMGOV_OK;
+}
+
+MEMGOV_API memgov_status memgov_fallback_add_listener(memgov_fallback *fb, memgov_fallback_transition_fn fn,
+                                                      void *user, uint64_t *id)
+{
+    if (fb == NULL || fn == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_fallback_add_listener: %s is NULL",
+                       fb == NULL ? "the machine" : "fn");
+    return add_sub(fb, (sub){.kind = SUB_TRANSITION, .on_transition = fn, .user = user}, id,
+                   "memgov_fallback_add_listener");
+}
+
+MEMGOV_API memgov_status memgov_fallback_remove_listener(memgov_fallback *fb, uint64_t id)
+{
+    return remove_sub(fb, SUB_TRANSITION, id, "memgov_fallback_remove_listener");
+}
+
+MEMGOV_API memgov_status memgov_fallback_add_emergency(memgov_fallback *fb, memgov_fallback_emergency_fn fn,
+                                                       void *user, uint64_t *id)
+{
+    if (fb == NULL || fn == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_fallback_add_emergency: %s is NULL",
+                       fb == NULL ? "the machine" : "fn");
+    return add_sub(fb, (sub){.kind = SUB_EMERGENCY, .on_emergency = fn, .user = user}, id,
+                   "memgov_fallback_add_emergency");
+}
+
+MEMGOV_API memgov_status memgov_fallback_remove_emergency(memgov_fallback *fb, uint64_t id)
+{
+    return remove_sub(fb, SUB_EMERGENCY, id, "memgov_fallback_remove_emergency");
 }
 
 MEMGOV_API memgov_status memgov_fallback_history(memgov_fallback *fb, size_t index,

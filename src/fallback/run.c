@@ -41,7 +41,7 @@ static memgov_status read_options(const memgov_fallback_run_options *opts, memgo
     return MEMGOV_OK;
 }
 
-MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallback_job_fn job, void *ctx,
+MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallback_job_fn job, void *user,
                                              const memgov_fallback_run_options *opts,
                                              memgov_fallback_run_result *result)
 {
@@ -61,10 +61,10 @@ MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallbac
             pause = pause == 0 ? o.backoff_ns : (pause > o.backoff_max_ns / 2 ? o.backoff_max_ns : pause * 2);
             if (pause > o.backoff_max_ns)
                 pause = o.backoff_max_ns;
-            o.sleep_ns(o.sleep_ctx, pause);
+            o.sleep_ns(pause, o.sleep_ctx);
         }
         memgov_mode mode = memgov_fallback_mode(fb);
-        st = job(ctx, mode);
+        st = job(mode, user);
         r.attempt[r.attempts++] = (memgov_fallback_attempt){.mode = mode, .status = st, .backoff_ns = pause};
         /* The retry must run lighter than this attempt did. A refusal inside the job may have moved the machine
          * already (a governor's refusal listener does): that move is the step, not a reason for a second one. */

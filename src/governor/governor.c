@@ -119,11 +119,11 @@ MEMGOV_API memgov_monitor *memgov_governor_monitor(memgov *gov)
     return gov != NULL ? gov->parts->monitor : NULL;
 }
 
-MEMGOV_API memgov_status memgov_run_with_fallback(memgov *gov, memgov_fallback_job_fn job, void *ctx,
+MEMGOV_API memgov_status memgov_run_with_fallback(memgov *gov, memgov_fallback_job_fn job, void *user,
                                                   const memgov_fallback_run_options *opts,
                                                   memgov_fallback_run_result *result)
 {
     if (gov == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_run_with_fallback: the governor is NULL");
-    return memgov_fallback_run(gov->parts->fallback, job, ctx, opts, result);
+    return memgov_fallback_run(gov->parts->fallback, job, user, opts, result);
 }

@@ -149,9 +149,9 @@ memgov_status mg_parts_configure(const memgov_options *o, mg_parts **out, memgov
 
 /* The machine's pressure source: the root budget against its hard limit, and the effective memory in use
  * (the cgroup's memory.current where a cgroup limit is what makes memory effective, else RAM - MemAvailable). */
-static memgov_status pressure_now(void *ctx, memgov_pressure *out)
+static memgov_status pressure_now(memgov_pressure *out, void *user)
 {
-    mg_parts *parts = ctx;
+    mg_parts *parts = user;
     uint64_t hard = atomic_load_explicit(&parts->root->hard, memory_order_relaxed);
     if (hard != MG_NO_LIMIT) {
         out->budget_used = mg_budget_live(parts->root);
@@ -169,9 +169,9 @@ static memgov_status pressure_now(void *ctx, memgov_pressure *out)
     return MEMGOV_OK;
 }
 
-static void on_transition(void *ctx, const memgov_fallback_transition *t)
+static void on_transition(const memgov_fallback_transition *t, void *user)
 {
-    mg_parts *parts = ctx;
+    mg_parts *parts = user;
     memgov_config_set_mode(parts->config, t->to);
 }
 
@@ -209,7 +209,7 @@ static memgov_status create_fallback(mg_parts *parts)
     memgov_status st = memgov_fallback_create(&fo, &parts->fallback);
     if (st != MEMGOV_OK)
         return fail_with_context(st, "fallback thresholds from the configuration");
-    if ((st = memgov_fallback_subscribe(parts->fallback, on_transition, parts, NULL)) != MEMGOV_OK)
+    if ((st = memgov_fallback_add_listener(parts->fallback, on_transition, parts, NULL)) != MEMGOV_OK)
         return st;
     int enabled = 1;
     memgov_config_get_bool(cfg, "fallback.enabled", &enabled);
@@ -268,7 +268,8 @@ memgov_status mg_parts_wire(mg_parts *parts, memgov_budget *root, bool start_mon
     if (st == MEMGOV_OK && (st = memgov_budget_add_listener(root, on_budget_event, parts)) == MEMGOV_OK)
         parts->root_listening = 1;
     if (st == MEMGOV_OK &&
-        (st = memgov_config_subscribe(parts->config, on_config_change, parts, &parts->config_listener)) == MEMGOV_OK)
+        (st = memgov_config_add_listener(parts->config, on_config_change, parts, &parts->config_listener)) ==
+            MEMGOV_OK)
         parts->config_listening = 1;
     if (st == MEMGOV_OK)
         st = create_monitor(parts, start_monitor);
@@ -283,7 +284,7 @@ void mg_parts_close(mg_parts *parts)
     if (parts->root_listening)
         memgov_budget_remove_listener(parts->root, on_budget_event, parts);
     if (parts->config_listening)
-        memgov_config_unsubscribe(parts->config, parts->config_listener);
+        memgov_config_remove_listener(parts->config, parts->config_listener);
     memgov_fallback_destroy(parts->fallback);
     memgov_config_destroy(parts->config);
     free(parts->proc_root);

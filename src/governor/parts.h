@@ -19,7 +19,7 @@ typedef struct mg_parts {
     char *proc_root;         /* NULL = the real /proc */
     uint64_t root_limit;     /* the options' overrides; 0 = from the configuration */
     uint64_t root_soft_limit;
-    unsigned config_listener;
+    uint64_t config_listener;
     int config_listening, root_listening;
 } mg_parts;
 

@@ -12,7 +12,7 @@ uint64_t mg_monotonic_ns(void *ctx)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void mg_sleep_ns(void *ctx, uint64_t ns)
+void mg_sleep_ns(uint64_t ns, void *ctx)
 {
     (void)ctx;
     struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};

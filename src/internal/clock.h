@@ -8,6 +8,6 @@
 uint64_t mg_monotonic_ns(void *ctx);
 
 /* Sleeps ns nanoseconds (CLOCK_MONOTONIC, resumed after signals); the signature of the sleep_ns fields. */
-void mg_sleep_ns(void *ctx, uint64_t ns);
+void mg_sleep_ns(uint64_t ns, void *ctx);
 
 #endif

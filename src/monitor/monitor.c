@@ -17,7 +17,6 @@
 
 #define HISTORY_MAX (1u << 24)
 #define ALERT_HISTORY_MAX (1u << 20)
-#define CALLBACKS_MAX 16
 #define DAY_NS 86400000000000ull
 
 MEMGOV_API void memgov_monitor_options_init(memgov_monitor_options *o)
@@ -137,6 +136,8 @@ MEMGOV_API memgov_status memgov_monitor_create(const memgov_monitor_options *opt
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&mon->lock, NULL);
     pthread_cond_init(&mon->wake, &ca);
+    pthread_cond_init(&mon->idle, NULL);
+    mon->next_callback_id = 1;
     pthread_condattr_destroy(&ca);
     strcpy(mon->root, o.proc_root);
     strcpy(mon->leak_metric, o.leak_metric);
@@ -159,6 +160,7 @@ MEMGOV_API void memgov_monitor_destroy(memgov_monitor *mon)
         memgov_monitor_stop(mon);
     pthread_mutex_destroy(&mon->lock);
     pthread_cond_destroy(&mon->wake);
+    pthread_cond_destroy(&mon->idle);
     free(mon->rows);
     free(mon->times);
     free(mon->rules);
@@ -175,7 +177,7 @@ int mg_find_metric(const memgov_monitor *mon, const char *name)
 }
 
 MEMGOV_API memgov_status memgov_monitor_add_metric(memgov_monitor *mon, const char *name, const char *unit,
-                                                   memgov_metric_fn fn, void *ctx)
+                                                   memgov_metric_fn fn, void *user)
 {
     if (mon == NULL || name == NULL || unit == NULL || fn == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_monitor_add_metric: %s is NULL",
@@ -183,7 +185,7 @@ MEMGOV_API memgov_status memgov_monitor_add_metric(memgov_monitor *mon, const ch
     pthread_mutex_lock(&mon->lock);
     memgov_status st = mon->started ? mg_fail(MEMGOV_ESTATE, "memgov_monitor_add_metric: '%.80s' comes too late: "
                                               "metrics are fixed at the first sample", name)
-                                    : add_metric_locked(mon, name, unit, fn, ctx);
+                                    : add_metric_locked(mon, name, unit, fn, user);
     pthread_mutex_unlock(&mon->lock);
     return st;
 }
@@ -304,6 +306,7 @@ static void deliver_and_unlock(memgov_monitor *mon)
         return;
     }
     mon->delivering = 1;
+    mon->deliverer = pthread_self();
     for (;;) {
         if (mon->n_alerts - mon->delivered > mon->o.alert_history_capacity)
             mon->delivered = mon->n_alerts - mon->o.alert_history_capacity;
@@ -311,16 +314,23 @@ static void deliver_and_unlock(memgov_monitor *mon)
             break;
         uint64_t seq = ++mon->delivered;
         memgov_alert a = mon->alerts[(seq - 1) % mon->o.alert_history_capacity];
-        for (size_t i = 0; i < mon->n_callbacks; i++) {
+        /* By id, not index: a callback may add or remove listeners while the lock is released. */
+        uint64_t last = 0;
+        for (;;) {
+            size_t i = 0;
+            while (i < mon->n_callbacks && (mon->callback[i].id <= last || mon->callback[i].after >= seq))
+                i++;
+            if (i == mon->n_callbacks)
+                break;
             mg_callback cb = mon->callback[i];
-            if (cb.after >= seq)
-                continue;
+            last = cb.id;
             pthread_mutex_unlock(&mon->lock);
-            cb.fn(cb.ctx, &a);
+            cb.fn(&a, cb.user);
             pthread_mutex_lock(&mon->lock);
         }
     }
     mon->delivering = 0;
+    pthread_cond_broadcast(&mon->idle);
     pthread_mutex_unlock(&mon->lock);
 }
 
@@ -456,11 +466,11 @@ MEMGOV_API memgov_status memgov_monitor_stop(memgov_monitor *mon)
     return MEMGOV_OK;
 }
 
-MEMGOV_API memgov_status memgov_monitor_metric_stats(memgov_monitor *mon, const char *metric,
-                                                     memgov_metric_stats *out)
+MEMGOV_API memgov_status memgov_monitor_get_metric_stats(memgov_monitor *mon, const char *metric,
+                                                         memgov_metric_stats *out)
 {
     if (mon == NULL || metric == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_monitor_metric_stats: %s is NULL",
+        return mg_fail(MEMGOV_EINVAL, "memgov_monitor_get_metric_stats: %s is NULL",
                        mon == NULL ? "the monitor" : "metric");
     memgov_metric_stats s = {.struct_size = sizeof s};
     pthread_mutex_lock(&mon->lock);
@@ -569,17 +579,44 @@ MEMGOV_API memgov_status memgov_monitor_add_alert(memgov_monitor *mon, const mem
     return MEMGOV_OK;
 }
 
-MEMGOV_API memgov_status memgov_monitor_on_alert(memgov_monitor *mon, memgov_alert_fn fn, void *ctx)
+MEMGOV_API memgov_status memgov_monitor_add_alert_listener(memgov_monitor *mon, memgov_alert_fn fn, void *user,
+                                                           uint64_t *id)
 {
     if (mon == NULL || fn == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_monitor_on_alert: %s is NULL", mon == NULL ? "the monitor" : "fn");
+        return mg_fail(MEMGOV_EINVAL, "memgov_monitor_add_alert_listener: %s is NULL",
+                       mon == NULL ? "the monitor" : "fn");
     pthread_mutex_lock(&mon->lock);
-    if (mon->n_callbacks == CALLBACKS_MAX) {
+    if (mon->n_callbacks == MEMGOV_MONITOR_MAX_ALERT_LISTENERS) {
         pthread_mutex_unlock(&mon->lock);
-        return mg_fail(MEMGOV_ERANGE, "memgov_monitor_on_alert: the monitor holds the maximum of %d callbacks",
-                       CALLBACKS_MAX);
+        return mg_fail(MEMGOV_ERANGE, "memgov_monitor_add_alert_listener: the monitor holds the maximum of %d "
+                       "alert listeners (MEMGOV_MONITOR_MAX_ALERT_LISTENERS)", MEMGOV_MONITOR_MAX_ALERT_LISTENERS);
     }
-    mon->callback[mon->n_callbacks++] = (mg_callback){.fn = fn, .ctx = ctx, .after = mon->n_alerts};
+    uint64_t new_id = mon->next_callback_id++;
+    mon->callback[mon->n_callbacks++] = (mg_callback){.id = new_id, .fn = fn, .user = user, .after = mon->n_alerts};
+    pthread_mutex_unlock(&mon->lock);
+    if (id != NULL)
+        *id = new_id;
+    return MEMGOV_OK;
+}
+
+MEMGOV_API memgov_status memgov_monitor_remove_alert_listener(memgov_monitor *mon, uint64_t id)
+{
+    if (mon == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_monitor_remove_alert_listener: the monitor is NULL");
+    pthread_mutex_lock(&mon->lock);
+    size_t i = 0;
+    while (i < mon->n_callbacks && mon->callback[i].id != id)
+        i++;
+    if (i == mon->n_callbacks) {
+        pthread_mutex_unlock(&mon->lock);
+        return mg_fail(MEMGOV_ENOTFOUND, "memgov_monitor_remove_alert_listener: no alert listener with id %llu",
+                       (unsigned long long)id);
+    }
+    memmove(&mon->callback[i], &mon->callback[i + 1], (mon->n_callbacks - i - 1) * sizeof mon->callback[0]);
+    mon->n_callbacks--;
+    if (mon->delivering && !pthread_equal(mon->deliverer, pthread_self()))
+        while (mon->delivering)
+            pthread_cond_wait(&mon->idle, &mon->lock);
     pthread_mutex_unlock(&mon->lock);
     return MEMGOV_OK;
 }

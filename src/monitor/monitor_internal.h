@@ -41,8 +41,9 @@ typedef struct mg_rule {
 } mg_rule;
 
 typedef struct mg_callback {
+    uint64_t id;    /* ascending in the table: the deliverer finds its place again by id */
     memgov_alert_fn fn;
-    void *ctx;
+    void *user;
     uint64_t after; /* alerts numbered above this are delivered */
 } mg_callback;
 
@@ -67,9 +68,12 @@ struct memgov_monitor {
     size_t n_rules, cap_rules;
     memgov_alert *alerts; /* ring: alert seq q at (q - 1) % alert_history_capacity */
     uint64_t n_alerts, delivered;
-    mg_callback callback[16];
+    mg_callback callback[MEMGOV_MONITOR_MAX_ALERT_LISTENERS];
     size_t n_callbacks;
+    uint64_t next_callback_id;
     int delivering;
+    pthread_t deliverer;    /* valid while delivering */
+    pthread_cond_t idle;    /* broadcast when delivering drops to 0 */
 
     pthread_t thread;
     int running, stopping;

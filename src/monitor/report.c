@@ -191,8 +191,8 @@ static double newest(memgov_monitor *mon, int i)
     return v;
 }
 
-MEMGOV_API memgov_status memgov_monitor_leak_check(memgov_monitor *mon, void (*fn)(void *ctx, uint32_t iteration),
-                                                   void *ctx, uint32_t iterations, const char *metric,
+MEMGOV_API memgov_status memgov_monitor_leak_check(memgov_monitor *mon, memgov_leak_iteration_fn fn, void *user,
+                                                   uint32_t iterations, const char *metric,
                                                    memgov_leak_report *out_report)
 {
     if (mon == NULL || fn == NULL || out_report == NULL)
@@ -215,7 +215,7 @@ MEMGOV_API memgov_status memgov_monitor_leak_check(memgov_monitor *mon, void (*f
     double *rss = x + iterations, *other = rss + iterations;
     memgov_status st = MEMGOV_OK;
     for (uint32_t i = 0; i < iterations && st == MEMGOV_OK; i++) {
-        fn(ctx, i);
+        fn(i, user);
         st = memgov_monitor_sample(mon);
         x[i] = (double)i;
         rss[i] = newest(mon, 0);

@@ -1,5 +1,5 @@
 /* Stress of the fallback machine and the monitor under threads (suite `concurrent`, also run under TSan):
- * concurrent updates, refusals, pins, subscribe/unsubscribe, on-demand samples beside the sampler thread, and
+ * concurrent updates, refusals, pins, adding/removing listeners, on-demand samples beside the sampler thread, and
  * start/stop. Asserts that callbacks are never concurrent, arrive in sequence order, and none is lost. */
 #include <pthread.h>
 #include <setjmp.h>
@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include "memgov.h"
@@ -33,7 +34,7 @@ static void leave(watch *w)
     atomic_fetch_sub(&w->inside, 1);
 }
 
-static void on_transition(void *ctx, const memgov_fallback_transition *t)
+static void on_transition(const memgov_fallback_transition *t, void *ctx)
 {
     watch *w = ctx;
     enter(w);
@@ -44,7 +45,7 @@ static void on_transition(void *ctx, const memgov_fallback_transition *t)
     leave(w);
 }
 
-static void ignore(void *ctx, const memgov_fallback_transition *t)
+static void ignore(const memgov_fallback_transition *t, void *ctx)
 {
     (void)ctx;
     (void)t;
@@ -74,13 +75,13 @@ static void *fallback_worker(void *arg)
     return NULL;
 }
 
-static void *churn_subscribers(void *arg)
+static void *churn_listeners(void *arg)
 {
     memgov_fallback *fb = arg;
     for (int i = 0; i < ROUNDS / 10; i++) {
         uint64_t id;
-        if (memgov_fallback_subscribe(fb, ignore, NULL, &id) == MEMGOV_OK)
-            memgov_fallback_unsubscribe(fb, id);
+        if (memgov_fallback_add_listener(fb, ignore, NULL, &id) == MEMGOV_OK)
+            memgov_fallback_remove_listener(fb, id);
     }
     return NULL;
 }
@@ -95,14 +96,14 @@ static void fallback_callbacks_stay_ordered_and_serial_under_threads(void **stat
     memgov_fallback *fb = NULL;
     assert_int_equal(memgov_fallback_create(&o, &fb), MEMGOV_OK);
     static watch w;
-    assert_int_equal(memgov_fallback_subscribe(fb, on_transition, &w, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_fallback_add_listener(fb, on_transition, &w, NULL), MEMGOV_OK);
     pthread_t t[THREADS + 1];
     fb_worker workers[THREADS];
     for (int i = 0; i < THREADS; i++) {
         workers[i] = (fb_worker){.fb = fb, .seed = 17u * (unsigned)i + 1};
         assert_int_equal(pthread_create(&t[i], NULL, fallback_worker, &workers[i]), 0);
     }
-    assert_int_equal(pthread_create(&t[THREADS], NULL, churn_subscribers, fb), 0);
+    assert_int_equal(pthread_create(&t[THREADS], NULL, churn_listeners, fb), 0);
     for (int i = 0; i <= THREADS; i++)
         pthread_join(t[i], NULL);
     memgov_fallback_stats st = {.struct_size = sizeof st};
@@ -120,7 +121,7 @@ static double counter(void *ctx)
     return (double)(atomic_fetch_add(n, 1) % 100);
 }
 
-static void on_alert(void *ctx, const memgov_alert *a)
+static void on_alert(const memgov_alert *a, void *ctx)
 {
     watch *w = ctx;
     enter(w);
@@ -129,6 +130,28 @@ static void on_alert(void *ctx, const memgov_alert *a)
     w->last_seq = a->seq;
     atomic_fetch_add(&w->calls, 1);
     leave(w);
+}
+
+/* Frees its user data right after each removal: a call after remove_alert_listener() returned is a
+ * use-after-free that ASan and TSan report. */
+static void count_alert(const memgov_alert *a, void *user)
+{
+    (void)a;
+    atomic_fetch_add((atomic_int *)user, 1);
+}
+
+static void *churn_alert_listeners(void *arg)
+{
+    memgov_monitor *mon = arg;
+    for (int i = 0; i < ROUNDS / 10; i++) {
+        atomic_int *calls = malloc(sizeof *calls);
+        atomic_init(calls, 0);
+        uint64_t id;
+        if (memgov_monitor_add_alert_listener(mon, count_alert, calls, &id) == MEMGOV_OK)
+            assert_int_equal(memgov_monitor_remove_alert_listener(mon, id), MEMGOV_OK);
+        free(calls);
+    }
+    return NULL;
 }
 
 static void *sample_often(void *arg)
@@ -157,16 +180,17 @@ static void monitor_samples_from_threads_beside_the_sampler(void **state)
     r.critical = 90;
     assert_int_equal(memgov_monitor_add_alert(mon, &r, NULL), MEMGOV_OK);
     static watch w;
-    assert_int_equal(memgov_monitor_on_alert(mon, on_alert, &w), MEMGOV_OK);
+    assert_int_equal(memgov_monitor_add_alert_listener(mon, on_alert, &w, NULL), MEMGOV_OK);
     assert_int_equal(memgov_monitor_start(mon), MEMGOV_OK);
-    pthread_t t[THREADS];
+    pthread_t t[THREADS + 1];
     for (int i = 0; i < THREADS; i++)
         assert_int_equal(pthread_create(&t[i], NULL, sample_often, mon), 0);
+    assert_int_equal(pthread_create(&t[THREADS], NULL, churn_alert_listeners, mon), 0);
     for (int i = 0; i < 50; i++) { /* stop and start while the others sample */
         assert_int_equal(memgov_monitor_stop(mon), MEMGOV_OK);
         assert_int_equal(memgov_monitor_start(mon), MEMGOV_OK);
     }
-    for (int i = 0; i < THREADS; i++)
+    for (int i = 0; i <= THREADS; i++)
         pthread_join(t[i], NULL);
     assert_int_equal(memgov_monitor_stop(mon), MEMGOV_OK);
     memgov_monitor_stats st = {.struct_size = sizeof st};

@@ -584,7 +584,7 @@ static void recommendations_respect_cores_a_small_container_and_small_data(void 
 typedef struct heard {
     int calls;
     char last[64];
-    memgov_config_listener self;
+    memgov_config_listener_fn self;
     uint64_t batch_max_seen;
 } heard;
 
@@ -597,13 +597,14 @@ static void listen(memgov_config *cfg, const char *key, void *user)
     assert_int_equal(memgov_config_get_unsigned(cfg, "batch.max", &h->batch_max_seen), MEMGOV_OK);
 }
 
-static void listeners_hear_sets_mode_changes_and_loads_until_unsubscribed(void **state)
+static void listeners_hear_sets_mode_changes_and_loads_until_removed(void **state)
 {
     (void)state;
     memgov_config *cfg = new_config();
     heard h = {0};
-    unsigned id = 0;
-    assert_int_equal(memgov_config_subscribe(cfg, listen, &h, &id), MEMGOV_OK);
+    uint64_t id = 0;
+    assert_int_equal(memgov_config_add_listener(cfg, listen, &h, &id), MEMGOV_OK);
+    assert_true(id != 0);
     assert_int_equal(memgov_config_set(cfg, "batch.max", "77"), MEMGOV_OK);
     assert_int_equal(h.calls, 1);
     assert_string_equal(h.last, "batch.max");
@@ -618,14 +619,23 @@ static void listeners_hear_sets_mode_changes_and_loads_until_unsubscribed(void *
     assert_int_equal(load(cfg, "# nothing\n", 0, NULL), MEMGOV_OK);
     assert_int_equal(memgov_config_set(cfg, "batch.max", "0"), MEMGOV_ERANGE); /* refused: no call */
     assert_int_equal(h.calls, 3);
-    assert_int_equal(memgov_config_unsubscribe(cfg, id), MEMGOV_OK);
+    assert_int_equal(memgov_config_remove_listener(cfg, id), MEMGOV_OK);
     assert_int_equal(memgov_config_set(cfg, "batch.max", "5"), MEMGOV_OK);
     assert_int_equal(h.calls, 3);
-    assert_int_equal(memgov_config_unsubscribe(cfg, id), MEMGOV_ENOTFOUND);
-    for (int i = 0; i < MEMGOV_CONFIG_MAX_LISTENERS; i++)
-        assert_int_equal(memgov_config_subscribe(cfg, listen, &h, NULL), MEMGOV_OK);
-    assert_int_equal(memgov_config_subscribe(cfg, listen, &h, NULL), MEMGOV_EBUSY);
-    assert_int_equal(memgov_config_subscribe(cfg, NULL, &h, NULL), MEMGOV_EINVAL);
+    assert_int_equal(memgov_config_remove_listener(cfg, id), MEMGOV_ENOTFOUND);
+    uint64_t ids[MEMGOV_CONFIG_MAX_LISTENERS];
+    for (int i = 0; i < MEMGOV_CONFIG_MAX_LISTENERS; i++) {
+        assert_int_equal(memgov_config_add_listener(cfg, listen, &h, &ids[i]), MEMGOV_OK);
+        assert_true(ids[i] > id); /* never reused: the removed id stays retired */
+        assert_true(i == 0 || ids[i] > ids[i - 1]);
+    }
+    assert_int_equal(memgov_config_add_listener(cfg, listen, &h, NULL), MEMGOV_ERANGE); /* the table is full */
+    assert_non_null(strstr(memgov_last_error(), "MEMGOV_CONFIG_MAX_LISTENERS"));
+    assert_int_equal(memgov_config_remove_listener(cfg, ids[3]), MEMGOV_OK); /* a slot frees up */
+    uint64_t again = 0;
+    assert_int_equal(memgov_config_add_listener(cfg, listen, &h, &again), MEMGOV_OK);
+    assert_true(again > ids[MEMGOV_CONFIG_MAX_LISTENERS - 1]);
+    assert_int_equal(memgov_config_add_listener(cfg, NULL, &h, NULL), MEMGOV_EINVAL);
     memgov_config_destroy(cfg);
 }
 
@@ -643,19 +653,19 @@ static void *setter(void *arg)
     return NULL;
 }
 
-/* Under ASan, a listener call after unsubscribe returned would touch freed memory and fail the test. */
-static void after_unsubscribe_returns_the_listener_data_may_be_freed(void **state)
+/* Under ASan, a listener call after remove_listener returned would touch freed memory and fail the test. */
+static void after_remove_listener_returns_the_listener_data_may_be_freed(void **state)
 {
     (void)state;
     memgov_config *cfg = new_config();
     int *counter = calloc(1, sizeof *counter);
-    unsigned id;
-    assert_int_equal(memgov_config_subscribe(cfg, count_call, counter, &id), MEMGOV_OK);
+    uint64_t id;
+    assert_int_equal(memgov_config_add_listener(cfg, count_call, counter, &id), MEMGOV_OK);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, setter, cfg), 0);
     while (__atomic_load_n(counter, __ATOMIC_RELAXED) < 100)
         sched_yield();
-    assert_int_equal(memgov_config_unsubscribe(cfg, id), MEMGOV_OK);
+    assert_int_equal(memgov_config_remove_listener(cfg, id), MEMGOV_OK);
     int seen = __atomic_load_n(counter, __ATOMIC_RELAXED);
     free(counter);
     pthread_join(t, NULL);
@@ -723,8 +733,8 @@ int main(void)
         cmocka_unit_test(lighter_modes_recommend_lighter_settings),
         cmocka_unit_test(recommendations_respect_cores_a_small_container_and_small_data),
         cmocka_unit_test(recommendations_on_fixture_machines_follow_the_tiers_and_the_container),
-        cmocka_unit_test(listeners_hear_sets_mode_changes_and_loads_until_unsubscribed),
-        cmocka_unit_test(after_unsubscribe_returns_the_listener_data_may_be_freed),
+        cmocka_unit_test(listeners_hear_sets_mode_changes_and_loads_until_removed),
+        cmocka_unit_test(after_remove_listener_returns_the_listener_data_may_be_freed),
         cmocka_unit_test(concurrent_gets_and_sets_are_safe),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /* Specification of the fallback state machine: exact transitions for synthetic pressure sequences on an
- * injected clock, refusals, pinning, emergencies, the history, subscribers and memgov_fallback_run(). */
+ * injected clock, refusals, pinning, emergencies, the history, listeners and memgov_fallback_run(). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +18,7 @@ static uint64_t fake_clock(void *ctx)
     return now_ns;
 }
 
-/* Everything the subscribers saw, in order: 'T' transitions, 'E' emergencies. */
+/* Everything the callbacks saw, in order: 'T' transitions, 'E' emergencies. */
 typedef struct seen {
     int n;
     char kind[64];
@@ -26,7 +26,7 @@ typedef struct seen {
     double emergency[64];
 } seen;
 
-static void on_transition(void *ctx, const memgov_fallback_transition *t)
+static void on_transition(const memgov_fallback_transition *t, void *ctx)
 {
     seen *s = ctx;
     if (s->n < 64) {
@@ -35,7 +35,7 @@ static void on_transition(void *ctx, const memgov_fallback_transition *t)
     }
 }
 
-static void on_emergency(void *ctx, double pressure)
+static void on_emergency(double pressure, void *ctx)
 {
     seen *s = ctx;
     if (s->n < 64) {
@@ -54,8 +54,8 @@ static memgov_fallback *machine(seen *s)
     assert_int_equal(memgov_fallback_create(&o, &fb), MEMGOV_OK);
     if (s != NULL) {
         memset(s, 0, sizeof *s);
-        assert_int_equal(memgov_fallback_subscribe(fb, on_transition, s, NULL), MEMGOV_OK);
-        assert_int_equal(memgov_fallback_on_emergency(fb, on_emergency, s, NULL), MEMGOV_OK);
+        assert_int_equal(memgov_fallback_add_listener(fb, on_transition, s, NULL), MEMGOV_OK);
+        assert_int_equal(memgov_fallback_add_emergency(fb, on_emergency, s, NULL), MEMGOV_OK);
     }
     return fb;
 }
@@ -236,7 +236,7 @@ static void a_pinned_machine_ignores_pressure_and_refusals_until_unpinned(void *
     memgov_fallback_destroy(fb);
 }
 
-static void emergency_subscribers_are_called_once_per_episode_before_the_transition(void **state)
+static void emergency_callbacks_are_called_once_per_episode_before_the_transition(void **state)
 {
     (void)state;
     seen s;
@@ -286,7 +286,7 @@ static void pressure_is_the_higher_of_the_budget_and_memory_ratios(void **state)
     memgov_fallback_destroy(fb);
 }
 
-static memgov_status source(void *ctx, memgov_pressure *out)
+static memgov_status source(memgov_pressure *out, void *ctx)
 {
     const uint64_t *used = ctx;
     out->memory_used = *used;
@@ -381,14 +381,14 @@ static void time_in_each_mode_follows_the_clock(void **state)
     memgov_fallback_destroy(fb);
 }
 
-/* A subscriber that reacts to a transition by calling back into the machine. */
+/* A listener that reacts to a transition by calling back into the machine. */
 typedef struct reentrant {
     memgov_fallback *fb;
     int calls;
     memgov_mode seen_mode[8];
 } reentrant;
 
-static void refuse_again(void *ctx, const memgov_fallback_transition *t)
+static void refuse_again(const memgov_fallback_transition *t, void *ctx)
 {
     reentrant *r = ctx;
     r->seen_mode[r->calls++] = t->to;
@@ -399,18 +399,18 @@ static void refuse_again(void *ctx, const memgov_fallback_transition *t)
     }
 }
 
-static void a_subscriber_may_call_back_into_the_machine(void **state)
+static void a_listener_may_call_back_into_the_machine(void **state)
 {
     (void)state;
     reentrant r = {.fb = machine(NULL)};
-    assert_int_equal(memgov_fallback_subscribe(r.fb, refuse_again, &r, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_fallback_add_listener(r.fb, refuse_again, &r, NULL), MEMGOV_OK);
     memgov_fallback_notify_refusal(r.fb);
     assert_int_equal(r.calls, 2);
     assert_int_equal(r.seen_mode[1], MEMGOV_MODE_MINIMAL);
     memgov_fallback_destroy(r.fb);
 }
 
-static void unsubscribed_and_late_subscribers_get_no_old_events(void **state)
+static void removed_and_late_listeners_get_no_old_events(void **state)
 {
     (void)state;
     seen a, b;
@@ -418,16 +418,44 @@ static void unsubscribed_and_late_subscribers_get_no_old_events(void **state)
     feed(fb, 0.72);
     memset(&b, 0, sizeof b);
     uint64_t id = 0;
-    assert_int_equal(memgov_fallback_subscribe(fb, on_transition, &b, &id), MEMGOV_OK);
+    assert_int_equal(memgov_fallback_add_listener(fb, on_transition, &b, &id), MEMGOV_OK);
     assert_int_equal(b.n, 0);
     feed(fb, 0.90);
     assert_int_equal(b.n, 1);
-    assert_int_equal(memgov_fallback_unsubscribe(fb, id), MEMGOV_OK);
-    assert_int_equal(memgov_fallback_unsubscribe(fb, id), MEMGOV_ENOTFOUND);
+    assert_int_equal(memgov_fallback_remove_listener(fb, id), MEMGOV_OK);
+    assert_int_equal(memgov_fallback_remove_listener(fb, id), MEMGOV_ENOTFOUND);
     memgov_fallback_pin(fb, MEMGOV_MODE_NORMAL);
     assert_int_equal(b.n, 1);
     assert_int_equal(a.n, 3);
-    assert_int_equal(memgov_fallback_subscribe(fb, NULL, NULL, NULL), MEMGOV_EINVAL);
+    assert_int_equal(memgov_fallback_add_listener(fb, NULL, NULL, NULL), MEMGOV_EINVAL);
+    memgov_fallback_destroy(fb);
+}
+
+/* Each remove_ takes only the ids of its own kind; ids are never 0 and never reused. */
+static void listeners_and_emergency_callbacks_are_removed_by_their_own_function(void **state)
+{
+    (void)state;
+    seen s;
+    memgov_fallback *fb = machine(NULL);
+    memset(&s, 0, sizeof s);
+    uint64_t tid = 0, eid = 0;
+    assert_int_equal(memgov_fallback_add_listener(fb, on_transition, &s, &tid), MEMGOV_OK);
+    assert_int_equal(memgov_fallback_add_emergency(fb, on_emergency, &s, &eid), MEMGOV_OK);
+    assert_true(tid != 0 && eid != 0 && tid != eid);
+    assert_int_equal(memgov_fallback_remove_listener(fb, eid), MEMGOV_ENOTFOUND);
+    assert_int_equal(memgov_fallback_remove_emergency(fb, tid), MEMGOV_ENOTFOUND);
+    assert_int_equal(memgov_fallback_remove_emergency(fb, eid), MEMGOV_OK);
+    feed(fb, 0.96); /* an emergency and a transition: only the transition is heard */
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.kind[0], 'T');
+    assert_int_equal(memgov_fallback_remove_emergency(fb, eid), MEMGOV_ENOTFOUND);
+    assert_int_equal(memgov_fallback_remove_listener(fb, tid), MEMGOV_OK);
+    uint64_t again = 0;
+    assert_int_equal(memgov_fallback_add_emergency(fb, on_emergency, &s, &again), MEMGOV_OK);
+    assert_true(again > tid && again > eid);
+    assert_int_equal(memgov_fallback_add_emergency(fb, NULL, NULL, NULL), MEMGOV_EINVAL);
+    assert_int_equal(memgov_fallback_remove_emergency(NULL, again), MEMGOV_EINVAL);
+    assert_int_equal(memgov_fallback_remove_listener(NULL, again), MEMGOV_EINVAL);
     memgov_fallback_destroy(fb);
 }
 
@@ -439,7 +467,7 @@ typedef struct job_state {
     memgov_status other;
 } job_state;
 
-static memgov_status job(void *ctx, memgov_mode mode)
+static memgov_status job(memgov_mode mode, void *ctx)
 {
     (void)mode;
     job_state *j = ctx;
@@ -451,7 +479,7 @@ static memgov_status job(void *ctx, memgov_mode mode)
 
 static uint64_t slept[32];
 static int n_slept;
-static void fake_sleep(void *ctx, uint64_t ns)
+static void fake_sleep(uint64_t ns, void *ctx)
 {
     (void)ctx;
     slept[n_slept++] = ns;
@@ -540,14 +568,15 @@ int main(void)
         cmocka_unit_test(recovery_moves_up_one_mode_at_a_time_after_the_dwell),
         cmocka_unit_test(a_refusal_moves_down_one_mode_at_once_and_restarts_the_dwell),
         cmocka_unit_test(a_pinned_machine_ignores_pressure_and_refusals_until_unpinned),
-        cmocka_unit_test(emergency_subscribers_are_called_once_per_episode_before_the_transition),
+        cmocka_unit_test(emergency_callbacks_are_called_once_per_episode_before_the_transition),
         cmocka_unit_test(pressure_is_the_higher_of_the_budget_and_memory_ratios),
         cmocka_unit_test(evaluate_polls_the_pressure_source),
         cmocka_unit_test(thresholds_out_of_order_are_refused_naming_them),
         cmocka_unit_test(the_history_keeps_the_last_transitions_oldest_first),
         cmocka_unit_test(time_in_each_mode_follows_the_clock),
-        cmocka_unit_test(a_subscriber_may_call_back_into_the_machine),
-        cmocka_unit_test(unsubscribed_and_late_subscribers_get_no_old_events),
+        cmocka_unit_test(a_listener_may_call_back_into_the_machine),
+        cmocka_unit_test(removed_and_late_listeners_get_no_old_events),
+        cmocka_unit_test(listeners_and_emergency_callbacks_are_removed_by_their_own_function),
         cmocka_unit_test(a_refused_job_is_retried_in_lighter_modes_with_backoff),
         cmocka_unit_test(a_job_refused_every_time_stops_at_the_bound_with_capped_backoff),
         cmocka_unit_test(a_job_failing_otherwise_is_not_retried),

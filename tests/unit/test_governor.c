@@ -216,9 +216,10 @@ static void pressure_from_the_root_budget_moves_the_machine_on_each_sample(void 
     assert_int_equal(memgov_monitor_sample(memgov_governor_monitor(gov)), MEMGOV_OK);
     assert_int_equal(memgov_fallback_mode(fb), MEMGOV_MODE_LIGHT);
     memgov_metric_stats ms = {.struct_size = sizeof ms};
-    assert_int_equal(memgov_monitor_metric_stats(memgov_governor_monitor(gov), "fallback.pressure", &ms), MEMGOV_OK);
+    memgov_monitor *mon = memgov_governor_monitor(gov);
+    assert_int_equal(memgov_monitor_get_metric_stats(mon, "fallback.pressure", &ms), MEMGOV_OK);
     assert_float_equal(ms.last, 0.72, 1e-9);
-    assert_int_equal(memgov_monitor_metric_stats(memgov_governor_monitor(gov), "budget.root.used", &ms), MEMGOV_OK);
+    assert_int_equal(memgov_monitor_get_metric_stats(mon, "budget.root.used", &ms), MEMGOV_OK);
     assert_float_equal(ms.last, 72.0 * MiB, 0.5);
     assert_int_equal(memgov_reserve(memgov_root(gov), 14 * MiB), MEMGOV_OK);
     assert_int_equal(memgov_fallback_evaluate(fb), MEMGOV_OK);
@@ -256,7 +257,7 @@ typedef struct job_ctx {
 } job_ctx;
 
 /* Needs a batch of at most 64 to fit: reads batch.max from the governor's configuration in every attempt. */
-static memgov_status batch_job(void *ctx, memgov_mode mode)
+static memgov_status batch_job(memgov_mode mode, void *ctx)
 {
     job_ctx *j = ctx;
     uint64_t batch = 0;
@@ -266,7 +267,7 @@ static memgov_status batch_job(void *ctx, memgov_mode mode)
     return batch <= 64 ? MEMGOV_OK : MEMGOV_ENOMEM;
 }
 
-static void no_sleep(void *ctx, uint64_t ns)
+static void no_sleep(uint64_t ns, void *ctx)
 {
     (void)ctx;
     (void)ns;
@@ -293,7 +294,7 @@ static void run_with_fallback_retries_with_the_lighter_overlay(void **state)
 }
 
 /* Reserves 48 MiB in NORMAL, 24 MiB in LIGHT, 12 MiB in MINIMAL under a 32 MiB root holding 4 MiB. */
-static memgov_status reserving_job(void *ctx, memgov_mode mode)
+static memgov_status reserving_job(memgov_mode mode, void *ctx)
 {
     job_ctx *j = ctx;
     uint64_t need = (uint64_t)(48 >> mode) * MiB;

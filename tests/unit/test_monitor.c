@@ -81,7 +81,7 @@ static memgov_monitor *monitor(void)
 static double last(memgov_monitor *mon, const char *metric)
 {
     memgov_metric_stats s = {.struct_size = sizeof s};
-    assert_int_equal(memgov_monitor_metric_stats(mon, metric, &s), MEMGOV_OK);
+    assert_int_equal(memgov_monitor_get_metric_stats(mon, metric, &s), MEMGOV_OK);
     return s.last;
 }
 
@@ -122,9 +122,9 @@ static void an_unreadable_source_is_unknown_not_an_error(void **state)
     assert_int_equal(memgov_monitor_sample(mon), MEMGOV_OK);
     assert_true(isnan(last(mon, "process.rss")));
     memgov_metric_stats s = {.struct_size = sizeof s};
-    memgov_monitor_metric_stats(mon, "cgroup.current", &s);
+    memgov_monitor_get_metric_stats(mon, "cgroup.current", &s);
     assert_int_equal(s.samples, 0);
-    assert_int_equal(memgov_monitor_metric_stats(mon, "no.such", &s), MEMGOV_ENOTFOUND);
+    assert_int_equal(memgov_monitor_get_metric_stats(mon, "no.such", &s), MEMGOV_ENOTFOUND);
     memgov_monitor_destroy(mon);
 }
 
@@ -191,7 +191,7 @@ static void the_history_keeps_the_newest_samples_with_peaks_and_their_time(void 
     assert_true(v == 35.0);
     assert_int_equal(memgov_monitor_history(mon, "budget.used", 4, &t, &v), MEMGOV_ENOTFOUND);
     memgov_metric_stats s = {.struct_size = sizeof s};
-    memgov_monitor_metric_stats(mon, "budget.used", &s);
+    memgov_monitor_get_metric_stats(mon, "budget.used", &s);
     assert_true(s.peak == 50.0); /* peaks outlive the ring */
     assert_int_equal(s.peak_time_ns, 102 * SEC);
     assert_true(s.min == 10.0);
@@ -247,7 +247,7 @@ typedef struct alerts_seen {
     memgov_alert a[32];
 } alerts_seen;
 
-static void on_alert(void *ctx, const memgov_alert *a)
+static void on_alert(const memgov_alert *a, void *ctx)
 {
     alerts_seen *s = ctx;
     if (s->n < 32)
@@ -275,7 +275,7 @@ static void alerts_fire_on_level_changes_only(void **state)
     assert_int_equal(memgov_monitor_add_alert(mon, &r, &id), MEMGOV_OK);
     assert_int_equal(id, 1);
     alerts_seen s = {0};
-    memgov_monitor_on_alert(mon, on_alert, &s);
+    memgov_monitor_add_alert_listener(mon, on_alert, &s, NULL);
     const double seq[] = {0.5, 0.7, 0.8, 0.75, NAN, 0.96, 0.99, 0.8, 0.1, 0.1};
     for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++)
         feed(mon, seq[i]);
@@ -310,7 +310,7 @@ static void a_persisting_warning_escalates_to_critical_once(void **state)
     r.escalate_after_ns = 3 * SEC;
     assert_int_equal(memgov_monitor_add_alert(mon, &r, NULL), MEMGOV_OK);
     alerts_seen s = {0};
-    memgov_monitor_on_alert(mon, on_alert, &s);
+    memgov_monitor_add_alert_listener(mon, on_alert, &s, NULL);
     feed(mon, 900); /* warning at t1 */
     feed(mon, 800);
     feed(mon, 700);
@@ -370,7 +370,7 @@ static void the_report_summarises_metrics_leak_and_alerts_in_text_and_json(void 
     memgov_monitor_destroy(mon);
 }
 
-static void grow(void *ctx, uint32_t i)
+static void grow(uint32_t i, void *ctx)
 {
     (void)ctx;
     set_rss_kb(2000 + 4u * i);
@@ -442,7 +442,7 @@ static memgov_monitor *level_alert_monitor(void)
     return mon;
 }
 
-static void read_back(void *ctx, const memgov_alert *a)
+static void read_back(const memgov_alert *a, void *ctx)
 {
     (void)a;
     reentry *r = ctx;
@@ -456,14 +456,14 @@ static void an_alert_callback_may_call_back_into_the_monitor(void **state)
 {
     (void)state;
     reentry r = {.mon = level_alert_monitor()};
-    memgov_monitor_on_alert(r.mon, read_back, &r);
+    memgov_monitor_add_alert_listener(r.mon, read_back, &r, NULL);
     feed(r.mon, 5);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.samples_seen, 1);
     memgov_monitor_destroy(r.mon);
 }
 
-static void try_stop(void *ctx, const memgov_alert *a)
+static void try_stop(const memgov_alert *a, void *ctx)
 {
     (void)a;
     reentry *r = ctx;
@@ -471,11 +471,73 @@ static void try_stop(void *ctx, const memgov_alert *a)
     __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
 }
 
+/* Listeners are called in the order added; ids are never 0 nor reused; the table holds
+ * MEMGOV_MONITOR_MAX_ALERT_LISTENERS and says MEMGOV_ERANGE beyond. */
+static void alert_listeners_are_added_and_removed_by_id(void **state)
+{
+    (void)state;
+    memgov_monitor *mon = level_alert_monitor();
+    alerts_seen s[MEMGOV_MONITOR_MAX_ALERT_LISTENERS] = {0};
+    uint64_t id[MEMGOV_MONITOR_MAX_ALERT_LISTENERS];
+    for (int i = 0; i < MEMGOV_MONITOR_MAX_ALERT_LISTENERS; i++) {
+        assert_int_equal(memgov_monitor_add_alert_listener(mon, on_alert, &s[i], &id[i]), MEMGOV_OK);
+        assert_true(id[i] != 0 && (i == 0 || id[i] > id[i - 1]));
+    }
+    assert_int_equal(memgov_monitor_add_alert_listener(mon, on_alert, &s[0], NULL), MEMGOV_ERANGE);
+    assert_non_null(strstr(memgov_last_error(), "MEMGOV_MONITOR_MAX_ALERT_LISTENERS"));
+    assert_int_equal(memgov_monitor_remove_alert_listener(mon, id[5]), MEMGOV_OK);
+    assert_int_equal(memgov_monitor_remove_alert_listener(mon, id[5]), MEMGOV_ENOTFOUND);
+    assert_int_equal(memgov_monitor_remove_alert_listener(mon, 0), MEMGOV_ENOTFOUND);
+    assert_int_equal(memgov_monitor_remove_alert_listener(NULL, id[0]), MEMGOV_EINVAL);
+    assert_int_equal(memgov_monitor_add_alert_listener(mon, NULL, NULL, NULL), MEMGOV_EINVAL);
+    alerts_seen late = {0};
+    uint64_t late_id = 0;
+    assert_int_equal(memgov_monitor_add_alert_listener(mon, on_alert, &late, &late_id), MEMGOV_OK);
+    assert_true(late_id > id[MEMGOV_MONITOR_MAX_ALERT_LISTENERS - 1]); /* the freed slot, a new id */
+    feed(mon, 1.5); /* one warning */
+    for (int i = 0; i < MEMGOV_MONITOR_MAX_ALERT_LISTENERS; i++)
+        assert_int_equal(s[i].n, i == 5 ? 0 : 1);
+    assert_int_equal(late.n, 1);
+    memgov_monitor_destroy(mon);
+}
+
+typedef struct remover {
+    memgov_monitor *mon;
+    uint64_t self, other;
+    int calls;
+} remover;
+
+/* Removes a listener added after it, then itself, from inside the delivery. */
+static void remove_both(const memgov_alert *a, void *user)
+{
+    (void)a;
+    remover *r = user;
+    r->calls++;
+    assert_int_equal(memgov_monitor_remove_alert_listener(r->mon, r->other), MEMGOV_OK);
+    assert_int_equal(memgov_monitor_remove_alert_listener(r->mon, r->self), MEMGOV_OK); /* does not wait for itself */
+}
+
+static void a_listener_may_remove_listeners_during_the_delivery(void **state)
+{
+    (void)state;
+    remover r = {.mon = level_alert_monitor()};
+    alerts_seen first = {0}, second = {0};
+    assert_int_equal(memgov_monitor_add_alert_listener(r.mon, on_alert, &first, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_monitor_add_alert_listener(r.mon, remove_both, &r, &r.self), MEMGOV_OK);
+    assert_int_equal(memgov_monitor_add_alert_listener(r.mon, on_alert, &second, &r.other), MEMGOV_OK);
+    feed(r.mon, 1.5); /* warning */
+    feed(r.mon, 2.5); /* critical */
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(second.n, 0); /* removed before its turn came */
+    assert_int_equal(first.n, 2);  /* the listener before the removed ones still hears everything */
+    memgov_monitor_destroy(r.mon);
+}
+
 static void stopping_from_the_sampler_thread_is_refused_not_a_deadlock(void **state)
 {
     (void)state;
     reentry r = {.mon = level_alert_monitor()};
-    memgov_monitor_on_alert(r.mon, try_stop, &r);
+    memgov_monitor_add_alert_listener(r.mon, try_stop, &r, NULL);
     counter_value = 5; /* the sampler's first sample raises the alert on the sampler thread */
     assert_int_equal(memgov_monitor_start(r.mon), MEMGOV_OK);
     while (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE))
@@ -520,6 +582,8 @@ int main(void)
         cmocka_unit_test(a_persisting_warning_escalates_to_critical_once),
         cmocka_unit_test(the_report_summarises_metrics_leak_and_alerts_in_text_and_json),
         cmocka_unit_test(the_leak_check_reports_growth_per_iteration),
+        cmocka_unit_test(alert_listeners_are_added_and_removed_by_id),
+        cmocka_unit_test(a_listener_may_remove_listeners_during_the_delivery),
         cmocka_unit_test(the_sampler_thread_samples_until_stopped),
         cmocka_unit_test(an_alert_callback_may_call_back_into_the_monitor),
         cmocka_unit_test(stopping_from_the_sampler_thread_is_refused_not_a_deadlock),
