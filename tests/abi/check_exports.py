@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """The exported surface of libmemgov.so: only memgov_* symbols, each one declared MEMGOV_API in a public header
-and each declaration exported; the soname is libmemgov.so.1; no symbol version other than MEMGOV_*; and no
-STATIC_TLS flag, the mark of initial-exec TLS that makes dlopen fail (DESIGN.md 3.1).
+and each declaration exported; the soname is libmemgov.so.1; no symbol version other than MEMGOV_1.x and
+MEMGOV_EXPERIMENTAL; the two tiers (docs/abi.md): a function declared in a header marked
+MEMGOV_EXPERIMENTAL_HEADER is exported under MEMGOV_EXPERIMENTAL, every other under MEMGOV_1.x, and the version
+script's MEMGOV_EXPERIMENTAL node names only experimental functions; and no STATIC_TLS flag, the mark of
+initial-exec TLS that makes dlopen fail (docs/design.md 4.1).
 
-usage: check_exports.py LIBRARY INCLUDE_DIR
+usage: check_exports.py LIBRARY INCLUDE_DIR [VERSION_SCRIPT]
 """
 import pathlib
 import re
@@ -24,17 +27,62 @@ def exported(lib):
     return syms
 
 
+# A public header is in the experimental tier when a line of it (normally in its opening comment) starts with
+# this token; docs/abi.md describes the tiers.
+EXPERIMENTAL_MARK = re.compile(r"^\s*(?:/\*+|\*)?\s*MEMGOV_EXPERIMENTAL_HEADER\b", re.M)
+STABLE_VERSION = re.compile(r"MEMGOV_1\.\d+")
+EXPERIMENTAL_VERSION = "MEMGOV_EXPERIMENTAL"
+
+
 def declared(include_dir):
-    names = set()
-    for header in pathlib.Path(include_dir).rglob("*.h"):
+    """{function name: (header path relative to include_dir, experimental?)} of every MEMGOV_API declaration."""
+    names = {}
+    root = pathlib.Path(include_dir)
+    for header in sorted(root.rglob("*.h")):
         text = header.read_text()
+        experimental = EXPERIMENTAL_MARK.search(text) is not None
         for m in re.finditer(r"MEMGOV_API\s+[^;{]*?\b(memgov_\w+)\s*\(", text):
-            names.add(m.group(1))
+            names[m.group(1)] = (str(header.relative_to(root)), experimental)
     return names
 
 
+def experimental_listing(map_path):
+    """The names listed explicitly in the version script's MEMGOV_EXPERIMENTAL node."""
+    text = re.sub(r"/\*.*?\*/", "", pathlib.Path(map_path).read_text(), flags=re.S)
+    node = re.search(r"\bMEMGOV_EXPERIMENTAL\s*\{(.*?)\}", text, re.S)
+    if node is None:
+        return None
+    body = re.sub(r"\b(global|local)\s*:", "", node.group(1))
+    return {n.strip() for n in body.split(";") if n.strip()}
+
+
+def tier_failures(syms, decl, listing):
+    """The tier rules: a function of an experimental header is exported under MEMGOV_EXPERIMENTAL, every other
+    under MEMGOV_1.x; the MEMGOV_EXPERIMENTAL node of the version script lists only experimental functions."""
+    failures = []
+    misplaced_exp = sorted(f"{n} ({decl[n][0]}) is @{syms[n][1] or 'unversioned'}" for n in decl
+                           if n in syms and decl[n][1] and syms[n][1] != EXPERIMENTAL_VERSION)
+    if misplaced_exp:
+        failures.append("experimental-tier functions not exported under MEMGOV_EXPERIMENTAL (list them in "
+                        "src/libmemgov.map): " + ", ".join(misplaced_exp))
+    misplaced_stable = sorted(f"{n} ({decl[n][0]}) is @{syms[n][1] or 'unversioned'}" for n in decl
+                              if n in syms and not decl[n][1] and not STABLE_VERSION.fullmatch(syms[n][1]))
+    if misplaced_stable:
+        failures.append("stable-tier functions not exported under a MEMGOV_1.x node: " + ", ".join(misplaced_stable))
+    if listing is not None:
+        stray = sorted(n for n in listing if n not in decl or not decl[n][1])
+        if stray:
+            failures.append("named in the MEMGOV_EXPERIMENTAL node but not declared in an experimental header: " +
+                            ", ".join(stray))
+    return failures
+
+
 def main():
+    if len(sys.argv) not in (3, 4):
+        print(__doc__)
+        return 2
     lib, include_dir = sys.argv[1], sys.argv[2]
+    map_path = sys.argv[3] if len(sys.argv) == 4 else None
     failures = []
     syms = exported(lib)
     functions = {n for n, (kind, _) in syms.items() if kind != "A"}
@@ -43,9 +91,9 @@ def main():
     strays = sorted(n for n in functions if not n.startswith("memgov_"))
     if strays:
         failures.append("symbols outside memgov_*: " + ", ".join(strays[:20]) + (" ..." if len(strays) > 20 else ""))
-    bad_versions = sorted(v for v in versions if not v.startswith("MEMGOV_"))
+    bad_versions = sorted(v for v in versions if not (STABLE_VERSION.fullmatch(v) or v == EXPERIMENTAL_VERSION))
     if bad_versions:
-        failures.append("symbol versions outside MEMGOV_*: " + ", ".join(bad_versions))
+        failures.append("symbol versions other than MEMGOV_1.x and MEMGOV_EXPERIMENTAL: " + ", ".join(bad_versions))
     unversioned = sorted(n for n in functions if not syms[n][1].startswith("MEMGOV_"))
     if unversioned:
         failures.append("exported without a MEMGOV_ version node: " + ", ".join(unversioned))
@@ -53,12 +101,18 @@ def main():
     decl = declared(include_dir)
     if not decl:
         failures.append(f"no MEMGOV_API declarations found under {include_dir}")
-    missing = sorted(decl - functions)
+    missing = sorted(set(decl) - functions)
     if missing:
         failures.append("declared MEMGOV_API but not exported: " + ", ".join(missing))
     undeclared = sorted(n for n in functions if n.startswith("memgov_") and n not in decl)
     if undeclared:
         failures.append("exported but not declared in a public header: " + ", ".join(undeclared))
+    listing = None
+    if map_path is not None:
+        listing = experimental_listing(map_path)
+        if listing is None:
+            failures.append(f"{map_path} has no MEMGOV_EXPERIMENTAL node")
+    failures += tier_failures(syms, decl, listing)
 
     dyn = subprocess.run(["readelf", "-d", lib], check=True, capture_output=True, text=True).stdout
     soname = re.search(r"\(SONAME\).*\[(.*)\]", dyn)
@@ -71,8 +125,10 @@ def main():
         for f in failures:
             print("FAIL:", f)
         return 1
-    print(f"ok: {len(functions)} exported functions, all memgov_* in {sorted(versions)}, each declared; "
-          f"soname libmemgov.so.1; no STATIC_TLS")
+    n_exp = sum(1 for n in functions if n in decl and decl[n][1])
+    print(f"ok: {len(functions)} exported functions ({len(functions) - n_exp} stable, {n_exp} experimental), all "
+          f"memgov_* in {sorted(versions)}, each declared and in its tier's node; soname libmemgov.so.1; "
+          f"no STATIC_TLS")
     return 0
 
 
