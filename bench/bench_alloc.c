@@ -8,7 +8,7 @@
  * memgov/je-direct).
  *
  * Debian's libjemalloc is linked in and so becomes the process's malloc (it cannot be dlopen'ed: static TLS,
- * DESIGN.md 3.1); glibc's own malloc is then reached through dlsym on libc.so.6. mimalloc is called as mi_malloc.
+ * docs/design.md 4.1); glibc's own malloc is then reached through dlsym on libc.so.6. mimalloc is called as mi_malloc.
  *
  * usage: bench_alloc [RUNS]   (default 5) */
 #include <dlfcn.h>

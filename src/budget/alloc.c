@@ -32,7 +32,7 @@ static void *too_large(memgov_budget *b, size_t size)
 }
 
 #if MG_BACKEND_KNOWS_SIZE_BEFORE
-/* ---- the fast path (DESIGN.md 3.4, 3.11) -------------------------------------------------------------------
+/* ---- the fast path (docs/design.md 4.4, 4.11) -------------------------------------------------------------------
  * A malloc of at most MG_FAST_MAX bytes and a free, by a thread that owns a stock slot bound to it (its tcache
  * for the budget's arena and the flags naming both), touch only that slot (a cache line no other thread writes,
  * unless it drains) and the thread's tcache: the usable size and class come from a table, the charge is taken

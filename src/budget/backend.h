@@ -1,5 +1,5 @@
 /* Internal: where budget blocks come from. With the jemalloc backend, each arena index is a private jemalloc
- * arena used through one explicit thread cache per (thread, arena) (DESIGN.md 3.3); with the libc backend
+ * arena used through one explicit thread cache per (thread, arena) (docs/design.md 4.3); with the libc backend
  * (-Dalloc_backend=libc, sanitizer builds) blocks come from the C library's malloc and arenas are only labels. */
 #ifndef MG_BUDGET_BACKEND_H
 #define MG_BUDGET_BACKEND_H
@@ -34,7 +34,7 @@ void mg_arena_stats(unsigned arena, memgov_budget_stats *st);
 /* The usable size a block of `size` bytes aligned to `align` (0 = default) will have; 0 if it is larger than the
  * allocator can give. */
 size_t mg_backend_size_for(size_t size, size_t align);
-/* The fast path's size classes (DESIGN.md 3.4): for a request of 1..MG_FAST_MAX bytes with the default
+/* The fast path's size classes (docs/design.md 4.4): for a request of 1..MG_FAST_MAX bytes with the default
  * alignment, mg_size_class[(size + 7) >> 3] is its usable size, as nallocx() gives it (jemalloc's classes up to
  * there are multiples of 8), and jemalloc's index of that class (for mgje_fast_mallocx). Filled by
  * mg_backend_init() before the first budget exists. */

@@ -32,7 +32,7 @@ typedef struct mg_listener {
     void *user;
 } mg_listener;
 
-/* Per-thread charge stocks (DESIGN.md 3.4, after the memory cgroup's per-CPU stock; slot owners, the drain
+/* Per-thread charge stocks (docs/design.md 4.4, after the memory cgroup's per-CPU stock; slot owners, the drain
  * handshake and the fast path: stock.h and charge.c): bytes already charged to the budget and every ancestor,
  * handed out to small allocations and taken back from small frees without touching the shared counters. A stock
  * is refilled by at most the governor's charge_batch bytes, and only with the headroom every level has below its soft and hard

@@ -1,5 +1,5 @@
 /* The thread-local last status and message. TLS uses the global-dynamic model (the default for PIC code), so
- * the library can be loaded with dlopen; see DESIGN.md 3.1 for the trap this avoids. */
+ * the library can be loaded with dlopen; see docs/design.md 4.1 for the trap this avoids. */
 #include <stdarg.h>
 #include <stdio.h>
 

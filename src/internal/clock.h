@@ -1,4 +1,4 @@
-/* Internal: the default clock of the parts that take an injectable one (DESIGN.md 3.10). */
+/* Internal: the default clock of the parts that take an injectable one (docs/design.md 4.10). */
 #ifndef MG_INTERNAL_CLOCK_H
 #define MG_INTERNAL_CLOCK_H
 

@@ -7,8 +7,8 @@
 
 #include "mgje.h"
 
-/* memgov's glue compiled into the private jemalloc (subprojects/packagefiles/jemalloc/mgje_fast.c, DESIGN.md
- * 3.11): the budget fast path's calls, written against jemalloc 5.3.0's internals. Thread safety: as mallocx. */
+/* memgov's glue compiled into the private jemalloc (subprojects/packagefiles/jemalloc/mgje_fast.c, docs/design.md
+ * 4.11): the budget fast path's calls, written against jemalloc 5.3.0's internals. Thread safety: as mallocx. */
 
 /* The size-class index jemalloc gives a request of `size` bytes with the default alignment, and its usable size
  * (*usable, as nallocx gives it); ~0u (and *usable 0) when `size` is 0 or not a small size class (above 14 KiB). */

@@ -1,5 +1,5 @@
 /* Internal: readers for /proc, /sys and cgroup files, under an injectable root so tests run on fixture trees
- * (DESIGN.md 3.10). Shared by the probe and the monitor. None of these set the last error: an unreadable
+ * (docs/design.md 4.10). Shared by the probe and the monitor. None of these set the last error: an unreadable
  * source means "unknown" to their callers, never a failure. */
 #ifndef MG_INTERNAL_PROCFS_H
 #define MG_INTERNAL_PROCFS_H

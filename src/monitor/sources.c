@@ -132,7 +132,7 @@ static void cgroup_memory(const char *root, double *v)
 }
 
 /* jemalloc's statistics are a snapshot taken when the epoch advances (a global lock: fine at sampling rates,
- * never on an allocation path; DESIGN.md 3.2). jemalloc is one per process, so one process-wide mutex
+ * never on an allocation path; docs/design.md 4.2). jemalloc is one per process, so one process-wide mutex
  * serialises the refresh-and-read: two monitors sampling at once would only refresh twice, and the mutex gives
  * ThreadSanitizer the ordering it cannot see inside the uninstrumented jemalloc (its lazy initialisation on the
  * first mallctl otherwise reports as a race). */

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Debian's python3 loads libmemgov.so with ctypes in a fresh process and calls it. This is the guard against
-the static-TLS trap (DESIGN.md 3.1): with initial-exec TLS the CDLL() call fails with "cannot allocate memory
+the static-TLS trap (docs/design.md 4.1): with initial-exec TLS the CDLL() call fails with "cannot allocate memory
 in static TLS block".
 
 usage: test_ctypes.py LIBRARY EXPECTED_VERSION

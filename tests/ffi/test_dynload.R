@@ -1,5 +1,5 @@
 # Rscript loads libmemgov.so with dyn.load in a fresh process and finds its symbols. Like the Python test, it
-# fails if the library ever needs static TLS again (DESIGN.md 3.1). usage: Rscript test_dynload.R LIBRARY
+# fails if the library ever needs static TLS again (docs/design.md 4.1). usage: Rscript test_dynload.R LIBRARY
 args <- commandArgs(trailingOnly = TRUE)
 lib <- args[[1]]
 info <- dyn.load(lib)

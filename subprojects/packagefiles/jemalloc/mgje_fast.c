@@ -1,7 +1,7 @@
 /* memgov's glue inside the private jemalloc (part of memgov, MIT; not jemalloc source): the budget fast path's
  * calls into jemalloc, written against jemalloc 5.3.0's internal inline functions. build-jemalloc.sh compiles
  * this file with jemalloc's own flags and generated headers and adds it to libjemalloc_pic.a; memgov declares
- * its four functions in src/internal/je.h. DESIGN.md 3.11 says why (mallocx's option parsing and the double
+ * its four functions in src/internal/je.h. docs/design.md 4.11 says why (mallocx's option parsing and the double
  * size lookup of sallocx + dallocx were most of the fast path's cost) and docs/budgets.md what is measured.
  *
  * The allocation and the free do what mallocx/dallocx do on jemalloc's fast path (thread state nominal: no hooks,
