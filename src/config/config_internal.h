@@ -34,9 +34,9 @@ typedef struct mg_entry {
 } mg_entry;
 
 typedef struct mg_listener {
+    uint64_t id; /* first: internal/idtable.h */
     memgov_config_listener_fn fn;
     void *user;
-    uint64_t id;
 } mg_listener;
 
 struct memgov_config {

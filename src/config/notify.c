@@ -5,6 +5,7 @@
 
 #include "config/config_internal.h"
 #include "internal/error.h"
+#include "internal/idtable.h"
 
 /* How deep the calling thread is inside listener calls: remove_listener called from a listener must not wait
  * for itself. */
@@ -36,15 +37,11 @@ memgov_status memgov_config_remove_listener(memgov_config *cfg, uint64_t id)
     if (cfg == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_remove_listener: cfg is NULL");
     pthread_mutex_lock(&cfg->lock);
-    size_t i = 0;
-    while (i < cfg->nlisteners && cfg->listeners[i].id != id)
-        i++;
-    if (i == cfg->nlisteners) {
+    if (!mg_id_table_remove(cfg->listeners, &cfg->nlisteners, sizeof cfg->listeners[0], id)) {
         pthread_mutex_unlock(&cfg->lock);
-        return mg_fail(MEMGOV_ENOTFOUND, "no configuration listener with id %" PRIu64, id);
+        return mg_fail(MEMGOV_ENOTFOUND, "memgov_config_remove_listener: no configuration listener with id %" PRIu64,
+                       id);
     }
-    memmove(&cfg->listeners[i], &cfg->listeners[i + 1], (cfg->nlisteners - i - 1) * sizeof cfg->listeners[0]);
-    cfg->nlisteners--;
     while (in_listener == 0 && cfg->notifying > 0)
         pthread_cond_wait(&cfg->idle, &cfg->lock);
     pthread_mutex_unlock(&cfg->lock);

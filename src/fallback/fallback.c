@@ -10,6 +10,7 @@
 
 #include "fallback/fallback_internal.h"
 #include "internal/clock.h"
+#include "internal/delivery.h"
 #include "internal/error.h"
 #include "internal/grow.h"
 #include "internal/structsize.h"
@@ -34,7 +35,7 @@ typedef struct sub {
 
 struct memgov_fallback {
     pthread_mutex_t lock;
-    pthread_cond_t delivered; /* broadcast when a delivery ends */
+    mg_delivery delivery;
     memgov_fallback_options o;
 
     memgov_mode mode;
@@ -55,8 +56,6 @@ struct memgov_fallback {
     sub *subs;
     size_t n_subs, cap_subs;
     uint64_t next_id;
-    int delivering;
-    pthread_t deliverer;
     uint64_t delivered_transitions, delivered_emergencies;
 };
 
@@ -159,7 +158,7 @@ MEMGOV_API memgov_status memgov_fallback_create(const memgov_fallback_options *o
         return mg_fail(MEMGOV_ENOMEM, "memgov_fallback_create: out of memory for %u history entries",
                        o.history_capacity);
     }
-    if (pthread_mutex_init(&fb->lock, NULL) != 0 || pthread_cond_init(&fb->delivered, NULL) != 0) {
+    if (pthread_mutex_init(&fb->lock, NULL) != 0 || mg_delivery_init(&fb->delivery) != 0) {
         free(fb);
         free(history);
         return mg_fail(MEMGOV_ENOMEM, "memgov_fallback_create: cannot initialise the lock");
@@ -180,7 +179,7 @@ MEMGOV_API void memgov_fallback_destroy(memgov_fallback *fb)
     if (fb == NULL)
         return;
     pthread_mutex_destroy(&fb->lock);
-    pthread_cond_destroy(&fb->delivered);
+    mg_delivery_destroy(&fb->delivery);
     free(fb->history);
     free(fb->subs);
     free(fb);
@@ -295,12 +294,10 @@ static void call_subs(memgov_fallback *fb, enum sub_kind kind, uint64_t number, 
  * already delivering (it will deliver ours too before it stops). */
 static void deliver_and_unlock(memgov_fallback *fb)
 {
-    if (fb->delivering) {
+    if (!mg_delivery_begin(&fb->delivery)) {
         pthread_mutex_unlock(&fb->lock);
         return;
     }
-    fb->delivering = 1;
-    fb->deliverer = pthread_self();
     for (;;) {
         if (fb->emergencies - fb->delivered_emergencies > EMERGENCY_RING)
             fb->delivered_emergencies = fb->emergencies - EMERGENCY_RING;
@@ -318,8 +315,7 @@ static void deliver_and_unlock(memgov_fallback *fb)
         }
     }
     compact_subs(fb);
-    fb->delivering = 0;
-    pthread_cond_broadcast(&fb->delivered);
+    mg_delivery_end(&fb->delivery);
     pthread_mutex_unlock(&fb->lock);
 }
 
@@ -428,6 +424,8 @@ MEMGOV_API memgov_status memgov_fallback_unpin(memgov_fallback *fb)
 
 static memgov_status add_sub(memgov_fallback *fb, sub s, uint64_t *id, const char *fname)
 {
+    if (fb == NULL || (s.on_transition == NULL && s.on_emergency == NULL))
+        return mg_fail(MEMGOV_EINVAL, "%s: %s is NULL", fname, fb == NULL ? "the machine" : "fn");
     pthread_mutex_lock(&fb->lock);
     sub *grown = mg_grow(fb->subs, &fb->cap_subs, fb->n_subs, sizeof *grown, 4);
     if (grown == NULL) {
@@ -462,11 +460,10 @@ static memgov_status remove_sub(memgov_fallback *fb, enum sub_kind kind, uint64_
     }
     found->on_transition = NULL;
     found->on_emergency = NULL;
-    if (!fb->delivering)
+    if (!fb->delivery.active)
         compact_subs(fb);
-    else if (!pthread_equal(fb->deliverer, pthread_self()))
-        while (fb->delivering)
-            pthread_cond_wait(&fb->delivered, &fb->lock);
+    else
+        mg_delivery_wait(&fb->delivery, &fb->lock);
     pthread_mutex_unlock(&fb->lock);
     return MEMGOV_OK;
 }
@@ -474,9 +471,6 @@ static memgov_status remove_sub(memgov_fallback *fb, enum sub_kind kind, uint64_
 MEMGOV_API memgov_status memgov_fallback_add_listener(memgov_fallback *fb, memgov_fallback_transition_fn fn,
                                                       void *user, uint64_t *id)
 {
-    if (fb == NULL || fn == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_fallback_add_listener: %s is NULL",
-                       fb == NULL ? "the machine" : "fn");
     return add_sub(fb, (sub){.kind = SUB_TRANSITION, .on_transition = fn, .user = user}, id,
                    "memgov_fallback_add_listener");
 }
@@ -489,9 +483,6 @@ MEMGOV_API memgov_status memgov_fallback_remove_listener(memgov_fallback *fb, ui
 MEMGOV_API memgov_status memgov_fallback_add_emergency(memgov_fallback *fb, memgov_fallback_emergency_fn fn,
                                                        void *user, uint64_t *id)
 {
-    if (fb == NULL || fn == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_fallback_add_emergency: %s is NULL",
-                       fb == NULL ? "the machine" : "fn");
     return add_sub(fb, (sub){.kind = SUB_EMERGENCY, .on_emergency = fn, .user = user}, id,
                    "memgov_fallback_add_emergency");
 }

@@ -12,6 +12,7 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/grow.h"
+#include "internal/idtable.h"
 #include "internal/structsize.h"
 #include "monitor/monitor_internal.h"
 
@@ -136,7 +137,7 @@ MEMGOV_API memgov_status memgov_monitor_create(const memgov_monitor_options *opt
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&mon->lock, NULL);
     pthread_cond_init(&mon->wake, &ca);
-    pthread_cond_init(&mon->idle, NULL);
+    mg_delivery_init(&mon->delivery);
     mon->next_callback_id = 1;
     pthread_condattr_destroy(&ca);
     strcpy(mon->root, o.proc_root);
@@ -160,7 +161,7 @@ MEMGOV_API void memgov_monitor_destroy(memgov_monitor *mon)
         memgov_monitor_stop(mon);
     pthread_mutex_destroy(&mon->lock);
     pthread_cond_destroy(&mon->wake);
-    pthread_cond_destroy(&mon->idle);
+    mg_delivery_destroy(&mon->delivery);
     free(mon->rows);
     free(mon->times);
     free(mon->rules);
@@ -301,12 +302,10 @@ static void evaluate_alerts(memgov_monitor *mon, const double *row, uint64_t now
 /* Called with the lock held; returns with it released. */
 static void deliver_and_unlock(memgov_monitor *mon)
 {
-    if (mon->delivering) {
+    if (!mg_delivery_begin(&mon->delivery)) {
         pthread_mutex_unlock(&mon->lock);
         return;
     }
-    mon->delivering = 1;
-    mon->deliverer = pthread_self();
     for (;;) {
         if (mon->n_alerts - mon->delivered > mon->o.alert_history_capacity)
             mon->delivered = mon->n_alerts - mon->o.alert_history_capacity;
@@ -329,8 +328,7 @@ static void deliver_and_unlock(memgov_monitor *mon)
             pthread_mutex_lock(&mon->lock);
         }
     }
-    mon->delivering = 0;
-    pthread_cond_broadcast(&mon->idle);
+    mg_delivery_end(&mon->delivery);
     pthread_mutex_unlock(&mon->lock);
 }
 
@@ -604,19 +602,12 @@ MEMGOV_API memgov_status memgov_monitor_remove_alert_listener(memgov_monitor *mo
     if (mon == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_monitor_remove_alert_listener: the monitor is NULL");
     pthread_mutex_lock(&mon->lock);
-    size_t i = 0;
-    while (i < mon->n_callbacks && mon->callback[i].id != id)
-        i++;
-    if (i == mon->n_callbacks) {
+    if (!mg_id_table_remove(mon->callback, &mon->n_callbacks, sizeof mon->callback[0], id)) {
         pthread_mutex_unlock(&mon->lock);
         return mg_fail(MEMGOV_ENOTFOUND, "memgov_monitor_remove_alert_listener: no alert listener with id %llu",
                        (unsigned long long)id);
     }
-    memmove(&mon->callback[i], &mon->callback[i + 1], (mon->n_callbacks - i - 1) * sizeof mon->callback[0]);
-    mon->n_callbacks--;
-    if (mon->delivering && !pthread_equal(mon->deliverer, pthread_self()))
-        while (mon->delivering)
-            pthread_cond_wait(&mon->idle, &mon->lock);
+    mg_delivery_wait(&mon->delivery, &mon->lock);
     pthread_mutex_unlock(&mon->lock);
     return MEMGOV_OK;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal/delivery.h"
 #include "memgov/monitor.h"
 
 #define MG_BUILTIN_METRICS 14
@@ -41,7 +42,7 @@ typedef struct mg_rule {
 } mg_rule;
 
 typedef struct mg_callback {
-    uint64_t id;    /* ascending in the table: the deliverer finds its place again by id */
+    uint64_t id;    /* first (internal/idtable.h); ascending in the table: the deliverer finds its place by id */
     memgov_alert_fn fn;
     void *user;
     uint64_t after; /* alerts numbered above this are delivered */
@@ -71,9 +72,7 @@ struct memgov_monitor {
     mg_callback callback[MEMGOV_MONITOR_MAX_ALERT_LISTENERS];
     size_t n_callbacks;
     uint64_t next_callback_id;
-    int delivering;
-    pthread_t deliverer;    /* valid while delivering */
-    pthread_cond_t idle;    /* broadcast when delivering drops to 0 */
+    mg_delivery delivery;
 
     pthread_t thread;
     int running, stopping;
