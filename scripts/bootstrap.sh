@@ -22,11 +22,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 
-# Packages: build, libraries, tests (FFI from python3 and R, ABI checks, sanitizers, fuzzing), benchmarks.
+# Packages: build, libraries, tests (FFI from python3 and R, ABI checks, sanitizers, fuzzing), benchmarks, the
+# Python package (python3-dev and python3-numpy for its numpy handler, python3-pandas for its tests).
 PACKAGES=(
   gcc make pkg-config meson ninja-build bzip2 dpkg-dev
   libhwloc-dev libcpuid-dev libcmocka-dev abigail-tools binutils
-  python3 python3-numpy python3-pytest r-base-core
+  python3 python3-dev python3-numpy python3-pandas python3-pytest r-base-core
   clang libclang-rt-14-dev llvm
   libjemalloc-dev libmimalloc-dev
 )
