@@ -10,8 +10,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import _lib
 from ._lib import LIB
+from ._part import Part
 from .budget import report_callback_error
-from .errors import ConfigTypeError, InvalidArgumentError, StateError, check, error_for
+from .errors import ConfigTypeError, InvalidArgumentError, check, error_for
 from .sizes import SizeLike, parse_size
 
 Value = Union[bool, int, float, str]
@@ -72,7 +73,7 @@ def _to_text(value: Any) -> str:
     return str(value)
 
 
-class Config:
+class Config(Part):
     """A memgov configuration. ``gov.config`` is the governor's (do not close it); ``Config()`` makes a standalone
     one with memgov's keys at their defaults (close() it, or use it as a context manager).
 
@@ -80,40 +81,16 @@ class Config:
     durations as float seconds, bools, ints, floats, strings and enum choices as str. ``config[key] = v`` and
     set() set it (source "api", strict bounds). Thread-safe."""
 
+    _what = "configuration"
+
     def __init__(self, handle: Optional[int] = None, gstate: Any = None) -> None:
-        self._owned = handle is None
+        owned = handle is None
         if handle is None:
             h = ctypes.c_void_p()
             check(LIB.memgov_config_create(ctypes.byref(h)))
             handle = h.value or 0
-        self._h = handle
-        self._g = gstate
-        self._closed = False
+        super().__init__(handle, gstate, owned, LIB.memgov_config_destroy)
         self._listeners: Dict[int, Any] = {}
-
-    def _check(self) -> int:
-        if self._closed or (self._g is not None and self._g.closed):
-            raise StateError("the configuration is closed (its governor was closed)")
-        return self._h
-
-    def close(self) -> None:
-        """Frees a standalone configuration; a no-op for a governor's. Idempotent."""
-        if self._owned and not self._closed:
-            self._closed = True
-            LIB.memgov_config_destroy(self._h)
-            self._listeners.clear()
-
-    def __enter__(self) -> "Config":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # pragma: no cover - interpreter teardown
-            pass
 
     # -- reading ----------------------------------------------------------------------------------------------
     def get_text(self, key: str) -> str:
@@ -288,8 +265,7 @@ class Config:
         cfunc = _lib.CONFIG_LISTENER_FN(call)
         reg = _lib.config_add_listener(h, cfunc)
         self._listeners[id(cfunc)] = cfunc
-        if self._g is not None:
-            self._g.keep.append(cfunc)  # the governor's configuration may call it as long as the governor lives
+        self._keep_ref(cfunc)
 
         def remove() -> None:
             if self._listeners.pop(id(cfunc), None) is not None and not self._closed and \

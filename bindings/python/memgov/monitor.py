@@ -10,8 +10,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _lib
 from ._lib import LIB
+from ._part import Part
 from .budget import Budget, report_callback_error
-from .errors import InvalidArgumentError, StateError, check
+from .errors import InvalidArgumentError, check
 
 LEVELS = {0: "clear", 1: "warning", 2: "critical"}
 
@@ -76,21 +77,19 @@ def _alert(a: Any) -> Alert:
                  LEVELS.get(a.previous, str(a.previous)), float(a.value), float(a.threshold), bool(a.escalated))
 
 
-class Monitor:
+class Monitor(Part):
     """A monitor: ``gov.monitor`` (the governor's, with budget.root.used, budget.root.limit and
     fallback.pressure besides the built-in metrics) or ``Monitor(interval=...)`` standalone (close() it).
 
     Python callbacks (metrics, alerts) run on the sampling thread — the sampler thread after start() — with the
     GIL taken; an exception is reported through the callback error hook and never reaches C."""
 
+    _what = "monitor"
+
     def __init__(self, handle: Optional[int] = None, gstate: Any = None, interval: float = 1.0,
                  history: int = 0, trend_window: float = 0.0, leak_slope: float = 0.0,
                  proc_root: Optional[str] = None) -> None:
-        self._owned = handle is None
-        self._g = gstate
-        self._keep: List[Any] = []
-        self._alert_muted: Dict[int, bool] = {}
-        self._closed = False
+        owned = handle is None
         if handle is None:
             o = _lib.MonitorOptions.new()
             LIB.memgov_monitor_options_init(ctypes.byref(o))
@@ -103,36 +102,8 @@ class Monitor:
             h = ctypes.c_void_p()
             check(LIB.memgov_monitor_create(ctypes.byref(o), ctypes.byref(h)))
             handle = h.value or 0
-        self._h = handle
-
-    def _check(self) -> int:
-        if self._closed or (self._g is not None and self._g.closed):
-            raise StateError("the monitor is closed")
-        return self._h
-
-    def _keep_ref(self, obj: Any) -> None:
-        self._keep.append(obj)
-        if self._g is not None:
-            self._g.keep.append(obj)  # the governor's monitor may call it as long as the governor lives
-
-    def close(self) -> None:
-        """Stops and frees a standalone monitor; a no-op for a governor's. Idempotent."""
-        if self._owned and not self._closed:
-            self._closed = True
-            LIB.memgov_monitor_destroy(self._h)
-            self._keep.clear()
-
-    def __enter__(self) -> "Monitor":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # pragma: no cover
-            pass
+        super().__init__(handle, gstate, owned, LIB.memgov_monitor_destroy)
+        self._alert_muted: Dict[int, bool] = {}
 
     # -- sampling ---------------------------------------------------------------------------------------------
     def start(self) -> None:
