@@ -151,9 +151,9 @@ class FallbackRunResult(_Sized):
                 ("attempt", FallbackAttempt * FALLBACK_MAX_ATTEMPTS)]
 
 
-TRANSITION_FN = CFUNCTYPE(None, c_void_p, POINTER(FallbackTransition))
-EMERGENCY_FN = CFUNCTYPE(None, c_void_p, c_double)
-JOB_FN = CFUNCTYPE(c_int, c_void_p, c_int)
+TRANSITION_FN = CFUNCTYPE(None, POINTER(FallbackTransition), c_void_p)
+EMERGENCY_FN = CFUNCTYPE(None, c_double, c_void_p)
+JOB_FN = CFUNCTYPE(c_int, c_int, c_void_p)
 
 METRIC_UNIT_MAX = 15
 
@@ -195,8 +195,8 @@ class LeakReport(_Sized):
 
 
 METRIC_FN = CFUNCTYPE(c_double, c_void_p)
-ALERT_FN = CFUNCTYPE(None, c_void_p, POINTER(Alert))
-LEAK_FN = CFUNCTYPE(None, c_void_p, c_uint32)
+ALERT_FN = CFUNCTYPE(None, POINTER(Alert), c_void_p)
+LEAK_FN = CFUNCTYPE(None, c_uint32, c_void_p)
 REPORT_TEXT, REPORT_JSON = 0, 1
 
 # ---- prototypes: name -> (restype, argtypes) --------------------------------------------------------------------
@@ -250,8 +250,8 @@ PROTOTYPES = {
     "memgov_config_destroy": (None, [_P]),
     "memgov_config_set_effective_memory": (_S, [_P, c_uint64]),
     "memgov_config_mode": (c_int, [_P]),
-    "memgov_config_subscribe": (_S, [_P, CONFIG_LISTENER_FN, _P, POINTER(c_uint)]),
-    "memgov_config_unsubscribe": (_S, [_P, c_uint]),
+    "memgov_config_add_listener": (_S, [_P, CONFIG_LISTENER_FN, _P, POINTER(c_uint64)]),
+    "memgov_config_remove_listener": (_S, [_P, c_uint64]),
     "memgov_config_key_init": (None, [POINTER(ConfigKey)]),
     "memgov_config_register": (_S, [_P, POINTER(ConfigKey)]),
     "memgov_config_result_create": (_S, [POINTER(_P)]),
@@ -285,9 +285,10 @@ PROTOTYPES = {
     "memgov_fallback_notify_refusal": (_S, [_P]),
     "memgov_fallback_pin": (_S, [_P, c_int]),
     "memgov_fallback_unpin": (_S, [_P]),
-    "memgov_fallback_subscribe": (_S, [_P, TRANSITION_FN, _P, POINTER(c_uint64)]),
-    "memgov_fallback_on_emergency": (_S, [_P, EMERGENCY_FN, _P, POINTER(c_uint64)]),
-    "memgov_fallback_unsubscribe": (_S, [_P, c_uint64]),
+    "memgov_fallback_add_listener": (_S, [_P, TRANSITION_FN, _P, POINTER(c_uint64)]),
+    "memgov_fallback_remove_listener": (_S, [_P, c_uint64]),
+    "memgov_fallback_add_emergency": (_S, [_P, EMERGENCY_FN, _P, POINTER(c_uint64)]),
+    "memgov_fallback_remove_emergency": (_S, [_P, c_uint64]),
     "memgov_fallback_history": (_S, [_P, c_size_t, POINTER(FallbackTransition)]),
     "memgov_fallback_get_stats": (_S, [_P, POINTER(FallbackStats)]),
     "memgov_fallback_run_options_init": (None, [POINTER(FallbackRunOptions)]),
@@ -299,14 +300,15 @@ PROTOTYPES = {
     "memgov_monitor_sample": (_S, [_P]),
     "memgov_monitor_start": (_S, [_P]),
     "memgov_monitor_stop": (_S, [_P]),
-    "memgov_monitor_metric_stats": (_S, [_P, c_char_p, POINTER(MetricStats)]),
+    "memgov_monitor_get_metric_stats": (_S, [_P, c_char_p, POINTER(MetricStats)]),
     "memgov_monitor_history": (_S, [_P, c_char_p, c_size_t, POINTER(c_uint64), POINTER(c_double)]),
     "memgov_monitor_get_stats": (_S, [_P, POINTER(MonitorStats)]),
     "memgov_monitor_metric_name": (c_char_p, [_P, c_size_t]),
     "memgov_alert_level_name": (c_char_p, [c_int]),
     "memgov_alert_rule_init": (None, [POINTER(AlertRule)]),
     "memgov_monitor_add_alert": (_S, [_P, POINTER(AlertRule), POINTER(c_uint32)]),
-    "memgov_monitor_on_alert": (_S, [_P, ALERT_FN, _P]),
+    "memgov_monitor_add_alert_listener": (_S, [_P, ALERT_FN, _P, POINTER(c_uint64)]),
+    "memgov_monitor_remove_alert_listener": (_S, [_P, c_uint64]),
     "memgov_monitor_alert_history": (_S, [_P, c_size_t, POINTER(Alert)]),
     "memgov_monitor_report": (_S, [_P, c_int, c_char_p, c_size_t, POINTER(c_size_t)]),
     "memgov_monitor_leak_check": (_S, [_P, LEAK_FN, _P, c_uint32, c_char_p, POINTER(LeakReport)]),
@@ -411,56 +413,56 @@ def budget_remove_listener(h: int, token: object) -> int:
 
 
 def config_add_listener(h: int, cfunc: object) -> object:
-    """memgov_config_subscribe; returns the token for config_remove_listener."""
+    """memgov_config_add_listener; returns the id for config_remove_listener."""
     from .errors import check
-    out = c_uint()
-    check(LIB.memgov_config_subscribe(h, cfunc, None, ctypes.byref(out)))
+    out = c_uint64()
+    check(LIB.memgov_config_add_listener(h, cfunc, None, ctypes.byref(out)))
     return out.value
 
 
 def config_remove_listener(h: int, token: object) -> int:
-    return int(LIB.memgov_config_unsubscribe(h, token))
+    return int(LIB.memgov_config_remove_listener(h, token))
 
 
 def fallback_add_listener(h: int, call: "object") -> Tuple[object, object]:
-    """memgov_fallback_subscribe with call(transition) -> (token, C function object to keep)."""
+    """memgov_fallback_add_listener with call(transition) -> (id, C function object to keep)."""
     from .errors import check
-    cfunc = TRANSITION_FN(lambda ctx, t: call(t.contents))  # type: ignore[operator]
+    cfunc = TRANSITION_FN(lambda t, user: call(t.contents))  # type: ignore[operator]
     out = c_uint64()
-    check(LIB.memgov_fallback_subscribe(h, cfunc, None, ctypes.byref(out)))
+    check(LIB.memgov_fallback_add_listener(h, cfunc, None, ctypes.byref(out)))
     return out.value, cfunc
 
 
 def fallback_remove_listener(h: int, token: object) -> int:
-    return int(LIB.memgov_fallback_unsubscribe(h, token))
+    return int(LIB.memgov_fallback_remove_listener(h, token))
 
 
 def fallback_add_emergency(h: int, call: "object") -> Tuple[object, object]:
-    """memgov_fallback_on_emergency with call(pressure) -> (token, C function object to keep)."""
+    """memgov_fallback_add_emergency with call(pressure) -> (id, C function object to keep)."""
     from .errors import check
-    cfunc = EMERGENCY_FN(lambda ctx, p: call(p))  # type: ignore[operator]
+    cfunc = EMERGENCY_FN(lambda p, user: call(p))  # type: ignore[operator]
     out = c_uint64()
-    check(LIB.memgov_fallback_on_emergency(h, cfunc, None, ctypes.byref(out)))
+    check(LIB.memgov_fallback_add_emergency(h, cfunc, None, ctypes.byref(out)))
     return out.value, cfunc
 
 
 def fallback_remove_emergency(h: int, token: object) -> int:
-    return int(LIB.memgov_fallback_unsubscribe(h, token))
+    return int(LIB.memgov_fallback_remove_emergency(h, token))
 
 
 def monitor_add_alert_listener(h: int, call: "object") -> Tuple[object, object]:
-    """memgov_monitor_on_alert with call(alert) -> (token or None when it cannot be removed, C function object)."""
+    """memgov_monitor_add_alert_listener with call(alert) -> (id, C function object to keep)."""
     from .errors import check
-    cfunc = ALERT_FN(lambda ctx, a: call(a.contents))  # type: ignore[operator]
-    check(LIB.memgov_monitor_on_alert(h, cfunc, None))
-    return None, cfunc
+    cfunc = ALERT_FN(lambda a, user: call(a.contents))  # type: ignore[operator]
+    out = c_uint64()
+    check(LIB.memgov_monitor_add_alert_listener(h, cfunc, None, ctypes.byref(out)))
+    return out.value, cfunc
 
 
 def monitor_remove_alert_listener(h: int, token: object) -> int:
-    """0 when removed; -1 when this library cannot remove alert listeners (the caller mutes it instead)."""
-    return -1
+    return int(LIB.memgov_monitor_remove_alert_listener(h, token))
 
 
 def monitor_get_metric_stats(h: int, name: bytes, out: object) -> int:
-    """memgov_monitor_metric_stats."""
-    return int(LIB.memgov_monitor_metric_stats(h, name, out))
+    """memgov_monitor_get_metric_stats."""
+    return int(LIB.memgov_monitor_get_metric_stats(h, name, out))

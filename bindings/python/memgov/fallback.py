@@ -146,6 +146,7 @@ class Fallback:
                     return
                 done[0] = True
                 check(remove(h, token))
+                self._g.keep.remove(cfunc)  # removed: C no longer calls it
         return unsubscribe
 
     def on_transition(self, fn: Callable[[Transition], None]) -> Callable[[], None]:
@@ -182,7 +183,7 @@ def run_with_fallback(fb: Fallback, fn: Callable[[Mode], Any], retries: int, bac
         raise RangeError(f"backoff={backoff}, backoff_max={backoff_max}: must be >= 0")
     state: dict = {"result": None, "error": None, "memory": None}
 
-    def job(ctx: Any, mode: int) -> int:
+    def job(mode: int, user: Any) -> int:
         try:
             state["result"] = fn(Mode(mode))
             state["memory"] = None

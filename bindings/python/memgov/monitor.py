@@ -244,7 +244,7 @@ class Monitor(Part):
             if self._alert_muted.get(key):
                 return
             self._alert_muted[key] = True
-            if token is not None and not self._closed and not (self._g is not None and self._g.closed):
+            if not self._closed and not (self._g is not None and self._g.closed):
                 check(_lib.monitor_remove_alert_listener(h, token))
         return remove
 
@@ -278,7 +278,7 @@ def leak_check(fn: Callable[[], Any], iterations: int = 20, budget: Optional[Bud
         if budget is not None:
             metric = mon.add_budget_metric(budget, "leak_check.budget")
 
-        def call(ctx: Any, i: int) -> None:
+        def call(i: int, user: Any) -> None:
             if failure:
                 return
             try:
