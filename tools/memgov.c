@@ -1,5 +1,6 @@
 /* memgov — command-line front end: dispatches to the subcommands in the table below. */
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
@@ -23,6 +24,40 @@ int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nusage: %s\n", cmd->usage);
     return CLI_USAGE;
+}
+
+int cli_next_option(const cli_command *cmd, int argc, char **argv, const struct option *longopts)
+{
+    opterr = 0; /* the messages below instead of getopt's, the same for every subcommand */
+    int before = optind;
+    int c = getopt_long(argc, argv, "+:", longopts, NULL);
+    if (c == ':' || c == '?') {
+        const char *arg = optind - 1 >= before && optind - 1 < argc ? argv[optind - 1] : "?";
+        if (c == ':') {
+            char name[64];
+            size_t n = strcspn(arg, "=");
+            snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), arg);
+            cli_usage_error(cmd, "%s needs a value", name);
+        } else {
+            cli_usage_error(cmd, "unknown option '%s'", arg);
+        }
+        return -2;
+    }
+    return c;
+}
+
+int cli_fail(const cli_command *cmd)
+{
+    fprintf(stderr, "memgov %s: %s\n", cmd->name, memgov_last_error());
+    return CLI_FAILED;
+}
+
+int cli_parse_size(const cli_command *cmd, const char *option, const char *text, uint64_t effective_memory,
+                   uint64_t *bytes)
+{
+    if (memgov_config_parse_size(text, effective_memory, bytes) != MEMGOV_OK)
+        return cli_usage_error(cmd, "%s: %s", option, memgov_last_error());
+    return CLI_OK;
 }
 
 int cli_wants_help(int argc, char **argv)

@@ -60,6 +60,11 @@ typedef enum memgov_config_severity {
     MEMGOV_CONFIG_CORRECTION = 2, /* non-strict mode clamped an out-of-bounds value; the message gives both */
 } memgov_config_severity;
 
+/* The largest configuration file memgov_config_load_file() reads: 1 MiB. A larger file is refused with
+ * MEMGOV_ERANGE and a message naming the limit (a real configuration is a few KiB; the cap keeps a mistaken
+ * path such as /dev/zero or a log file from eating memory). */
+#define MEMGOV_CONFIG_FILE_MAX (1024u * 1024u)
+
 /* Flags of the load functions. */
 #define MEMGOV_CONFIG_STRICT (1u << 0) /* refuse out-of-bounds values (no clamping) and apply nothing on error */
 
@@ -157,13 +162,17 @@ MEMGOV_API const char *memgov_config_result_message(const memgov_config_result *
 MEMGOV_API memgov_status memgov_config_load_string(memgov_config *cfg, const char *text, size_t len,
                                                    const char *origin, unsigned flags, memgov_config_result *res);
 
-/* memgov_config_load_string() on a file's contents (origin = path). MEMGOV_ENOTFOUND / MEMGOV_EIO if the file
- * cannot be read, MEMGOV_ENOMEM. */
+/* memgov_config_load_string() on a file's contents (origin = path). The file is opened without blocking and
+ * must be a regular file of at most MEMGOV_CONFIG_FILE_MAX bytes. Errors: MEMGOV_ENOTFOUND (no such file),
+ * MEMGOV_EIO (cannot be opened or read; a directory (EISDIR), a FIFO, a device or a socket: the message says
+ * which), MEMGOV_ERANGE (larger than MEMGOV_CONFIG_FILE_MAX: the message gives its size and the limit),
+ * MEMGOV_ENOMEM, and those of memgov_config_load_string(). */
 MEMGOV_API memgov_status memgov_config_load_file(memgov_config *cfg, const char *path, unsigned flags,
                                                  memgov_config_result *res);
 
 /* Applies every MEMGOV_<KEY> environment variable of a registered key as source ENV; a MEMGOV_ variable that
- * names no key is a warning with a "did you mean". Call it after registering the application's keys. Same
+ * names no key is a warning with a "did you mean" (MEMGOV_CONFIG_FILE, which names the file memgov_open()
+ * loads, is not a key and is passed over). Call it after registering the application's keys. Same
  * flags, result and return value as memgov_config_load_string(). Thread safety: reads the environment with
  * getenv (do not setenv concurrently). */
 MEMGOV_API memgov_status memgov_config_load_env(memgov_config *cfg, unsigned flags, memgov_config_result *res);
@@ -174,6 +183,18 @@ MEMGOV_API memgov_status memgov_config_load_env(memgov_config *cfg, unsigned fla
 MEMGOV_API memgov_status memgov_config_set(memgov_config *cfg, const char *key, const char *value);
 MEMGOV_API memgov_status memgov_config_set_for_mode(memgov_config *cfg, memgov_mode mode, const char *key,
                                                     const char *value);
+
+/* Parses a size in the syntax of SIZE keys ("512", "64K", "1.5GiB", "2GB", "90%"; no sign, no leading blank)
+ * into *bytes; a percentage resolves against effective_memory (rounded down). The one size parser of memgov
+ * (the CLI's options use it too). Thread safety: any thread. Errors: MEMGOV_EINVAL (NULL argument),
+ * MEMGOV_ETYPE / MEMGOV_ERANGE (not a size, negative: the message names the text and the syntax),
+ * MEMGOV_EOVERFLOW (above 2^64-1 bytes), MEMGOV_ESTATE (a percentage while effective_memory is 0). */
+MEMGOV_API memgov_status memgov_config_parse_size(const char *text, uint64_t effective_memory, uint64_t *bytes);
+
+/* Parses a duration in the syntax of DURATION keys ("100ms", "2s", "5min", "0") into nanoseconds. Thread safety:
+ * any thread. Errors: MEMGOV_EINVAL (NULL argument), MEMGOV_ETYPE / MEMGOV_ERANGE (not a duration, negative,
+ * no unit), MEMGOV_EOVERFLOW (above 2^64-1 ns). */
+MEMGOV_API memgov_status memgov_config_parse_duration(const char *text, uint64_t *ns);
 
 /* ---- getting ----------------------------------------------------------------------------------------------- */
 

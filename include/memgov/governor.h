@@ -78,7 +78,9 @@ MEMGOV_API memgov_status memgov_close(memgov *gov);
 /* The process-wide default governor, created on first use (thread-safe) with the default options, so that its
  * configuration comes from $MEMGOV_CONFIG_FILE and the MEMGOV_<KEY> environment variables, and living until the
  * process ends. NULL if it could not be created (the last status and message say why, e.g. a bad value in the
- * environment; a later call answers the same). Thread safety: any thread. */
+ * environment; a later call answers the same). The warnings and corrections of its configuration loads are
+ * written to stderr once, when it is created, unless log.warnings is false (memgov_governor_config_result()).
+ * Thread safety: any thread. */
 MEMGOV_API memgov *memgov_default(void);
 
 /* The governor's root budget: the ancestor of all its budgets. A listener registered on it
@@ -91,6 +93,18 @@ MEMGOV_API memgov_budget *memgov_root(memgov *gov);
  * (the fallback thresholds and the monitor's interval only at memgov_open()). Owned by the governor: do not
  * destroy it. NULL for NULL. Thread safety: any thread (the configuration is thread-safe). */
 MEMGOV_API memgov_config *memgov_governor_config(memgov *gov);
+
+/* What memgov_open() had to say about the configuration it loaded (the file, then the environment): warnings
+ * (an unknown key or MEMGOV_ variable with its "did you mean", a duplicate key, thresholds out of order, an
+ * unknown [mode.X] section) and corrections (an out-of-bounds value clamped to its bound: a clamp of a limit such
+ * as MEMGOV_ROOT_LIMIT=0 -> 1MiB is always reported here), in order. Read it with memgov_config_result_size(),
+ * _count() and _message() (memgov/config.h); empty when there was nothing to say. Errors never reach it: they
+ * make memgov_open() fail, and its last error names the file:line or variable.
+ * Where the messages also go: the process default (memgov_default()) writes each to stderr as
+ * "memgov: warning: ..." unless the key log.warnings is false (e.g. MEMGOV_LOG_WARNINGS=false); a governor from
+ * memgov_open() writes nothing (its caller reads this); the memgov CLI prints them on stderr.
+ * Owned by the governor and unchanged until memgov_close(). NULL for NULL. Thread safety: any thread. */
+MEMGOV_API const memgov_config_result *memgov_governor_config_result(memgov *gov);
 
 /* The governor's fallback machine (memgov/fallback.h): listen to mode changes and emergencies, pin a mode,
  * read its history. Owned by the governor: do not destroy it. NULL for NULL. Thread safety: any thread. */

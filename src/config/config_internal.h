@@ -86,6 +86,8 @@ const mg_slot *mg_config_current(const memgov_config *cfg, const mg_entry *e);
 /* Writes the key closest to `name` (edit distance) into out, or "" when none is close; env_style compares and
  * answers with environment names (MEMGOV_ROOT_LIMIT). */
 void mg_config_suggest(const memgov_config *cfg, const char *name, int env_style, char *out, size_t size);
+/* Levenshtein distance of a and b; SIZE_MAX when b is longer than 127 bytes. */
+size_t mg_config_edit_distance(const char *a, const char *b);
 /* "MEMGOV_" + the name upper-cased, dots and dashes as underscores. */
 void mg_config_env_name(const char *name, char *out, size_t size);
 /* Checks v against e's bounds: 0 inside, -1 below min, 1 above max. */

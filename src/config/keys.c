@@ -10,6 +10,8 @@ const memgov_config_key mg_builtin_keys[] = {
     K("budget.charge_batch", SIZE, "64KiB", "0", "16MiB", NULL,
       "bytes a thread pre-charges per budget so that most allocations touch no shared counter"),
     K("monitor.interval", DURATION, "1s", "1ms", "1h", NULL, "period of the monitor's sampler thread"),
+    K("log.warnings", BOOL, "true", NULL, NULL, NULL,
+      "memgov_default() writes the warnings and corrections of its configuration loads to stderr"),
     K("fallback.enabled", BOOL, "true", NULL, NULL, NULL, "whether the fallback machine may change modes"),
     K("fallback.light_enter", DOUBLE, "0.70", "0", "1", NULL, "memory pressure that enters LIGHT mode"),
     K("fallback.light_exit", DOUBLE, "0.60", "0", "1", NULL, "memory pressure under which LIGHT returns to NORMAL"),

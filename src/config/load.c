@@ -1,9 +1,12 @@
 /* Loading configuration text (INI-like and .env lines), the environment, and the validation result. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config/config_internal.h"
 #include "internal/error.h"
@@ -13,7 +16,7 @@ extern char **environ;
 
 /* ---- the result ---------------------------------------------------------------------------------------- */
 
-memgov_status memgov_config_result_create(memgov_config_result **out)
+MEMGOV_API memgov_status memgov_config_result_create(memgov_config_result **out)
 {
     if (out == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_result_create: out is NULL");
@@ -21,7 +24,7 @@ memgov_status memgov_config_result_create(memgov_config_result **out)
     return *out != NULL ? MEMGOV_OK : mg_fail(MEMGOV_ENOMEM, "no memory for a memgov_config_result");
 }
 
-void memgov_config_result_destroy(memgov_config_result *res)
+MEMGOV_API void memgov_config_result_destroy(memgov_config_result *res)
 {
     if (res == NULL)
         return;
@@ -31,7 +34,7 @@ void memgov_config_result_destroy(memgov_config_result *res)
     free(res);
 }
 
-size_t memgov_config_result_count(const memgov_config_result *res, memgov_config_severity severity)
+MEMGOV_API size_t memgov_config_result_count(const memgov_config_result *res, memgov_config_severity severity)
 {
     size_t n = 0;
     for (size_t i = 0; res != NULL && i < res->n; i++)
@@ -39,12 +42,13 @@ size_t memgov_config_result_count(const memgov_config_result *res, memgov_config
     return n;
 }
 
-size_t memgov_config_result_size(const memgov_config_result *res)
+MEMGOV_API size_t memgov_config_result_size(const memgov_config_result *res)
 {
     return res != NULL ? res->n : 0;
 }
 
-const char *memgov_config_result_message(const memgov_config_result *res, size_t i, memgov_config_severity *severity)
+MEMGOV_API const char *memgov_config_result_message(const memgov_config_result *res, size_t i,
+                                                    memgov_config_severity *severity)
 {
     if (res == NULL || i >= res->n)
         return NULL;
@@ -81,7 +85,8 @@ typedef struct pending {
     mg_entry *entry;
     memgov_mode mode;
     mg_value v;
-    char where[160];
+    char where[160];      /* where the value in force comes from (the last definition) */
+    char first_where[160]; /* where the key was first defined in this load */
     char reason[160];
 } pending;
 
@@ -92,9 +97,12 @@ typedef struct loader {
     memgov_config_source src;
     pending *items;
     size_t n, cap;
+    size_t *slot_item; /* per entry and mode (entry index * MEMGOV_MODE_COUNT_ + mode): its item + 1, 0 = none */
+    size_t slot_items; /* entries covered by slot_item */
     memgov_status first;
     char first_msg[MG_ERROR_MAX];
     int oom;
+    int skip_section; /* inside an unknown [mode.X]: its keys were reported with the section */
     size_t applied;
 } loader;
 
@@ -115,15 +123,35 @@ static void report(loader *ld, memgov_config_severity sev, memgov_status st, con
         ld->oom = 1;
 }
 
+/* The slot that remembers which queued item holds (e, mode); NULL without memory (then duplicates are queued
+ * twice and the later still wins when they are applied in order). */
+static size_t *lookup_item(loader *ld, const mg_entry *e, memgov_mode mode)
+{
+    size_t idx = (size_t)(e - ld->cfg->entries);
+    if (ld->slot_item == NULL && ld->cfg->n > 0) {
+        ld->slot_item = calloc(ld->cfg->n * MEMGOV_MODE_COUNT_, sizeof *ld->slot_item);
+        ld->slot_items = ld->slot_item != NULL ? ld->cfg->n : 0;
+    }
+    return idx < ld->slot_items ? &ld->slot_item[idx * MEMGOV_MODE_COUNT_ + (size_t)mode] : NULL;
+}
+
 /* Validates one assignment and queues it. `where` is "file:line" or "env VAR". */
 static void assign(loader *ld, const char *where, memgov_mode mode, const char *key, const char *value,
                    int from_env_name)
 {
     mg_entry *e = from_env_name ? mg_config_find_env(ld->cfg, key) : mg_config_find(ld->cfg, key);
     if (e == NULL) {
-        char near[128];
-        mg_config_suggest(ld->cfg, key, from_env_name, near, sizeof near);
-        report(ld, MEMGOV_CONFIG_WARNING, MEMGOV_ENOTFOUND, "%s: unknown key '%s' ignored%s%s%s", where, key,
+        char near[128], in[64] = "";
+        /* "mode.light.batch.max" written flat: the key part is what may be misspelt */
+        const char *bare = key, *dot;
+        if (!from_env_name && strncmp(key, "mode.", 5) == 0 && (dot = strchr(key + 5, '.')) != NULL)
+            bare = dot + 1;
+        mg_config_suggest(ld->cfg, bare, from_env_name, near, sizeof near);
+        if (mode != MEMGOV_MODE_NORMAL)
+            snprintf(in, sizeof in, " in [mode.%s]", memgov_mode_name(mode));
+        else if (bare != key)
+            snprintf(in, sizeof in, " (overlays go in a [mode.NAME] section)");
+        report(ld, MEMGOV_CONFIG_WARNING, MEMGOV_ENOTFOUND, "%s: unknown key '%s'%s ignored%s%s%s", where, key, in,
                near[0] ? " (did you mean '" : "", near, near[0] ? "'?)" : "");
         return;
     }
@@ -162,10 +190,19 @@ static void assign(loader *ld, const char *where, memgov_mode mode, const char *
             return;
         }
     }
-    for (size_t i = 0; i < ld->n; i++)
-        if (ld->items[i].entry == e && ld->items[i].mode == mode)
-            report(ld, MEMGOV_CONFIG_WARNING, MEMGOV_EEXIST, "%s: duplicate key '%s' (first set at %s); the later "
-                   "value '%s' wins", where, e->name, ld->items[i].where, value);
+    /* One warning per repeat, naming the first definition, and the later value replaces the queued one: linear
+     * in the number of lines whatever they repeat. */
+    size_t *item = lookup_item(ld, e, mode);
+    if (item != NULL && *item != 0) {
+        pending *q = &ld->items[*item - 1];
+        report(ld, MEMGOV_CONFIG_WARNING, MEMGOV_EEXIST, "%s: duplicate key '%s' (first set at %s); the later "
+               "value '%s' wins", where, e->name, q->first_where, value);
+        mg_value_free(&q->v);
+        q->v = p.v;
+        snprintf(q->where, sizeof q->where, "%s", where);
+        snprintf(q->reason, sizeof q->reason, "%s", p.reason);
+        return;
+    }
     pending *grown = mg_grow(ld->items, &ld->cap, ld->n, sizeof *grown, 16);
     if (grown == NULL) {
         mg_value_free(&p.v);
@@ -176,7 +213,10 @@ static void assign(loader *ld, const char *where, memgov_mode mode, const char *
     p.entry = e;
     p.mode = mode;
     snprintf(p.where, sizeof p.where, "%s", where);
+    snprintf(p.first_where, sizeof p.first_where, "%s", where);
     ld->items[ld->n++] = p;
+    if (item != NULL)
+        *item = ld->n;
 }
 
 /* Pairs of keys whose values must be ordered, e.g. the hysteresis of the fallback machine: exit below enter. */
@@ -229,6 +269,7 @@ static memgov_status finish(loader *ld)
         mg_value_free(&p->v);
     }
     free(ld->items);
+    free(ld->slot_item);
     if (apply && ld->n > 0)
         check_consistency(ld);
     if (ld->oom)
@@ -293,6 +334,24 @@ static char *line_value(char *v, const char **why)
     return trim(v);
 }
 
+/* The mode nearest to `name` within three edits ("lite" -> "light"), or NULL. */
+static const char *nearest_mode(const char *name)
+{
+    static const char *const modes[] = {"light", "minimal", "normal"};
+    if (strlen(name) > 127)
+        return NULL;
+    const char *best = NULL;
+    size_t best_d = 4; /* "lite" -> "light" is 3 edits */
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        size_t d = mg_config_edit_distance(name, modes[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = modes[i];
+        }
+    }
+    return best;
+}
+
 static void parse_line(loader *ld, char *line, const char *origin, size_t lineno, char *section, size_t section_size,
                        memgov_mode *mode)
 {
@@ -313,11 +372,18 @@ static void parse_line(loader *ld, char *line, const char *origin, size_t lineno
         }
         *mode = MEMGOV_MODE_NORMAL;
         section[0] = '\0';
+        ld->skip_section = 0;
         if (strcmp(name, "mode.light") == 0)
             *mode = MEMGOV_MODE_LIGHT;
         else if (strcmp(name, "mode.minimal") == 0)
             *mode = MEMGOV_MODE_MINIMAL;
-        else if (strcmp(name, "mode.normal") != 0)
+        else if (strncmp(name, "mode.", 5) == 0 && strcmp(name, "mode.normal") != 0) {
+            const char *near = nearest_mode(name + 5);
+            report(ld, MEMGOV_CONFIG_WARNING, MEMGOV_ENOTFOUND, "%s: unknown mode '%s' in section [%s]; its keys are "
+                   "ignored (modes: normal, light, minimal%s%s%s)", where, name + 5, name,
+                   near != NULL ? "; did you mean [mode." : "", near != NULL ? near : "", near != NULL ? "]?" : "");
+            ld->skip_section = 1;
+        } else if (strcmp(name, "mode.normal") != 0)
             snprintf(section, section_size, "%s", name);
         return;
     }
@@ -343,6 +409,8 @@ static void parse_line(loader *ld, char *line, const char *origin, size_t lineno
         report(ld, MEMGOV_CONFIG_ERROR, MEMGOV_EPARSE, "%s: key '%s': %s", where, key, why);
         return;
     }
+    if (ld->skip_section)
+        return;
     if (is_env_style(key)) {
         assign(ld, where, *mode, key, value, 1);
         return;
@@ -356,7 +424,7 @@ static void parse_line(loader *ld, char *line, const char *origin, size_t lineno
     assign(ld, where, *mode, full, value, 0);
 }
 
-memgov_status memgov_config_load_string(memgov_config *cfg, const char *text, size_t len, const char *origin,
+MEMGOV_API memgov_status memgov_config_load_string(memgov_config *cfg, const char *text, size_t len, const char *origin,
                                         unsigned flags, memgov_config_result *res)
 {
     if (cfg == NULL || (text == NULL && len > 0))
@@ -371,10 +439,16 @@ memgov_status memgov_config_load_string(memgov_config *cfg, const char *text, si
     copy[len] = '\0';
     loader ld = {.cfg = cfg, .res = res, .flags = flags, .src = MEMGOV_CONFIG_SRC_FILE};
     char section[128] = "";
-    memgov_mode mode = MEMGOV_MODE_NORMAL;
+    size_t first = 0;
     pthread_mutex_lock(&cfg->lock);
+    if (len >= 3 && memcmp(copy, "\xef\xbb\xbf", 3) == 0) {
+        report(&ld, MEMGOV_CONFIG_WARNING, MEMGOV_EPARSE, "%.120s:1: a UTF-8 byte-order mark (EF BB BF) starts the "
+               "text; it was skipped (save the file as UTF-8 without BOM)", origin);
+        first = 3;
+    }
+    memgov_mode mode = MEMGOV_MODE_NORMAL;
     size_t lineno = 0;
-    for (size_t start = 0; start < len;) {
+    for (size_t start = first; start < len;) {
         char *nl = memchr(copy + start, '\n', len - start);
         size_t end = nl != NULL ? (size_t)(nl - copy) : len;
         lineno++;
@@ -396,49 +470,107 @@ memgov_status memgov_config_load_string(memgov_config *cfg, const char *text, si
     return st;
 }
 
-memgov_status memgov_config_load_file(memgov_config *cfg, const char *path, unsigned flags, memgov_config_result *res)
+/* What a file that is not a regular file is, for the message. */
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m) ? "a directory (EISDIR)" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" :
+           S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+/* Reads a whole regular file of at most MEMGOV_CONFIG_FILE_MAX bytes into *out (NUL-terminated, the caller's).
+ * Opened without blocking, so a FIFO or a device is refused, never waited on. */
+static memgov_status read_config_file(const char *path, char **out, size_t *len_out)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return mg_fail(errno == ENOENT ? MEMGOV_ENOTFOUND : MEMGOV_EIO, "cannot open config file '%s': %s", path,
+                       strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return mg_fail(MEMGOV_EIO, "cannot stat config file '%s': %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return mg_fail(MEMGOV_EIO, "config file '%s' is %s: a configuration must be a regular file", path,
+                       file_kind(st.st_mode));
+    }
+    if (st.st_size > (off_t)MEMGOV_CONFIG_FILE_MAX) {
+        close(fd);
+        return mg_fail(MEMGOV_ERANGE, "config file '%s' has %lld bytes, above the limit of %u bytes (1 MiB, "
+                       "MEMGOV_CONFIG_FILE_MAX)", path, (long long)st.st_size, (unsigned)MEMGOV_CONFIG_FILE_MAX);
+    }
+    /* The size may change after fstat (and /proc-like files say 0): read until the end or one byte past the
+     * limit, growing the buffer as needed. */
+    const size_t limit = (size_t)MEMGOV_CONFIG_FILE_MAX + 1;
+    size_t cap = (size_t)st.st_size + 1 < 4096 ? 4096 : (size_t)st.st_size + 1, len = 0;
+    char *buf = malloc(cap + 1);
+    while (buf != NULL && len < limit) {
+        if (len == cap) {
+            size_t grown_cap = cap * 2 < limit ? cap * 2 : limit;
+            char *grown = realloc(buf, grown_cap + 1);
+            if (grown == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = grown;
+            cap = grown_cap;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            free(buf);
+            return mg_fail(MEMGOV_EIO, "cannot read config file '%s': %s", path, strerror(e));
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    if (buf == NULL) {
+        close(fd);
+        return mg_fail(MEMGOV_ENOMEM, "no memory to read config file '%s'", path);
+    }
+    close(fd);
+    if (len > MEMGOV_CONFIG_FILE_MAX) {
+        free(buf);
+        return mg_fail(MEMGOV_ERANGE, "config file '%s' grew above the limit of %u bytes (1 MiB, "
+                       "MEMGOV_CONFIG_FILE_MAX) while it was read", path, (unsigned)MEMGOV_CONFIG_FILE_MAX);
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *len_out = len;
+    return MEMGOV_OK;
+}
+
+MEMGOV_API memgov_status memgov_config_load_file(memgov_config *cfg, const char *path, unsigned flags,
+                                                 memgov_config_result *res)
 {
     if (cfg == NULL || path == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_load_file: cfg and path must not be NULL");
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return mg_fail(errno == ENOENT ? MEMGOV_ENOTFOUND : MEMGOV_EIO, "cannot open config file '%s': %s", path,
-                       strerror(errno));
     char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        char *grown = mg_grow(buf, &cap, len, 1, 4096);
-        if (grown == NULL) {
-            free(buf);
-            fclose(f);
-            return mg_fail(MEMGOV_ENOMEM, "no memory to read config file '%s'", path);
-        }
-        buf = grown;
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        free(buf);
-        return mg_fail(MEMGOV_EIO, "cannot read config file '%s'", path);
-    }
-    memgov_status st = memgov_config_load_string(cfg, buf, len, path, flags, res);
+    size_t len = 0;
+    memgov_status st = read_config_file(path, &buf, &len);
+    if (st != MEMGOV_OK)
+        return st;
+    st = memgov_config_load_string(cfg, buf, len, path, flags, res);
     free(buf);
     return st;
 }
 
-memgov_status memgov_config_load_env(memgov_config *cfg, unsigned flags, memgov_config_result *res)
+MEMGOV_API memgov_status memgov_config_load_env(memgov_config *cfg, unsigned flags, memgov_config_result *res)
 {
     if (cfg == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_load_env: cfg is NULL");
     loader ld = {.cfg = cfg, .res = res, .flags = flags, .src = MEMGOV_CONFIG_SRC_ENV};
     pthread_mutex_lock(&cfg->lock);
     for (char **env = environ; env != NULL && *env != NULL; env++) {
-        if (strncmp(*env, "MEMGOV_", 7) != 0)
-            continue;
+        if (strncmp(*env, "MEMGOV_", 7) != 0 || strncmp(*env, "MEMGOV_CONFIG_FILE=", 19) == 0)
+            continue; /* MEMGOV_CONFIG_FILE names the file memgov_open() loads: not a key */
         const char *eq = strchr(*env, '=');
         char var[128], where[160];
         if (eq == NULL || (size_t)(eq - *env) >= sizeof var)

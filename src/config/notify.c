@@ -11,8 +11,8 @@
  * for itself. */
 static _Thread_local unsigned in_listener;
 
-memgov_status memgov_config_add_listener(memgov_config *cfg, memgov_config_listener_fn fn, void *user,
-                                         uint64_t *id)
+MEMGOV_API memgov_status memgov_config_add_listener(memgov_config *cfg, memgov_config_listener_fn fn, void *user,
+                                                    uint64_t *id)
 {
     if (cfg == NULL || fn == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_add_listener: cfg and fn must not be NULL");
@@ -32,7 +32,7 @@ memgov_status memgov_config_add_listener(memgov_config *cfg, memgov_config_liste
     return MEMGOV_OK;
 }
 
-memgov_status memgov_config_remove_listener(memgov_config *cfg, uint64_t id)
+MEMGOV_API memgov_status memgov_config_remove_listener(memgov_config *cfg, uint64_t id)
 {
     if (cfg == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_remove_listener: cfg is NULL");

@@ -41,8 +41,9 @@ static uint64_t get_u(const memgov_config *cfg, const char *key)
     return v;
 }
 
-memgov_status memgov_config_recommend(const memgov_config *cfg, const memgov_probe *probe, uint64_t data_bytes,
-                                      uint64_t row_bytes, memgov_recommendation *out)
+MEMGOV_API memgov_status memgov_config_recommend(const memgov_config *cfg, const memgov_probe *probe,
+                                                 uint64_t data_bytes, uint64_t row_bytes,
+                                                 memgov_recommendation *out)
 {
     if (cfg == NULL || out == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_recommend: cfg and out must not be NULL");

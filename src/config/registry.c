@@ -115,7 +115,7 @@ static memgov_status register_locked(memgov_config *cfg, const memgov_config_key
     return MEMGOV_OK;
 }
 
-void memgov_config_key_init(memgov_config_key *key)
+MEMGOV_API void memgov_config_key_init(memgov_config_key *key)
 {
     if (key == NULL)
         return;
@@ -123,7 +123,7 @@ void memgov_config_key_init(memgov_config_key *key)
     key->struct_size = sizeof *key;
 }
 
-memgov_status memgov_config_register(memgov_config *cfg, const memgov_config_key *key)
+MEMGOV_API memgov_status memgov_config_register(memgov_config *cfg, const memgov_config_key *key)
 {
     if (cfg == NULL || key == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_register: cfg and key must not be NULL");
@@ -133,7 +133,7 @@ memgov_status memgov_config_register(memgov_config *cfg, const memgov_config_key
     return st;
 }
 
-memgov_status memgov_config_create(memgov_config **out)
+MEMGOV_API memgov_status memgov_config_create(memgov_config **out)
 {
     if (out == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_create: out is NULL");
@@ -167,7 +167,7 @@ memgov_status memgov_config_create(memgov_config **out)
     return MEMGOV_OK;
 }
 
-void memgov_config_destroy(memgov_config *cfg)
+MEMGOV_API void memgov_config_destroy(memgov_config *cfg)
 {
     if (cfg == NULL)
         return;
@@ -180,7 +180,7 @@ void memgov_config_destroy(memgov_config *cfg)
     free(cfg);
 }
 
-memgov_status memgov_config_set_effective_memory(memgov_config *cfg, uint64_t bytes)
+MEMGOV_API memgov_status memgov_config_set_effective_memory(memgov_config *cfg, uint64_t bytes)
 {
     if (cfg == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_set_effective_memory: cfg is NULL");
@@ -190,7 +190,7 @@ memgov_status memgov_config_set_effective_memory(memgov_config *cfg, uint64_t by
     return MEMGOV_OK;
 }
 
-memgov_status memgov_config_set_mode(memgov_config *cfg, memgov_mode mode)
+MEMGOV_API memgov_status memgov_config_set_mode(memgov_config *cfg, memgov_mode mode)
 {
     if (cfg == NULL || (unsigned)mode >= MEMGOV_MODE_COUNT_)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_set_mode: %s (mode %d, known 0..%d)",
@@ -206,7 +206,7 @@ memgov_status memgov_config_set_mode(memgov_config *cfg, memgov_mode mode)
     return rc == 0 ? MEMGOV_OK : mg_fail(MEMGOV_ENOMEM, "no memory to record the mode change in the history");
 }
 
-memgov_mode memgov_config_mode(const memgov_config *cfg)
+MEMGOV_API memgov_mode memgov_config_mode(const memgov_config *cfg)
 {
     if (cfg == NULL)
         return MEMGOV_MODE_NORMAL;
@@ -243,7 +243,7 @@ mg_entry *mg_config_find_env(const memgov_config *cfg, const char *var)
     return NULL;
 }
 
-static size_t edit_distance(const char *a, const char *b)
+size_t mg_config_edit_distance(const char *a, const char *b)
 {
     size_t lb = strlen(b);
     if (lb > 127)
@@ -282,9 +282,11 @@ void mg_config_suggest(const memgov_config *cfg, const char *name, int env_style
             mg_config_env_name(candidate, env, sizeof env);
             candidate = env;
         }
-        size_t d = edit_distance(name, candidate);
-        size_t len = strlen(cfg->entries[i].name);
+        size_t len = strlen(cfg->entries[i].name), nlen = strlen(name), clen = strlen(candidate);
         size_t allowed = len / 3 > 2 ? len / 3 : 2;
+        if ((nlen > clen ? nlen - clen : clen - nlen) > allowed)
+            continue; /* the distance is at least the difference of the lengths: no need to compute it */
+        size_t d = mg_config_edit_distance(name, candidate);
         if (d <= allowed && d < best) {
             best = d;
             snprintf(out, size, "%s", candidate);
@@ -378,7 +380,8 @@ int mg_config_apply(memgov_config *cfg, mg_entry *e, memgov_mode mode, mg_value 
     return 1;
 }
 
-memgov_status memgov_config_set_for_mode(memgov_config *cfg, memgov_mode mode, const char *key, const char *value)
+MEMGOV_API memgov_status memgov_config_set_for_mode(memgov_config *cfg, memgov_mode mode, const char *key,
+                                                    const char *value)
 {
     if (cfg == NULL || key == NULL || value == NULL || (unsigned)mode >= MEMGOV_MODE_COUNT_)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_set: cfg, key and value must not be NULL, mode must be known");
@@ -419,7 +422,7 @@ out:
     return st;
 }
 
-memgov_status memgov_config_set(memgov_config *cfg, const char *key, const char *value)
+MEMGOV_API memgov_status memgov_config_set(memgov_config *cfg, const char *key, const char *value)
 {
     return memgov_config_set_for_mode(cfg, MEMGOV_MODE_NORMAL, key, value);
 }
@@ -448,7 +451,7 @@ static memgov_status get_locked(const memgov_config *cfg, const char *key, const
 }
 
 #define TYPED_GET(fn, ctype, type, expr)                                                                         \
-    memgov_status fn(const memgov_config *cfg, const char *key, ctype *out)                                     \
+    MEMGOV_API memgov_status fn(const memgov_config *cfg, const char *key, ctype *out)                      \
     {                                                                                                            \
         const mg_slot *s;                                                                                        \
         memgov_status st = get_locked(cfg, key, out, type, &s, NULL);                                            \
@@ -464,7 +467,7 @@ TYPED_GET(memgov_config_get_unsigned, uint64_t, MEMGOV_CONFIG_UNSIGNED, s->v.u)
 TYPED_GET(memgov_config_get_double, double, MEMGOV_CONFIG_DOUBLE, s->v.d)
 TYPED_GET(memgov_config_get_duration, uint64_t, MEMGOV_CONFIG_DURATION, s->v.u)
 
-memgov_status memgov_config_get_size(const memgov_config *cfg, const char *key, uint64_t *bytes)
+MEMGOV_API memgov_status memgov_config_get_size(const memgov_config *cfg, const char *key, uint64_t *bytes)
 {
     const mg_slot *s;
     memgov_status st = get_locked(cfg, key, bytes, MEMGOV_CONFIG_SIZE, &s, NULL);
@@ -480,7 +483,7 @@ memgov_status memgov_config_get_size(const memgov_config *cfg, const char *key, 
     return MEMGOV_OK;
 }
 
-memgov_status memgov_config_get_text(const memgov_config *cfg, const char *key, char *buf, size_t size,
+MEMGOV_API memgov_status memgov_config_get_text(const memgov_config *cfg, const char *key, char *buf, size_t size,
                                      size_t *needed, memgov_config_source *source)
 {
     const mg_slot *s = NULL;
@@ -503,7 +506,7 @@ memgov_status memgov_config_get_text(const memgov_config *cfg, const char *key, 
     return MEMGOV_OK;
 }
 
-size_t memgov_config_history_count(const memgov_config *cfg)
+MEMGOV_API size_t memgov_config_history_count(const memgov_config *cfg)
 {
     if (cfg == NULL)
         return 0;
@@ -513,7 +516,7 @@ size_t memgov_config_history_count(const memgov_config *cfg)
     return n;
 }
 
-memgov_status memgov_config_history_get(const memgov_config *cfg, size_t i, memgov_config_change *out)
+MEMGOV_API memgov_status memgov_config_history_get(const memgov_config *cfg, size_t i, memgov_config_change *out)
 {
     if (cfg == NULL || out == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_history_get: cfg and out must not be NULL");

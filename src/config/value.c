@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "config/config_internal.h"
+#include "internal/error.h"
 
 const char *mg_config_type_name(memgov_config_type type)
 {
@@ -110,8 +111,12 @@ static memgov_status parse_size(const char *text, mg_value *out, char *why, size
             WHY("not a percentage");
             return text[0] == '-' ? MEMGOV_ERANGE : MEMGOV_ETYPE;
         }
+        if (errno == ERANGE && fabs(pct) < 1.0) {
+            WHY("percentage too small to represent (below 1e-300%%)");
+            return MEMGOV_ERANGE;
+        }
         if (errno == ERANGE || !isfinite(pct) || pct > 1e6) {
-            WHY("percentage too large");
+            WHY("percentage too large (at most 1000000%%)");
             return MEMGOV_EOVERFLOW;
         }
         out->d = pct;
@@ -291,4 +296,36 @@ void mg_value_free(mg_value *v)
 {
     free(v->text);
     v->text = NULL;
+}
+
+MEMGOV_API memgov_status memgov_config_parse_size(const char *text, uint64_t effective_memory, uint64_t *bytes)
+{
+    if (text == NULL || bytes == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_config_parse_size: text and bytes must not be NULL");
+    mg_value v;
+    char why[160];
+    memset(&v, 0, sizeof v);
+    memgov_status st = parse_size(text, &v, why, sizeof why);
+    if (st != MEMGOV_OK)
+        return mg_fail(st, "'%.100s' is not a size: %s (e.g. 512MiB, 1.5G, 2GB, 90%%)", text, why);
+    if (v.is_pct && effective_memory == 0)
+        return mg_fail(MEMGOV_ESTATE, "'%.100s' is a percentage and the effective memory is unknown", text);
+    if (mg_size_bytes(&v, effective_memory, bytes) != MEMGOV_OK)
+        return mg_fail(MEMGOV_EOVERFLOW, "'%.100s' of %llu bytes exceeds 2^64-1 bytes", text,
+                       (unsigned long long)effective_memory);
+    return MEMGOV_OK;
+}
+
+MEMGOV_API memgov_status memgov_config_parse_duration(const char *text, uint64_t *ns)
+{
+    if (text == NULL || ns == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_config_parse_duration: text and ns must not be NULL");
+    mg_value v;
+    char why[160];
+    memset(&v, 0, sizeof v);
+    memgov_status st = parse_duration(text, &v, why, sizeof why);
+    if (st != MEMGOV_OK)
+        return mg_fail(st, "'%.100s' is not a duration: %s (e.g. 100ms, 2s, 5min)", text, why);
+    *ns = v.u;
+    return MEMGOV_OK;
 }

@@ -1,4 +1,5 @@
 /* The governor: its root budget, its parts (src/governor/parts.c) and the process default. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,11 +85,27 @@ static memgov *default_gov;
 static memgov_status default_status;
 static char default_error[MG_ERROR_MAX];
 
+/* log.warnings: the default governor has no caller to read its messages, so they go to stderr. */
+static void log_warnings(memgov *gov)
+{
+    int log = 1;
+    memgov_config_get_bool(gov->parts->config, "log.warnings", &log);
+    const memgov_config_result *res = gov->parts->loaded;
+    static const char *const severity[] = {"error", "warning", "corrected"};
+    for (size_t i = 0; log && i < memgov_config_result_size(res); i++) {
+        memgov_config_severity s = MEMGOV_CONFIG_WARNING;
+        const char *m = memgov_config_result_message(res, i, &s);
+        fprintf(stderr, "memgov: %s: %s\n", severity[s], m);
+    }
+}
+
 static void default_open(void)
 {
     default_status = open_governor(NULL, &default_gov, true);
     if (default_status != MEMGOV_OK)
         strncpy(default_error, memgov_last_error(), sizeof default_error - 1);
+    else
+        log_warnings(default_gov);
 }
 
 MEMGOV_API memgov *memgov_default(void)
@@ -107,6 +124,11 @@ MEMGOV_API memgov_budget *memgov_root(memgov *gov)
 MEMGOV_API memgov_config *memgov_governor_config(memgov *gov)
 {
     return gov != NULL ? gov->parts->config : NULL;
+}
+
+MEMGOV_API const memgov_config_result *memgov_governor_config_result(memgov *gov)
+{
+    return gov != NULL ? gov->parts->loaded : NULL;
 }
 
 MEMGOV_API memgov_fallback *memgov_governor_fallback(memgov *gov)

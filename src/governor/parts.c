@@ -100,9 +100,9 @@ static memgov_status load_configuration(mg_parts *parts, const memgov_options *o
             file = NULL;
     }
     memgov_status st;
-    if (file != NULL && (st = memgov_config_load_file(parts->config, file, flags, NULL)) != MEMGOV_OK)
+    if (file != NULL && (st = memgov_config_load_file(parts->config, file, flags, parts->loaded)) != MEMGOV_OK)
         return fail_with_context(st, "configuration file");
-    if (use_env && (st = memgov_config_load_env(parts->config, flags, NULL)) != MEMGOV_OK)
+    if (use_env && (st = memgov_config_load_env(parts->config, flags, parts->loaded)) != MEMGOV_OK)
         return fail_with_context(st, "configuration from the environment");
     return MEMGOV_OK;
 }
@@ -122,6 +122,8 @@ memgov_status mg_parts_configure(const memgov_options *o, mg_parts **out, memgov
         st = mg_fail(MEMGOV_ENOMEM, "memgov_open: no memory for proc_root");
     if (st == MEMGOV_OK && (st = memgov_config_create(&parts->config)) != MEMGOV_OK)
         st = fail_with_context(st, "configuration");
+    if (st == MEMGOV_OK && (st = memgov_config_result_create(&parts->loaded)) != MEMGOV_OK)
+        st = fail_with_context(st, "configuration messages");
     if (st == MEMGOV_OK && parts->proc_root != NULL) {
         memgov_probe p;
         probe_memory(parts->proc_root, &p);
@@ -189,6 +191,39 @@ static double get_ratio(const memgov_config *cfg, const char *key)
     return v;
 }
 
+/* "fallback.light_enter = 1 (b.ini:1: clamped from 5 to the maximum 1)": a threshold with where it came from,
+ * from the configuration's history (the newest change of the key), or "(default)". */
+static void describe_threshold(const memgov_config *cfg, const char *key, char *out, size_t size)
+{
+    char value[64] = "?";
+    memgov_config_get_text(cfg, key, value, sizeof value, NULL, NULL);
+    memgov_config_change c = {.struct_size = sizeof c};
+    for (size_t i = memgov_config_history_count(cfg); i-- > 0;)
+        if (memgov_config_history_get(cfg, i, &c) == MEMGOV_OK && strcmp(c.key, key) == 0) {
+            snprintf(out, size, "%s = %s (%.100s: %.100s)", key, value, c.source, c.reason);
+            return;
+        }
+    snprintf(out, size, "%s = %s (default)", key, value);
+}
+
+/* The machine refused the thresholds: its message, then each threshold with its source and any clamp. */
+static memgov_status fail_thresholds(memgov_status st, const memgov_config *cfg)
+{
+    static const char *const keys[] = {"fallback.light_exit", "fallback.light_enter", "fallback.minimal_exit",
+                                       "fallback.minimal_enter", "fallback.critical"};
+    char message[MG_ERROR_MAX], all[MG_ERROR_MAX] = "";
+    snprintf(message, sizeof message, "%s", memgov_last_error());
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0] && len < sizeof all; i++) {
+        char one[320];
+        describe_threshold(cfg, keys[i], one, sizeof one);
+        int n = snprintf(all + len, sizeof all - len, "%s%s", i ? "; " : "", one);
+        len += n > 0 ? (size_t)n : 0;
+    }
+    return mg_fail(st, "memgov_open: fallback thresholds from the configuration: %s; the configuration has %s",
+                   message, all);
+}
+
 static memgov_status create_fallback(mg_parts *parts)
 {
     memgov_fallback_options fo;
@@ -208,7 +243,7 @@ static memgov_status create_fallback(mg_parts *parts)
     fo.source_ctx = parts;
     memgov_status st = memgov_fallback_create(&fo, &parts->fallback);
     if (st != MEMGOV_OK)
-        return fail_with_context(st, "fallback thresholds from the configuration");
+        return fail_thresholds(st, cfg);
     if ((st = memgov_fallback_add_listener(parts->fallback, on_transition, parts, NULL)) != MEMGOV_OK)
         return st;
     int enabled = 1;
@@ -287,6 +322,7 @@ void mg_parts_close(mg_parts *parts)
         memgov_config_remove_listener(parts->config, parts->config_listener);
     memgov_fallback_destroy(parts->fallback);
     memgov_config_destroy(parts->config);
+    memgov_config_result_destroy(parts->loaded);
     free(parts->proc_root);
     free(parts);
 }

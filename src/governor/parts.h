@@ -16,6 +16,7 @@ typedef struct mg_parts {
     memgov_fallback *fallback;
     memgov_monitor *monitor;
     memgov_budget *root;
+    memgov_config_result *loaded; /* the messages of the loads at opening (memgov_governor_config_result()) */
     char *proc_root;         /* NULL = the real /proc */
     uint64_t root_limit;     /* the options' overrides; 0 = from the configuration */
     uint64_t root_soft_limit;

@@ -8,7 +8,7 @@
 #include "internal/structsize.h"
 #include "probe/probe_parts.h"
 
-void memgov_probe_options_init(memgov_probe_options *opts)
+MEMGOV_API void memgov_probe_options_init(memgov_probe_options *opts)
 {
     if (opts == NULL)
         return;
@@ -30,7 +30,7 @@ static int measure_fs(const char *dir, uint64_t *total, uint64_t *avail)
     return 0;
 }
 
-memgov_status memgov_probe_read(const memgov_probe_options *opts, memgov_probe *out)
+MEMGOV_API memgov_status memgov_probe_read(const memgov_probe_options *opts, memgov_probe *out)
 {
     if (out == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_probe_read: out is NULL");
