@@ -5,6 +5,9 @@
  * The probe is a plain stats struct (struct_size rule, common.h) filled by memgov_probe_read(). Every source is
  * optional: a file that cannot be read, a library that does not know the CPU, a directory that does not exist
  * leave their fields at MEMGOV_PROBE_UNKNOWN (0) and clear their bit in `sources`; they never make the call fail.
+ * Hostile files are refused, not trusted: every /proc and /sys file is opened without blocking and read only if
+ * it is a regular file; /proc/self/cgroup is read whole (up to 1 MiB); a cgroup path never leaves the cgroup
+ * mount; junk where a number belongs is unknown with the reason in `rejected_why`.
  * The /proc and /sys root is injectable (memgov_probe_options.root) so tests run on fixture trees; hwloc,
  * libcpuid, the page size and statvfs always describe the real machine (pass MEMGOV_PROBE_NO_HWLOC /
  * MEMGOV_PROBE_NO_CPUID to skip them), see docs/probe.md.
@@ -53,7 +56,9 @@ typedef struct memgov_probe_options {
     unsigned flags;       /* MEMGOV_PROBE_NO_* bits */
 } memgov_probe_options;
 
-/* What the probe found. Sizes are bytes; 0 (MEMGOV_PROBE_UNKNOWN) means unknown unless said otherwise. */
+/* What the probe found. Sizes are bytes; 0 (MEMGOV_PROBE_UNKNOWN) means unknown unless said otherwise. Junk is
+ * never read as a number: a source whose text does not parse is unknown, its bit is in `rejected` and the
+ * reason in `rejected_why`. */
 typedef struct memgov_probe {
     size_t struct_size;
     unsigned sources;          /* MEMGOV_PROBE_SRC_* bits of the sources that answered */
@@ -66,7 +71,8 @@ typedef struct memgov_probe {
     uint64_t huge_pages_total, huge_pages_free; /* counts of huge pages, not bytes */
     int cgroup_version;        /* 0 none found, 1 or 2 */
     uint64_t cgroup_memory_max;  /* memory.max / memory.limit_in_bytes, the smallest along the cgroup's
-                                    ancestors; MEMGOV_PROBE_UNLIMITED for "max" */
+                                    ancestors; MEMGOV_PROBE_UNLIMITED for "max"; 0 with MEMGOV_PROBE_SRC_CGROUP
+                                    in sources is a real limit of 0 bytes, not unknown */
     uint64_t cgroup_memory_high; /* v2 memory.high (smallest along ancestors); MEMGOV_PROBE_UNLIMITED for "max" */
     uint64_t cgroup_memory_current; /* memory.current / memory.usage_in_bytes */
     uint64_t rss, peak_rss;    /* the calling process's VmRSS and VmHWM */
@@ -86,6 +92,12 @@ typedef struct memgov_probe {
     /* disk */
     uint64_t disk_total, disk_free; /* file system of disk_dir (free = available to unprivileged users) */
     uint64_t shm_total, shm_free;   /* /dev/shm (under root) */
+    /* refused sources (added in 0.2; present when struct_size covers them) */
+    unsigned rejected;         /* MEMGOV_PROBE_SRC_* bits of sources that were there but refused: junk where a
+                                  number belongs ("12abc kB", "MemTotal: max", a negative cpu.max quota, a CPU list
+                                  with text after it), a file that is not a regular file (a FIFO), a cgroup path
+                                  with ".." (it would leave the cgroup mount). Their fields stay unknown. */
+    char rejected_why[512];    /* why, one "path: reason" per refusal separated by "; " (cut to fit); "" if none */
 } memgov_probe;
 
 /* Fills opts with the defaults (real filesystem, ".", every source) and sets struct_size.
@@ -94,7 +106,8 @@ MEMGOV_API void memgov_probe_options_init(memgov_probe_options *opts);
 
 /* Probes the machine and writes the result into *out (up to out->struct_size bytes, which the caller sets to
  * sizeof(memgov_probe)). opts may be NULL (defaults). Unreadable sources are unknown, never an error.
- * Errors: MEMGOV_EINVAL if out is NULL or a struct_size is invalid. Takes a few milliseconds with hwloc.
+ * Errors: MEMGOV_EINVAL if out is NULL or a struct_size is invalid. (A root that does not exist is a machine
+ * where everything is unknown, not an error: `memgov probe --root` checks it.) Takes a few milliseconds with hwloc.
  * Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_probe_read(const memgov_probe_options *opts, memgov_probe *out);
 

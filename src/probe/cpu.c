@@ -1,4 +1,5 @@
 /* The CPU part of the probe: affinity and cgroup quota (under the injectable root), hwloc and libcpuid. */
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <sched.h>
@@ -12,41 +13,61 @@
 #include "internal/procfs.h"
 #include "probe/probe_parts.h"
 
-/* Counts the CPUs of a list such as "0-3,6,8-9". Returns -1 on malformed text. */
+#define MAX_CPU_ID 65535 /* far above any kernel's NR_CPUS */
+
+/* Counts the distinct CPUs of a list such as "0-3,6,8-9" (a CPU listed twice counts once). Returns -1 on
+ * malformed text: a descending range, an id above MAX_CPU_ID, anything but blanks after the list. */
 static long count_cpu_list(const char *s)
 {
+    static _Thread_local unsigned char seen[(MAX_CPU_ID + 1) / 8];
+    memset(seen, 0, sizeof seen);
     long count = 0;
     while (*s == ' ' || *s == '\t')
         s++;
+    if (*s < '0' || *s > '9')
+        return -1;
     while (*s >= '0' && *s <= '9') {
         char *end;
         unsigned long a = strtoul(s, &end, 10), b = a;
         s = end;
         if (*s == '-') {
+            if (s[1] < '0' || s[1] > '9')
+                return -1;
             b = strtoul(s + 1, &end, 10);
-            if (end == s + 1 || b < a)
+            if (b < a)
                 return -1;
             s = end;
         }
-        if (b - a > 65536)
+        if (b > MAX_CPU_ID)
             return -1;
-        count += (long)(b - a + 1);
-        if (*s == ',')
+        for (unsigned long c = a; c <= b; c++)
+            if (!(seen[c / 8] & (1u << (c % 8)))) {
+                seen[c / 8] |= (unsigned char)(1u << (c % 8));
+                count++;
+            }
+        if (*s == ',' && s[1] >= '0' && s[1] <= '9')
             s++;
     }
-    return count;
+    while (*s == ' ' || *s == '\t' || *s == '\r')
+        s++;
+    return *s == '\0' || *s == '\n' ? count : -1;
 }
 
-static unsigned allowed_cpus(const char *root)
+static unsigned allowed_cpus(const char *root, memgov_probe *p)
 {
     char buf[16384];
     if (mg_read_text(root, "/proc/self/status", buf, sizeof buf) >= 0) {
-        const char *line = strstr(buf, "Cpus_allowed_list:");
+        const char *line = strstr(buf, "\nCpus_allowed_list:");
+        line = line != NULL ? line + 1 : strncmp(buf, "Cpus_allowed_list:", 18) == 0 ? buf : NULL;
         if (line != NULL) {
             long n = count_cpu_list(line + strlen("Cpus_allowed_list:"));
             if (n > 0)
                 return (unsigned)n;
+            errno = MG_EJUNK;
+            mg_probe_refused(p, MEMGOV_PROBE_SRC_STATUS, "/proc/self/status Cpus_allowed_list", -1);
         }
+    } else {
+        mg_probe_refused(p, MEMGOV_PROBE_SRC_STATUS, "/proc/self/status", -1);
     }
     if (root[0] != '\0')
         return 0; /* an injected root answers for itself: the real mask would mix two machines */
@@ -56,19 +77,27 @@ static unsigned allowed_cpus(const char *root)
     return (unsigned)CPU_COUNT(&set);
 }
 
-/* Reads "QUOTA PERIOD" (v2 cpu.max; QUOTA may be "max") and returns CPUs, 0 for none. */
-static double read_cpu_max(const char *root, const char *path)
+/* Reads "QUOTA PERIOD" (v2 cpu.max: QUOTA a count of microseconds or "max", PERIOD a positive count) and returns
+ * CPUs, 0 for none or unknown; anything else (a negative quota, a zero period, text after) is refused. */
+static double read_cpu_max(memgov_probe *p, const char *root, const char *path)
 {
     char buf[128];
-    if (mg_read_text(root, path, buf, sizeof buf) < 0 || strncmp(buf, "max", 3) == 0)
+    if (mg_probe_refused(p, MEMGOV_PROBE_SRC_CPU_QUOTA, path, mg_read_text(root, path, buf, sizeof buf) < 0 ? -1 : 0))
         return 0;
-    char *end;
-    unsigned long long quota = strtoull(buf, &end, 10);
-    unsigned long long period = strtoull(end, NULL, 10);
-    return end != buf && period > 0 ? (double)quota / (double)period : 0;
+    char quota[32], period[32], extra[2];
+    int n = sscanf(buf, "%31s %31s %1s", quota, period, extra);
+    uint64_t q = 0, per = 0;
+    int max = n == 2 && strcmp(quota, "max") == 0;
+    if (n != 2 || (!max && mg_parse_u64(quota, &q) != 0) || q == UINT64_MAX || mg_parse_u64(period, &per) != 0 ||
+        per == 0 || per == UINT64_MAX) {
+        errno = MG_EJUNK;
+        mg_probe_refused(p, MEMGOV_PROBE_SRC_CPU_QUOTA, path, -1);
+        return 0;
+    }
+    return max ? 0 : (double)q / (double)per;
 }
 
-static double cgroup_cpu_quota(const char *root)
+static double cgroup_cpu_quota(const char *root, memgov_probe *p)
 {
     char dir[PATH_MAX], path[PATH_MAX + 32];
     double best = 0;
@@ -76,7 +105,7 @@ static double cgroup_cpu_quota(const char *root)
         /* A parent's quota binds its children: the smallest along the ancestors counts. */
         for (;;) {
             snprintf(path, sizeof path, "%s/cpu.max", dir);
-            double q = read_cpu_max(root, path);
+            double q = read_cpu_max(p, root, path);
             if (q > 0 && (best == 0 || q < best))
                 best = q;
             char *slash = strrchr(dir, '/');
@@ -86,15 +115,26 @@ static double cgroup_cpu_quota(const char *root)
         }
         return best;
     }
-    if (mg_cgroup1_dir(root, "cpu,cpuacct", dir, sizeof dir) == 0 || mg_cgroup1_dir(root, "cpu", dir, sizeof dir) == 0) {
+    if (mg_cgroup1_dir(root, "cpu,cpuacct", dir, sizeof dir) == 0 ||
+        mg_cgroup1_dir(root, "cpu", dir, sizeof dir) == 0) {
         char qbuf[64];
-        uint64_t period;
+        uint64_t period, quota;
         snprintf(path, sizeof path, "%s/cpu.cfs_quota_us", dir);
         if (mg_read_text(root, path, qbuf, sizeof qbuf) < 0)
             return 0;
-        long long quota = strtoll(qbuf, NULL, 10);
+        char *t = qbuf;
+        while (*t == ' ')
+            t++;
+        if (strncmp(t, "-1", 2) == 0 && (t[2] == '\0' || t[2] == '\n'))
+            return 0; /* v1's "no quota" */
+        if (mg_parse_u64(t, &quota) != 0 || quota == UINT64_MAX) {
+            errno = MG_EJUNK;
+            mg_probe_refused(p, MEMGOV_PROBE_SRC_CPU_QUOTA, path, -1);
+            return 0;
+        }
         snprintf(path, sizeof path, "%s/cpu.cfs_period_us", dir);
-        if (quota > 0 && mg_read_u64(root, path, &period) == 0 && period > 0)
+        if (quota > 0 && mg_probe_refused(p, MEMGOV_PROBE_SRC_CPU_QUOTA, path, mg_read_u64(root, path, &period)) == 0 &&
+            period > 0 && period != UINT64_MAX)
             best = (double)quota / (double)period;
     }
     return best;
@@ -102,8 +142,8 @@ static double cgroup_cpu_quota(const char *root)
 
 void mg_probe_cpu_quota(const char *root, memgov_probe *p)
 {
-    p->allowed_cpus = allowed_cpus(root);
-    p->cpu_quota = cgroup_cpu_quota(root);
+    p->allowed_cpus = allowed_cpus(root, p);
+    p->cpu_quota = cgroup_cpu_quota(root, p);
     if (p->cpu_quota > 0)
         p->sources |= MEMGOV_PROBE_SRC_CPU_QUOTA;
     unsigned usable = p->allowed_cpus;

@@ -1,10 +1,12 @@
 /* memgov_probe_read(): runs each part of the probe and measures the disks. */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
 #include "internal/error.h"
+#include "internal/procfs.h"
 #include "internal/structsize.h"
 #include "probe/probe_parts.h"
 
@@ -14,6 +16,24 @@ MEMGOV_API void memgov_probe_options_init(memgov_probe_options *opts)
         return;
     memset(opts, 0, sizeof *opts);
     opts->struct_size = sizeof *opts;
+}
+
+int mg_probe_refused(memgov_probe *p, unsigned src, const char *path, int rc)
+{
+    if (rc == 0)
+        return rc;
+    int e = errno;
+    const char *why = e == MG_ENOTREG ? "not a regular file" : e == MG_EJUNK ? "not a number (junk)" :
+                      e == MG_ELEAVES ? "the cgroup path has '..' or '.' and would leave the cgroup mount" :
+                      e == EFBIG ? "larger than 1 MiB" : NULL;
+    if (why != NULL) {
+        p->rejected |= src;
+        size_t len = strlen(p->rejected_why);
+        if (strstr(p->rejected_why, path) == NULL && len + 1 < sizeof p->rejected_why)
+            snprintf(p->rejected_why + len, sizeof p->rejected_why - len, "%s%s: %s", len ? "; " : "", path, why);
+    }
+    errno = e;
+    return rc;
 }
 
 /* statvfs of a directory: total size and the space an unprivileged user may still take. */

@@ -4,6 +4,11 @@
 
 #include "memgov/probe.h"
 
+/* After a reader (internal/procfs.h) returned rc != 0 for root-less `path` of source bit `src`: if errno says
+ * the file was refused (not a regular file, junk, a path leaving the cgroup mount, too large) rather than absent,
+ * sets the bit in p->rejected and appends "path: reason" to p->rejected_why. Returns rc. */
+int mg_probe_refused(memgov_probe *p, unsigned src, const char *path, int rc);
+
 /* /proc/meminfo, cgroup memory limits, /proc/self/status RSS; then effective_memory. */
 void mg_probe_memory(const char *root, memgov_probe *p);
 /* Affinity (Cpus_allowed_list or sched_getaffinity) and the cgroup CPU quota; then usable_cpus. */
