@@ -37,6 +37,11 @@ int cli_usage_error(const cli_command *cmd, const char *fmt, ...) __attribute__(
  * after operands are not looked for (a command line ends the options, as for `memgov monitor -- CMD`). */
 int cli_next_option(const cli_command *cmd, int argc, char **argv, const struct option *longopts);
 
+/* Prints each message of a configuration result (warnings and corrections of a load, e.g.
+ * memgov_governor_config_result()) on stderr as "memgov NAME: warning: ...". NULL prints nothing. */
+struct memgov_config_result;
+void cli_print_config_messages(const cli_command *cmd, const struct memgov_config_result *res);
+
 /* Prints the library's last error as "memgov NAME: message" on stderr and returns CLI_FAILED. */
 int cli_fail(const cli_command *cmd);
 

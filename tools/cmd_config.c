@@ -15,13 +15,13 @@ static int fail(memgov_config *cfg, memgov_config_result *res)
 
 static const char *const severity_name[] = {"error", "warning", "corrected"};
 
-/* Prints every message of res as "memgov config: SEVERITY: message" on stderr (show) or stdout (validate). */
-static void print_messages(const memgov_config_result *res, FILE *out, const char *prefix)
+/* Prints every message of res as "SEVERITY: message" on stdout (validate's report). */
+static void print_messages(const memgov_config_result *res)
 {
     for (size_t i = 0; i < memgov_config_result_size(res); i++) {
         memgov_config_severity s;
         const char *m = memgov_config_result_message(res, i, &s);
-        fprintf(out, "%s%s: %s\n", prefix, severity_name[s], m);
+        printf("%s: %s\n", severity_name[s], m);
     }
 }
 
@@ -65,7 +65,7 @@ static int show(int argc, char **argv)
         cli_fail(&cli_config);
         failed = 1;
     }
-    print_messages(res, stderr, "memgov config: ");
+    cli_print_config_messages(&cli_config, res);
     if (failed) {
         memgov_config_result_destroy(res);
         memgov_config_destroy(cfg);
@@ -113,7 +113,7 @@ static int validate(int argc, char **argv)
     if (memgov_config_create(&cfg) != MEMGOV_OK || memgov_config_result_create(&res) != MEMGOV_OK)
         return fail(cfg, res);
     memgov_status st = memgov_config_load_file(cfg, file, flags, res);
-    print_messages(res, stdout, "");
+    print_messages(res);
     if (st != MEMGOV_OK && memgov_config_result_count(res, MEMGOV_CONFIG_ERROR) == 0) {
         /* no message about a value: the file itself could not be read (missing, a directory, too large...) */
         fprintf(stderr, "memgov config: %s\n", memgov_last_error());

@@ -112,6 +112,7 @@ static int show_budgets(void)
         printf("cannot open a governor: %s\n", memgov_last_error());
         return CLI_FAILED;
     }
+    cli_print_config_messages(&cli_demo, memgov_governor_config_result(gov));
     memgov_budget *root = memgov_root(gov);
     memgov_budget *model = demo_budget(root, "model", 40 * DEMO_MIB, MEMGOV_BUDGET_OWN_ARENA);
     memgov_budget *weights = model ? demo_budget(model, "weights", 0, 0) : NULL;

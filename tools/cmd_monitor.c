@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,83 +15,54 @@
 #include "cli.h"
 #include "memgov.h"
 
-/* The fallback machine's default ratios (memgov/fallback.h), drawn as lines on the timeline. */
-static const struct { double ratio; const char *label; } thresholds[] = {
-    {0.70, "light 70%"}, {0.85, "minimal 85%"}, {0.95, "critical 95%"},
-};
-#define N_THRESHOLDS (sizeof thresholds / sizeof thresholds[0])
+/* The fallback machine's thresholds, drawn as lines on the timeline: read from the configuration memgov_open()
+ * would load ($MEMGOV_CONFIG_FILE, MEMGOV_<KEY>), so they are the ones a governed program would use. */
+typedef struct threshold {
+    double ratio;
+    char label[32];
+} threshold;
+#define N_THRESHOLDS 3
 
 typedef struct args {
     uint64_t interval_ms;
     int json;
     const char *svg;
-    uint64_t limit; /* bytes; 0 = the machine's effective memory */
+    const char *limit_text; /* NULL = the machine's effective memory */
     char **command;
 } args;
 
-/* "123", "64K", "512M", "2G", "1T" (binary units) into bytes, refusing overflow. */
-static int parse_size(const char *text, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno != 0 || end == text || text[0] == '-')
-        return -1;
-    unsigned shift = 0;
-    switch (*end) {
-    case '\0': break;
-    case 'K': shift = 10; break;
-    case 'M': shift = 20; break;
-    case 'G': shift = 30; break;
-    case 'T': shift = 40; break;
-    default: return -1;
-    }
-    if (*end != '\0' && end[1] != '\0')
-        return -1;
-    if (v > (UINT64_MAX >> shift))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, args *a)
 {
+    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+                                             {"interval", required_argument, NULL, 'i'},
+                                             {"svg", required_argument, NULL, 's'},
+                                             {"limit", required_argument, NULL, 'l'},
+                                             {NULL, 0, NULL, 0}};
     *a = (args){.interval_ms = 100};
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *s = argv[i];
-        if (strcmp(s, "--") == 0) {
-            i++;
-            break;
-        }
-        if (s[0] != '-')
-            break;
-        if (strcmp(s, "--json") == 0) {
+    int c;
+    optind = 1;
+    while ((c = cli_next_option(&cli_monitor, argc, argv, longopts)) >= 0) {
+        if (c == 'j') {
             a->json = 1;
-        } else if (strcmp(s, "--interval") == 0 || strcmp(s, "--svg") == 0 || strcmp(s, "--limit") == 0) {
-            if (i + 1 >= argc)
-                return cli_usage_error(&cli_monitor, "%s needs a value", s);
-            const char *v = argv[++i];
-            if (strcmp(s, "--svg") == 0) {
-                a->svg = v;
-            } else if (strcmp(s, "--limit") == 0) {
-                if (parse_size(v, &a->limit) != 0 || a->limit == 0)
-                    return cli_usage_error(&cli_monitor, "--limit '%s' is not a size (bytes, or with K/M/G/T)", v);
-            } else {
-                char *end;
-                errno = 0;
-                unsigned long long ms = strtoull(v, &end, 10);
-                if (errno != 0 || *end != '\0' || end == v || v[0] == '-' || ms == 0 || ms > 3600000)
-                    return cli_usage_error(&cli_monitor, "--interval '%s' must be 1..3600000 milliseconds", v);
-                a->interval_ms = ms;
-            }
+        } else if (c == 's') {
+            a->svg = optarg;
+        } else if (c == 'l') {
+            a->limit_text = optarg;
         } else {
-            return cli_usage_error(&cli_monitor, "unknown option '%s'", s);
+            char *end;
+            errno = 0;
+            unsigned long long ms = strtoull(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || end == optarg || optarg[0] < '0' || optarg[0] > '9' || ms == 0 ||
+                ms > 3600000)
+                return cli_usage_error(&cli_monitor, "--interval '%s' must be 1..3600000 milliseconds", optarg);
+            a->interval_ms = ms;
         }
     }
-    if (i >= argc)
+    if (c == -2)
+        return CLI_USAGE;
+    if (optind >= argc)
         return cli_usage_error(&cli_monitor, "no command to run");
-    a->command = argv + i;
+    a->command = argv + optind;
     return CLI_OK;
 }
 
@@ -104,8 +76,69 @@ static uint64_t effective_memory(void)
     return memgov_probe_read(&po, &p) == MEMGOV_OK ? p.effective_memory : 0;
 }
 
+/* fallback.light_enter, .minimal_enter and .critical of the configuration (defaults < $MEMGOV_CONFIG_FILE <
+ * MEMGOV_<KEY>); its warnings go to stderr. CLI_OK or CLI_FAILED (a file or value that cannot be loaded). */
+static int read_thresholds(threshold t[N_THRESHOLDS])
+{
+    static const char *const keys[N_THRESHOLDS] = {"fallback.light_enter", "fallback.minimal_enter",
+                                                   "fallback.critical"};
+    static const char *const names[N_THRESHOLDS] = {"light", "minimal", "critical"};
+    memgov_config *cfg = NULL;
+    memgov_config_result *res = NULL;
+    int rc = CLI_OK;
+    if (memgov_config_create(&cfg) != MEMGOV_OK || memgov_config_result_create(&res) != MEMGOV_OK)
+        rc = CLI_FAILED;
+    const char *file = getenv("MEMGOV_CONFIG_FILE");
+    if (rc == CLI_OK && file != NULL && file[0] != '\0' && memgov_config_load_file(cfg, file, 0, res) != MEMGOV_OK)
+        rc = CLI_FAILED;
+    if (rc == CLI_OK && memgov_config_load_env(cfg, 0, res) != MEMGOV_OK)
+        rc = CLI_FAILED;
+    cli_print_config_messages(&cli_monitor, res);
+    for (int i = 0; rc == CLI_OK && i < N_THRESHOLDS; i++) {
+        if (memgov_config_get_double(cfg, keys[i], &t[i].ratio) != MEMGOV_OK)
+            rc = CLI_FAILED;
+        snprintf(t[i].label, sizeof t[i].label, "%s %.0f%%", names[i], t[i].ratio * 100);
+    }
+    if (rc != CLI_OK)
+        cli_fail(&cli_monitor);
+    memgov_config_result_destroy(res);
+    memgov_config_destroy(cfg);
+    return rc;
+}
+
+/* A byte count held in a double, for labels: values past 2^64-1 are 2^64-1, not undefined behaviour. */
+static uint64_t to_bytes(double v)
+{
+    if (!(v > 0))
+        return 0;
+    return v >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)v;
+}
+
+/* The SVG goes into an existing, writable directory: checked before the command runs, not after. */
+static int svg_target_ok(const char *file)
+{
+    char dir[4096];
+    const char *slash = strrchr(file, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash == file ? 1 : slash - file), file);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "memgov monitor: --svg '%s': the directory '%s' does not exist\n", file, dir);
+        return 0;
+    }
+    if (access(dir, W_OK) != 0) {
+        fprintf(stderr, "memgov monitor: --svg '%s': the directory '%s' is not writable: %s\n", file, dir,
+                strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
 /* The hand-written SVG: the process tree's RSS over time, the peak and the thresholds of `limit`. */
-static int write_svg(memgov_monitor *mon, const char *file, uint64_t limit, int limit_given)
+static int write_svg(memgov_monitor *mon, const char *file, uint64_t limit, int limit_given,
+                     const threshold thresholds[N_THRESHOLDS])
 {
     memgov_monitor_stats ms = {.struct_size = sizeof ms};
     memgov_metric_stats rss = {.struct_size = sizeof rss};
@@ -133,7 +166,7 @@ static int write_svg(memgov_monitor *mon, const char *file, uint64_t limit, int 
                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
                "y2=\"%.1f\"/>\n</g>\n",
             W, H, W, H, W, H, left, H - bottom, W - right, H - bottom, left, top, left, H - bottom);
-    memgov_format_bytes((uint64_t)ymax, text, sizeof text);
+    memgov_format_bytes(to_bytes(ymax), text, sizeof text);
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n", left - 4, top + 4,
             text);
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.2f s</text>\n", W - right,
@@ -162,7 +195,7 @@ static int write_svg(memgov_monitor *mon, const char *file, uint64_t limit, int 
     fprintf(f, "\"/>\n");
     if (rss.samples > 0) {
         double y = H - bottom - peak * yscale, x = left + (double)(rss.peak_time_ns - ms.first_time_ns) / 1e9 * xscale;
-        memgov_format_bytes((uint64_t)peak, text, sizeof text);
+        memgov_format_bytes(to_bytes(peak), text, sizeof text);
         fprintf(f, "<line id=\"peak\" data-bytes=\"%.0f\" x1=\"%.1f\" y1=\"%.2f\" x2=\"%.1f\" y2=\"%.2f\" "
                    "stroke=\"purple\"/>\n<circle cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"purple\"/>\n"
                    "<text x=\"%.1f\" y=\"%.2f\" font-size=\"11\">peak %s at %.2f s</text>\n",
@@ -195,8 +228,17 @@ static int run_monitor(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc != CLI_OK)
         return rc;
-    int limit_given = a.limit != 0;
-    uint64_t limit = limit_given ? a.limit : effective_memory();
+    int limit_given = a.limit_text != NULL;
+    uint64_t effective = effective_memory(), limit = effective;
+    if (limit_given && (rc = cli_parse_size(&cli_monitor, "--limit", a.limit_text, effective, &limit)) != CLI_OK)
+        return rc;
+    if (limit_given && limit == 0)
+        return cli_usage_error(&cli_monitor, "--limit '%s' is 0 bytes", a.limit_text);
+    threshold thresholds[N_THRESHOLDS];
+    if (read_thresholds(thresholds) != CLI_OK)
+        return CLI_FAILED;
+    if (a.svg != NULL && !svg_target_ok(a.svg))
+        return CLI_FAILED;
     fflush(NULL);
     pid_t child = fork();
     if (child < 0) {
@@ -205,8 +247,9 @@ static int run_monitor(int argc, char **argv)
     }
     if (child == 0) {
         execvp(a.command[0], a.command);
-        fprintf(stderr, "memgov monitor: cannot run '%s': %s\n", a.command[0], strerror(errno));
-        _exit(127);
+        int e = errno;
+        fprintf(stderr, "memgov monitor: cannot run '%s': %s\n", a.command[0], strerror(e));
+        _exit(e == ENOENT || e == ENOTDIR ? 127 : 126); /* the shell's convention: not found 127, not runnable 126 */
     }
     memgov_monitor_options o;
     memgov_monitor_options_init(&o);
@@ -237,7 +280,7 @@ static int run_monitor(int argc, char **argv)
         ;
     int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
     int failed = print_report(mon, a.json) != 0;
-    if (a.svg != NULL && write_svg(mon, a.svg, limit, limit_given) != 0)
+    if (a.svg != NULL && write_svg(mon, a.svg, limit, limit_given, thresholds) != 0)
         failed = 1;
     memgov_monitor_destroy(mon);
     return failed && exit_code == 0 ? CLI_FAILED : exit_code;
@@ -250,9 +293,12 @@ const cli_command cli_monitor = {
              "  --interval MS  sampling period in milliseconds (default 100)\n"
              "  --json         print the summary as JSON instead of text\n"
              "  --svg FILE     write a timeline of the tree's RSS with its peak and the fallback thresholds\n"
-             "  --limit SIZE   the memory the thresholds are fractions of (bytes or K/M/G/T; default: the\n"
-             "                 machine's effective memory, min(RAM, cgroup memory.max))\n\n"
+             "  --limit SIZE   the memory the thresholds are fractions of, in the configuration's size syntax\n"
+             "                 (512M, 1.5G, 2GiB, 2GB, or 90% of the effective memory; default: the machine's\n"
+             "                 effective memory, min(RAM, cgroup memory.max))\n\n"
+             "The thresholds are fallback.light_enter, .minimal_enter and .critical of the configuration\n"
+             "($MEMGOV_CONFIG_FILE, MEMGOV_<KEY>). Options take `--opt value` or `--opt=value`.\n"
              "The summary goes to stderr; the command's own output is left as it is. The exit status is the\n"
-             "command's (128 + N if it died of signal N).",
+             "command's (128 + N if it died of signal N; 127 if it was not found, 126 if it could not be run).",
     .run = run_monitor,
 };

@@ -46,6 +46,16 @@ int cli_next_option(const cli_command *cmd, int argc, char **argv, const struct 
     return c;
 }
 
+void cli_print_config_messages(const cli_command *cmd, const memgov_config_result *res)
+{
+    static const char *const severity[] = {"error", "warning", "corrected"};
+    for (size_t i = 0; i < memgov_config_result_size(res); i++) {
+        memgov_config_severity s = MEMGOV_CONFIG_WARNING;
+        const char *m = memgov_config_result_message(res, i, &s);
+        fprintf(stderr, "memgov %s: %s: %s\n", cmd->name, severity[s], m);
+    }
+}
+
 int cli_fail(const cli_command *cmd)
 {
     fprintf(stderr, "memgov %s: %s\n", cmd->name, memgov_last_error());

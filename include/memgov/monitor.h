@@ -82,8 +82,8 @@ MEMGOV_API void memgov_monitor_destroy(memgov_monitor *mon);
  * sampling thread without the monitor's lock, possibly from two threads at once (see above). */
 typedef double (*memgov_metric_fn)(void *user);
 
-/* Adds a metric: name (1..MEMGOV_METRIC_NAME_MAX bytes of [A-Za-z0-9._-]), unit (e.g. "bytes", "count"; at most
- * MEMGOV_METRIC_UNIT_MAX), both copied. Only before the first sample. Errors: MEMGOV_EINVAL (NULL, bad name or
+/* Adds a metric: name (1..MEMGOV_METRIC_NAME_MAX bytes of [A-Za-z0-9._-], no dot at either end), unit (any
+ * text, e.g. "bytes", "count"; at most MEMGOV_METRIC_UNIT_MAX; reports escape it), both copied. Only before the first sample. Errors: MEMGOV_EINVAL (NULL, bad name or
  * unit), MEMGOV_EEXIST (the name is taken), MEMGOV_ERANGE (MEMGOV_METRICS_MAX reached), MEMGOV_ESTATE (sampling
  * has begun). Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_monitor_add_metric(memgov_monitor *mon, const char *name, const char *unit,

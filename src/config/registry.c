@@ -8,6 +8,7 @@
 #include "config/keys.h"
 #include "internal/error.h"
 #include "internal/grow.h"
+#include "internal/name.h"
 #include "internal/structsize.h"
 
 #define LOCK(cfg) pthread_mutex_lock(&((memgov_config *)(cfg))->lock)
@@ -27,18 +28,6 @@ static void free_entry(mg_entry *e)
         mg_value_free(&e->slot[m].v);
 }
 
-static int valid_name(const char *name)
-{
-    size_t len = strlen(name);
-    if (len == 0 || len > 95 || name[0] == '.' || name[len - 1] == '.')
-        return 0;
-    for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
-              *p == '.' || *p == '-'))
-            return 0;
-    return 1;
-}
-
 static char *dup_or_null(const char *s, int *oom)
 {
     if (s == NULL)
@@ -56,7 +45,7 @@ static memgov_status register_locked(memgov_config *cfg, const memgov_config_key
     memgov_status st = mg_struct_in(&k, sizeof k, key, "memgov_config_key");
     if (st != MEMGOV_OK)
         return st;
-    if (k.name == NULL || !valid_name(k.name))
+    if (k.name == NULL || !mg_valid_name(k.name, 95))
         return mg_fail(MEMGOV_EINVAL, "config key name '%s' is invalid: 1 to 95 of [A-Za-z0-9_.-], no dot at "
                        "either end", k.name != NULL ? k.name : "(null)");
     if ((unsigned)k.type >= MEMGOV_CONFIG_TYPE_COUNT_)

@@ -307,7 +307,7 @@ MEMGOV_API memgov_status memgov_config_parse_size(const char *text, uint64_t eff
     memset(&v, 0, sizeof v);
     memgov_status st = parse_size(text, &v, why, sizeof why);
     if (st != MEMGOV_OK)
-        return mg_fail(st, "'%.100s' is not a size: %s (e.g. 512MiB, 1.5G, 2GB, 90%%)", text, why);
+        return mg_fail(st, "'%.100s': %s (sizes look like 512MiB, 1.5G, 2GB or 90%%)", text, why);
     if (v.is_pct && effective_memory == 0)
         return mg_fail(MEMGOV_ESTATE, "'%.100s' is a percentage and the effective memory is unknown", text);
     if (mg_size_bytes(&v, effective_memory, bytes) != MEMGOV_OK)
@@ -325,7 +325,7 @@ MEMGOV_API memgov_status memgov_config_parse_duration(const char *text, uint64_t
     memset(&v, 0, sizeof v);
     memgov_status st = parse_duration(text, &v, why, sizeof why);
     if (st != MEMGOV_OK)
-        return mg_fail(st, "'%.100s' is not a duration: %s (e.g. 100ms, 2s, 5min)", text, why);
+        return mg_fail(st, "'%.100s': %s (durations look like 100ms, 2s or 5min)", text, why);
     *ns = v.u;
     return MEMGOV_OK;
 }

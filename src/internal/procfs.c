@@ -194,7 +194,8 @@ int mg_cgroup_path_ok(const char *path)
     if (path[0] != '/')
         return 0;
     for (const char *p = path; *p; p++)
-        if (p[0] == '/' && p[1] == '.' && (p[2] == '/' || p[2] == '\0' || (p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
+        if (p[0] == '/' && p[1] == '.' &&
+            (p[2] == '/' || p[2] == '\0' || (p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
             return 0; /* a "." or ".." component */
     return 1;
 }

@@ -2,7 +2,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "internal/error.h"
 #include "internal/text.h"
 
 void mg_text_init(mg_text *t, char *buf, size_t size)
@@ -119,13 +118,4 @@ void mg_text_put_escaped(mg_text *t, const char *s)
         else
             put_bytes(t, (const char *)p, 1);
     }
-}
-
-memgov_status mg_text_finish(const mg_text *t, size_t *needed, const char *what)
-{
-    if (needed != NULL)
-        *needed = t->len;
-    if (t->len >= t->size)
-        return mg_fail(MEMGOV_ERANGE, "%s needs %zu bytes, the buffer has %zu", what, t->len + 1, t->size);
-    return MEMGOV_OK;
 }

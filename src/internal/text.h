@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "internal/error.h"
 #include "memgov/common.h"
 
 typedef struct mg_text {
@@ -33,8 +34,16 @@ void mg_text_put_json(mg_text *t, const char *s);
 void mg_text_put_escaped(mg_text *t, const char *s);
 
 /* Bytes the text needs (without the NUL) into *needed (may be NULL); MEMGOV_OK if it fit, else MEMGOV_ERANGE
- * with a message "WHAT needs N bytes, the buffer has M". */
-memgov_status mg_text_finish(const mg_text *t, size_t *needed, const char *what);
+ * with a message "WHAT needs N bytes, the buffer has M". (Inline: text.c has no library dependency, so the CLI
+ * compiles it in.) */
+static inline memgov_status mg_text_finish(const mg_text *t, size_t *needed, const char *what)
+{
+    if (needed != NULL)
+        *needed = t->len;
+    if (t->len >= t->size)
+        return mg_fail(MEMGOV_ERANGE, "%s needs %zu bytes, the buffer has %zu", what, t->len + 1, t->size);
+    return MEMGOV_OK;
+}
 
 /* Length of the well-formed UTF-8 sequence at s (1..4), or 0 if the bytes at s are not one (an invalid lead
  * byte, a missing continuation, an overlong form, a surrogate, a code point above U+10FFFF). s[0] must not be

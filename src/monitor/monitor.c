@@ -13,6 +13,7 @@
 #include "internal/error.h"
 #include "internal/grow.h"
 #include "internal/idtable.h"
+#include "internal/name.h"
 #include "internal/structsize.h"
 #include "monitor/monitor_internal.h"
 
@@ -49,21 +50,12 @@ MEMGOV_API const char *memgov_alert_level_name(memgov_alert_level level)
     return (unsigned)level < (unsigned)MEMGOV_ALERT_LEVEL_COUNT_ ? names[level] : "invalid";
 }
 
-static int valid_name(const char *s, size_t max)
-{
-    size_t n = 0;
-    for (; s[n] != '\0'; n++)
-        if (n >= max || !(((s[n] | 32) >= 'a' && (s[n] | 32) <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '.' || s[n] == '_' || s[n] == '-'))
-            return 0;
-    return n > 0;
-}
-
 static memgov_status add_metric_locked(memgov_monitor *mon, const char *name, const char *unit,
                                        memgov_metric_fn fn, void *ctx)
 {
-    if (!valid_name(name, MEMGOV_METRIC_NAME_MAX))
-        return mg_fail(MEMGOV_EINVAL, "monitor metric name '%.80s' must be 1..%d characters of [A-Za-z0-9._-]",
-                       name, MEMGOV_METRIC_NAME_MAX);
+    if (!mg_valid_name(name, MEMGOV_METRIC_NAME_MAX))
+        return mg_fail(MEMGOV_EINVAL, "monitor metric name '%.80s' must be 1..%d characters of [A-Za-z0-9._-], "
+                       "no dot at either end", name, MEMGOV_METRIC_NAME_MAX);
     if (strlen(unit) > MEMGOV_METRIC_UNIT_MAX)
         return mg_fail(MEMGOV_EINVAL, "monitor metric '%s': unit '%.40s' is longer than %d", name, unit,
                        MEMGOV_METRIC_UNIT_MAX);
@@ -122,7 +114,7 @@ MEMGOV_API memgov_status memgov_monitor_create(const memgov_monitor_options *opt
     if (strlen(o.proc_root) >= PATH_MAX - 64)
         return mg_fail(MEMGOV_EINVAL, "monitor proc_root is %zu bytes, more than %d", strlen(o.proc_root),
                        PATH_MAX - 64);
-    if (!valid_name(o.leak_metric, MEMGOV_METRIC_NAME_MAX))
+    if (!mg_valid_name(o.leak_metric, MEMGOV_METRIC_NAME_MAX))
         return mg_fail(MEMGOV_EINVAL, "monitor leak_metric '%.80s' is not a metric name", o.leak_metric);
 
     memgov_monitor *mon = calloc(1, sizeof *mon);

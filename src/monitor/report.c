@@ -1,31 +1,13 @@
 /* The monitor's summary report (text and JSON) and the leak check helper. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal/error.h"
+#include "internal/text.h"
 #include "internal/structsize.h"
 #include "monitor/monitor_internal.h"
-
-/* Text appended into the caller's buffer; len counts what the whole text needs, like snprintf. */
-typedef struct out {
-    char *buf;
-    size_t size, len;
-} out;
-
-static void put(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(out *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    size_t room = o->len < o->size ? o->size - o->len : 0;
-    int n = vsnprintf(room ? o->buf + o->len : NULL, room, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        o->len += (size_t)n;
-}
 
 static double seconds(uint64_t ns)
 {
@@ -33,7 +15,7 @@ static double seconds(uint64_t ns)
 }
 
 /* A value for people: bytes in binary units, other units as numbers; "-" when unknown. */
-static void put_value(out *o, double v, const char *unit, int width)
+static void put_value(mg_text *o, double v, const char *unit, int width)
 {
     char text[40];
     if (isnan(v))
@@ -44,116 +26,124 @@ static void put_value(out *o, double v, const char *unit, int width)
         snprintf(text, sizeof text, "%.3g B", v);
     else
         snprintf(text, sizeof text, "%.4g", v);
-    put(o, "%-*s", width, text);
+    mg_text_put(o, "%-*s", width, text);
 }
 
-static void put_json_number(out *o, double v)
+static void put_json_number(mg_text *o, double v)
 {
     if (isfinite(v))
-        put(o, "%.17g", v);
+        mg_text_put(o, "%.17g", v);
     else
-        put(o, "null");
+        mg_text_put(o, "null");
 }
 
-static void report_text(const memgov_monitor *mon, out *o)
+static void report_text(const memgov_monitor *mon, mg_text *o)
 {
     uint64_t span = mon->last_time_ns - mon->first_time_ns;
-    put(o, "memgov monitor summary\n");
-    put(o, "duration  %.3f s, %llu samples, every %.3f s\n", seconds(span), (unsigned long long)mon->samples,
+    mg_text_put(o, "memgov monitor summary\n");
+    mg_text_put(o, "duration  %.3f s, %llu samples, every %.3f s\n", seconds(span), (unsigned long long)mon->samples,
         seconds(mon->o.interval_ns));
-    put(o, "%-20s %-11s %-11s %-11s %-11s %-10s %s\n", "metric", "last", "average", "min", "peak", "peak at",
+    mg_text_put(o, "%-20s %-11s %-11s %-11s %-11s %-10s %s\n", "metric", "last", "average", "min", "peak", "peak at",
         "trend/s");
     for (size_t i = 0; i < mon->n_metrics; i++) {
         memgov_metric_stats s;
         mg_metric_stats_locked(mon, i, &s);
         if (s.samples == 0)
             continue; /* a source this machine does not have */
-        put(o, "%-20s ", mon->metric[i].name);
+        mg_text_put(o, "%-20s ", mon->metric[i].name);
         put_value(o, s.last, s.unit, 12);
         put_value(o, s.average, s.unit, 12);
         put_value(o, s.min, s.unit, 12);
         put_value(o, s.peak, s.unit, 12);
-        put(o, "%-10.3f ", seconds(s.peak_time_ns - mon->first_time_ns));
+        mg_text_put(o, "%-10.3f ", seconds(s.peak_time_ns - mon->first_time_ns));
         if (isnan(s.trend_per_s))
-            put(o, "-\n");
+            mg_text_put(o, "-\n");
         else if (strcmp(s.unit, "bytes") == 0) {
-            put(o, "%s", s.trend_per_s < 0 ? "-" : "+");
+            mg_text_put(o, "%s", s.trend_per_s < 0 ? "-" : "+");
             put_value(o, fabs(s.trend_per_s), s.unit, 0);
-            put(o, "\n");
+            mg_text_put(o, "\n");
         } else {
-            put(o, "%+.4g\n", s.trend_per_s);
+            mg_text_put(o, "%+.4g\n", s.trend_per_s);
         }
     }
-    put(o, "swap      process ");
+    mg_text_put(o, "swap      process ");
     put_value(o, mon->metric[1].last, "bytes", 0);
-    put(o, ", system ");
+    mg_text_put(o, ", system ");
     put_value(o, mon->metric[3].last, "bytes", 0);
-    put(o, "\nleak      %s", mon->leak_suspected ? "SUSPECTED: " : "not suspected: ");
+    mg_text_put(o, "\nleak      %s", mon->leak_suspected ? "SUSPECTED: " : "not suspected: ");
     int leak = mg_find_metric(mon, mon->leak_metric);
     const char *unit = leak >= 0 ? mon->metric[leak].unit : "";
-    put(o, "%s trend ", mon->leak_metric);
+    mg_text_put(o, "%s trend ", mon->leak_metric);
     put_value(o, mon->leak_trend, unit, 0);
-    put(o, "/s over %.0f s (threshold ", seconds(mon->o.trend_window_ns));
+    uint64_t window = span < mon->o.trend_window_ns ? span : mon->o.trend_window_ns; /* what the samples cover */
+    mg_text_put(o, "/s over %.3g s of a %.3g s window (threshold ", seconds(window), seconds(mon->o.trend_window_ns));
     put_value(o, mon->o.leak_slope, unit, 0);
-    put(o, "/s)\n");
+    mg_text_put(o, "/s)\n");
     uint64_t cap = mon->o.alert_history_capacity, kept = mon->n_alerts < cap ? mon->n_alerts : cap;
-    put(o, "alerts    %llu\n", (unsigned long long)mon->n_alerts);
+    mg_text_put(o, "alerts    %llu\n", (unsigned long long)mon->n_alerts);
     for (uint64_t k = 0; k < kept; k++) {
         const memgov_alert *a = &mon->alerts[(mon->n_alerts - kept + k) % cap];
-        put(o, "  %9.3f s  %-8s %s = ", seconds(a->time_ns - mon->first_time_ns), memgov_alert_level_name(a->level),
+        mg_text_put(o, "  %9.3f s  %-8s %s = ", seconds(a->time_ns - mon->first_time_ns),
+                    memgov_alert_level_name(a->level),
             a->metric);
         put_value(o, a->value, mon->metric[mon->rules[a->rule - 1].metric].unit, 0);
-        put(o, " (threshold ");
+        mg_text_put(o, " (threshold ");
         put_value(o, a->threshold, mon->metric[mon->rules[a->rule - 1].metric].unit, 0);
-        put(o, ")%s\n", a->escalated ? " escalated" : "");
+        mg_text_put(o, ")%s\n", a->escalated ? " escalated" : "");
     }
 }
 
-static void report_json(const memgov_monitor *mon, out *o)
+static void report_json(const memgov_monitor *mon, mg_text *o)
 {
-    put(o, "{\"duration_s\":%.9g,\"samples\":%llu,\"interval_s\":%.9g,\"metrics\":{",
+    mg_text_put(o, "{\"duration_s\":%.9g,\"samples\":%llu,\"interval_s\":%.9g,\"metrics\":{",
         seconds(mon->last_time_ns - mon->first_time_ns), (unsigned long long)mon->samples,
         seconds(mon->o.interval_ns));
     for (size_t i = 0; i < mon->n_metrics; i++) {
         memgov_metric_stats s;
         mg_metric_stats_locked(mon, i, &s);
-        put(o, "%s\"%s\":{\"unit\":\"%s\",\"samples\":%llu,\"last\":", i ? "," : "", mon->metric[i].name, s.unit,
-            (unsigned long long)s.samples);
+        mg_text_put(o, "%s", i ? "," : "");
+        mg_text_put_json(o, mon->metric[i].name);
+        mg_text_put(o, ":{\"unit\":");
+        mg_text_put_json(o, s.unit);
+        mg_text_put(o, ",\"samples\":%llu,\"last\":", (unsigned long long)s.samples);
         put_json_number(o, s.last);
-        put(o, ",\"average\":");
+        mg_text_put(o, ",\"average\":");
         put_json_number(o, s.average);
-        put(o, ",\"min\":");
+        mg_text_put(o, ",\"min\":");
         put_json_number(o, s.min);
-        put(o, ",\"peak\":");
+        mg_text_put(o, ",\"peak\":");
         put_json_number(o, s.peak);
-        put(o, ",\"peak_time_s\":");
+        mg_text_put(o, ",\"peak_time_s\":");
         put_json_number(o, s.samples ? seconds(s.peak_time_ns - mon->first_time_ns) : NAN);
-        put(o, ",\"trend_per_s\":");
+        mg_text_put(o, ",\"trend_per_s\":");
         put_json_number(o, s.trend_per_s);
-        put(o, "}");
+        mg_text_put(o, "}");
     }
-    put(o, "},\"swap\":{\"process\":");
+    mg_text_put(o, "},\"swap\":{\"process\":");
     put_json_number(o, mon->metric[1].last);
-    put(o, ",\"system\":");
+    mg_text_put(o, ",\"system\":");
     put_json_number(o, mon->metric[3].last);
-    put(o, "},\"leak\":{\"metric\":\"%s\",\"suspected\":%s,\"trend_per_s\":", mon->leak_metric,
-        mon->leak_suspected ? "true" : "false");
+    mg_text_put(o, "},\"leak\":{\"metric\":");
+    mg_text_put_json(o, mon->leak_metric);
+    mg_text_put(o, ",\"suspected\":%s,\"trend_per_s\":", mon->leak_suspected ? "true" : "false");
     put_json_number(o, mon->leak_trend);
-    put(o, ",\"threshold_per_s\":");
+    mg_text_put(o, ",\"threshold_per_s\":");
     put_json_number(o, mon->o.leak_slope);
-    put(o, "},\"alerts\":[");
+    mg_text_put(o, "},\"alerts\":[");
     uint64_t cap = mon->o.alert_history_capacity, kept = mon->n_alerts < cap ? mon->n_alerts : cap;
     for (uint64_t k = 0; k < kept; k++) {
         const memgov_alert *a = &mon->alerts[(mon->n_alerts - kept + k) % cap];
-        put(o, "%s{\"seq\":%llu,\"time_s\":%.9g,\"metric\":\"%s\",\"level\":\"%s\",\"previous\":\"%s\",\"value\":",
-            k ? "," : "", (unsigned long long)a->seq, seconds(a->time_ns - mon->first_time_ns), a->metric,
-            memgov_alert_level_name(a->level), memgov_alert_level_name(a->previous));
+        mg_text_put(o, "%s{\"seq\":%llu,\"time_s\":%.9g,\"metric\":", k ? "," : "", (unsigned long long)a->seq,
+                    seconds(a->time_ns - mon->first_time_ns));
+        mg_text_put_json(o, a->metric);
+        mg_text_put(o, ",\"level\":\"%s\",\"previous\":\"%s\",\"value\":", memgov_alert_level_name(a->level),
+                    memgov_alert_level_name(a->previous));
         put_json_number(o, a->value);
-        put(o, ",\"threshold\":");
+        mg_text_put(o, ",\"threshold\":");
         put_json_number(o, a->threshold);
-        put(o, ",\"escalated\":%s}", a->escalated ? "true" : "false");
+        mg_text_put(o, ",\"escalated\":%s}", a->escalated ? "true" : "false");
     }
-    put(o, "]}\n");
+    mg_text_put(o, "]}\n");
 }
 
 MEMGOV_API memgov_status memgov_monitor_report(memgov_monitor *mon, memgov_report_format format, char *buf,
@@ -164,21 +154,15 @@ MEMGOV_API memgov_status memgov_monitor_report(memgov_monitor *mon, memgov_repor
     if (format != MEMGOV_REPORT_TEXT && format != MEMGOV_REPORT_JSON)
         return mg_fail(MEMGOV_EINVAL, "memgov_monitor_report: format %d is neither text (0) nor JSON (1)",
                        (int)format);
-    out o = {.buf = buf, .size = size};
-    if (size > 0)
-        buf[0] = '\0';
+    mg_text o;
+    mg_text_init(&o, buf, size);
     pthread_mutex_lock(&mon->lock);
     if (format == MEMGOV_REPORT_TEXT)
         report_text(mon, &o);
     else
         report_json(mon, &o);
     pthread_mutex_unlock(&mon->lock);
-    if (length != NULL)
-        *length = o.len;
-    if (o.len >= size)
-        return mg_fail(MEMGOV_ERANGE, "memgov_monitor_report: the report needs %zu bytes and the buffer has %zu",
-                       o.len + 1, size);
-    return MEMGOV_OK;
+    return mg_text_finish(&o, length, "memgov_monitor_report: the report");
 }
 
 /* The newest sample's value of metric i (NaN if none). */

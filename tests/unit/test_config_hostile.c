@@ -237,7 +237,7 @@ static void the_public_size_and_duration_parsers_take_the_configuration_syntax(v
     assert_int_equal(b, 9 * GiB);
     assert_int_equal(memgov_config_parse_size("90%", 0, &b), MEMGOV_ESTATE);
     assert_int_not_equal(memgov_config_parse_size(" -1", 0, &b), MEMGOV_OK);
-    assert_non_null(strstr(memgov_last_error(), "' -1' is not a size"));
+    assert_non_null(strstr(memgov_last_error(), "' -1': not a size"));
     assert_int_equal(memgov_config_parse_size("-1", 0, &b), MEMGOV_ERANGE);
     assert_int_equal(memgov_config_parse_size("16777216T", 0, &b), MEMGOV_EOVERFLOW);
     assert_int_equal(memgov_config_parse_size("16777215T", 0, &b), MEMGOV_OK);
