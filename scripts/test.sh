@@ -34,7 +34,7 @@ run_build() { # NAME MESON-OPTIONS...   (TEST_ARGS: extra `meson test` arguments
   meson test -C "$dir" --print-errorlogs --num-processes 2 ${TEST_ARGS:-} || status=1
 }
 
-run_build build-test -Dbuildtype=debugoptimized -Dwerror=true
+run_build build-test -Dbuildtype=debugoptimized -Dwerror=true -Dfuzz=enabled
 run_build build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dalloc_backend=libc
 echo "== build-asan: suite 'python' skipped on purpose: /usr/bin/python3 is not instrumented and the numpy handler" \
   "extension is (a libasan preload for a whole interpreter is not worth it); build-test runs it"

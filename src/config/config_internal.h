@@ -78,6 +78,10 @@ memgov_status mg_size_bytes(const mg_value *v, uint64_t effective, uint64_t *byt
 int mg_value_copy(mg_value *dst, const mg_value *src);
 void mg_value_free(mg_value *v);
 
+/* registry.c: memgov_config_create() without probing the machine (effective memory 0 until set), for the
+ * fuzz targets, which must not read /proc once per input. */
+memgov_status mg_config_create_unprobed(memgov_config **out);
+
 /* registry.c (callers hold cfg->lock) */
 mg_entry *mg_config_find(const memgov_config *cfg, const char *name);
 mg_entry *mg_config_find_env(const memgov_config *cfg, const char *var);

@@ -124,6 +124,20 @@ MEMGOV_API memgov_status memgov_config_register(memgov_config *cfg, const memgov
 
 MEMGOV_API memgov_status memgov_config_create(memgov_config **out)
 {
+    memgov_status st = mg_config_create_unprobed(out);
+    if (st != MEMGOV_OK)
+        return st;
+    memgov_probe_options opts;
+    memgov_probe_options_init(&opts);
+    opts.flags = MEMGOV_PROBE_NO_HWLOC | MEMGOV_PROBE_NO_CPUID;
+    memgov_probe p = {.struct_size = sizeof p};
+    if (memgov_probe_read(&opts, &p) == MEMGOV_OK)
+        (*out)->effective = p.effective_memory;
+    return MEMGOV_OK;
+}
+
+memgov_status mg_config_create_unprobed(memgov_config **out)
+{
     if (out == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_create: out is NULL");
     *out = NULL;
@@ -139,12 +153,6 @@ MEMGOV_API memgov_status memgov_config_create(memgov_config **out)
         free(cfg);
         return mg_fail(MEMGOV_ENOMEM, "cannot initialise the configuration's condition variable");
     }
-    memgov_probe_options opts;
-    memgov_probe_options_init(&opts);
-    opts.flags = MEMGOV_PROBE_NO_HWLOC | MEMGOV_PROBE_NO_CPUID;
-    memgov_probe p = {.struct_size = sizeof p};
-    if (memgov_probe_read(&opts, &p) == MEMGOV_OK)
-        cfg->effective = p.effective_memory;
     for (size_t i = 0; i < mg_builtin_key_count; i++) {
         memgov_status st = register_locked(cfg, &mg_builtin_keys[i]);
         if (st != MEMGOV_OK) {

@@ -1,6 +1,7 @@
 /* The snprintf-style text writer and the JSON string escaper; see text.h. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "internal/text.h"
 
@@ -33,13 +34,21 @@ void mg_text_put(mg_text *t, const char *fmt, ...)
 /* Appends n raw bytes (no format). */
 static void put_bytes(mg_text *t, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (t->len + 1 < t->size) {
-            t->buf[t->len] = s[i];
-            t->buf[t->len + 1] = '\0';
-        }
-        t->len++;
+    if (t->len + 1 < t->size) {
+        size_t room = t->size - 1 - t->len, k = n < room ? n : room;
+        memcpy(t->buf + t->len, s, k);
+        t->buf[t->len + k] = '\0';
     }
+    t->len += n;
+}
+
+/* Bytes at s that need no escape in JSON or a text dump: printable ASCII but '"' and '\\'. */
+static size_t plain_run(const unsigned char *s)
+{
+    size_t n = 0;
+    while (s[n] >= 0x20 && s[n] < 0x7f && s[n] != '"' && s[n] != '\\')
+        n++;
+    return n;
 }
 
 size_t mg_utf8_sequence(const unsigned char *s)
@@ -81,6 +90,12 @@ void mg_text_put_json(mg_text *t, const char *s)
     }
     put_bytes(t, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t run = plain_run(p);
+        if (run > 0) {
+            put_bytes(t, (const char *)p, run);
+            p += run;
+            continue;
+        }
         if (*p == '"' || *p == '\\') {
             mg_text_put(t, "\\%c", *p++);
         } else if (*p == '\n' || *p == '\r' || *p == '\t') {
@@ -109,6 +124,12 @@ void mg_text_put_escaped(mg_text *t, const char *s)
         return;
     }
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        size_t run = plain_run(p);
+        if (run > 0) {
+            put_bytes(t, (const char *)p, run);
+            p += run - 1;
+            continue;
+        }
         if (*p == '\\')
             put_bytes(t, "\\\\", 2);
         else if (*p == '\n' || *p == '\r' || *p == '\t')

@@ -1,9 +1,13 @@
 /* libFuzzer target for the configuration parser: any bytes, loaded non-strict or strict (first byte), then the
- * results, the typed gets and both dumps. A crash, a sanitizer report or a leak fails the run. */
+ * results, the typed gets and both dumps. The configuration is created without probing the machine (no /proc read
+ * per input) at a fixed effective memory. A crash, a sanitizer report, a leak or a broken invariant (a dump that
+ * is not NUL-terminated at its length, a JSON dump with a raw control byte) fails the run. Dictionary:
+ * config.dict, generated from src/config/keys.c. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config_internal.h"
 #include "memgov/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -12,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     memgov_config *cfg = NULL;
     memgov_config_result *res = NULL;
-    if (memgov_config_create(&cfg) != MEMGOV_OK || memgov_config_result_create(&res) != MEMGOV_OK)
+    if (mg_config_create_unprobed(&cfg) != MEMGOV_OK || memgov_config_result_create(&res) != MEMGOV_OK)
         abort();
     memgov_config_set_effective_memory(cfg, 8ull << 30);
     unsigned flags = size > 0 && (data[0] & 1) ? MEMGOV_CONFIG_STRICT : 0;
@@ -31,6 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (buf == NULL || memgov_config_dump(cfg, dump | MEMGOV_CONFIG_DUMP_DOCS, buf, need + 1, NULL) != MEMGOV_OK ||
             strlen(buf) != need)
             abort();
+        for (size_t i = 0; dump == MEMGOV_CONFIG_DUMP_JSON && i < need; i++)
+            if ((unsigned char)buf[i] < 0x20 && buf[i] != '\n')
+                abort(); /* a control byte inside a JSON string */
         free(buf);
     }
     memgov_config_result_destroy(res);
