@@ -26,14 +26,22 @@ static void print_bytes(const char *name, uint64_t v)
     print_bytes_as(name, v, 0);
 }
 
-/* A text field through the shared escaper: a hostile /proc cannot put a control character on the terminal. */
-static void print_escaped(const char *name, const char *s)
+/* Text through the shared escaper, so that a hostile /proc cannot put a control character on the terminal:
+ * "PREFIX TEXT\n" on out. */
+static void print_escaped_line(FILE *out, const char *prefix, const char *s)
 {
     char buf[1024];
     mg_text t;
     mg_text_init(&t, buf, sizeof buf);
-    mg_text_put_escaped(&t, s[0] ? s : "unknown");
-    printf("%-22s %s\n", name, buf);
+    mg_text_put_escaped(&t, s);
+    fprintf(out, "%s%s\n", prefix, buf);
+}
+
+static void print_escaped(const char *name, const char *s)
+{
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "%-22s ", name);
+    print_escaped_line(stdout, prefix, s[0] ? s : "unknown");
 }
 
 static void print_text(const memgov_probe *p)
@@ -185,13 +193,8 @@ static int run_probe(int argc, char **argv)
     memgov_probe p = {.struct_size = sizeof p};
     if (memgov_probe_read(&opts, &p) != MEMGOV_OK)
         return cli_fail(&cli_probe);
-    if (p.rejected != 0) {
-        char why[1024];
-        mg_text t;
-        mg_text_init(&t, why, sizeof why);
-        mg_text_put_escaped(&t, p.rejected_why);
-        fprintf(stderr, "memgov probe: refused (unknown): %s\n", why);
-    }
+    if (p.rejected != 0)
+        print_escaped_line(stderr, "memgov probe: refused (unknown): ", p.rejected_why);
     if (json)
         return print_json(&p);
     print_text(&p);

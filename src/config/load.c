@@ -1,6 +1,5 @@
 /* Loading configuration text (INI-like and .env lines), the environment, and the validation result. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include "config/config_internal.h"
 #include "internal/error.h"
 #include "internal/grow.h"
+#include "internal/procfs.h"
 
 extern char **environ;
 
@@ -477,74 +477,27 @@ static const char *file_kind(mode_t m)
            S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
 }
 
-/* Reads a whole regular file of at most MEMGOV_CONFIG_FILE_MAX bytes into *out (NUL-terminated, the caller's).
- * Opened without blocking, so a FIFO or a device is refused, never waited on. */
+/* Reads a whole regular file of at most MEMGOV_CONFIG_FILE_MAX bytes into *out (NUL-terminated, the caller's),
+ * through the bounded, non-blocking reader of internal/procfs.h; a refusal is explained by the file's kind or
+ * size. */
 static memgov_status read_config_file(const char *path, char **out, size_t *len_out)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return mg_fail(errno == ENOENT ? MEMGOV_ENOTFOUND : MEMGOV_EIO, "cannot open config file '%s': %s", path,
-                       strerror(errno));
+    *out = mg_read_file(path, MEMGOV_CONFIG_FILE_MAX, len_out);
+    if (*out != NULL)
+        return MEMGOV_OK;
+    int e = errno;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return mg_fail(MEMGOV_EIO, "cannot stat config file '%s': %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
+    if (e == MG_ENOTREG && stat(path, &st) == 0)
         return mg_fail(MEMGOV_EIO, "config file '%s' is %s: a configuration must be a regular file", path,
                        file_kind(st.st_mode));
-    }
-    if (st.st_size > (off_t)MEMGOV_CONFIG_FILE_MAX) {
-        close(fd);
+    if (e == EFBIG)
         return mg_fail(MEMGOV_ERANGE, "config file '%s' has %lld bytes, above the limit of %u bytes (1 MiB, "
-                       "MEMGOV_CONFIG_FILE_MAX)", path, (long long)st.st_size, (unsigned)MEMGOV_CONFIG_FILE_MAX);
-    }
-    /* The size may change after fstat (and /proc-like files say 0): read until the end or one byte past the
-     * limit, growing the buffer as needed. */
-    const size_t limit = (size_t)MEMGOV_CONFIG_FILE_MAX + 1;
-    size_t cap = (size_t)st.st_size + 1 < 4096 ? 4096 : (size_t)st.st_size + 1, len = 0;
-    char *buf = malloc(cap + 1);
-    while (buf != NULL && len < limit) {
-        if (len == cap) {
-            size_t grown_cap = cap * 2 < limit ? cap * 2 : limit;
-            char *grown = realloc(buf, grown_cap + 1);
-            if (grown == NULL) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = grown;
-            cap = grown_cap;
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            free(buf);
-            return mg_fail(MEMGOV_EIO, "cannot read config file '%s': %s", path, strerror(e));
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    if (buf == NULL) {
-        close(fd);
+                       "MEMGOV_CONFIG_FILE_MAX)", path, stat(path, &st) == 0 ? (long long)st.st_size : -1LL,
+                       (unsigned)MEMGOV_CONFIG_FILE_MAX);
+    if (e == ENOMEM)
         return mg_fail(MEMGOV_ENOMEM, "no memory to read config file '%s'", path);
-    }
-    close(fd);
-    if (len > MEMGOV_CONFIG_FILE_MAX) {
-        free(buf);
-        return mg_fail(MEMGOV_ERANGE, "config file '%s' grew above the limit of %u bytes (1 MiB, "
-                       "MEMGOV_CONFIG_FILE_MAX) while it was read", path, (unsigned)MEMGOV_CONFIG_FILE_MAX);
-    }
-    buf[len] = '\0';
-    *out = buf;
-    *len_out = len;
-    return MEMGOV_OK;
+    return mg_fail(e == ENOENT ? MEMGOV_ENOTFOUND : MEMGOV_EIO, "cannot read config file '%s': %s", path,
+                   e == MG_ENOTREG ? "not a regular file" : strerror(e));
 }
 
 MEMGOV_API memgov_status memgov_config_load_file(memgov_config *cfg, const char *path, unsigned flags,

@@ -298,16 +298,29 @@ void mg_value_free(mg_value *v)
     v->text = NULL;
 }
 
+/* The public parsers: one value of `type` (SIZE or DURATION) from text, with the syntax in the message. */
+static memgov_status parse_public(memgov_config_type type, const char *fn, const char *text, const void *out,
+                                  mg_value *v)
+{
+    if (text == NULL || out == NULL)
+        return mg_fail(MEMGOV_EINVAL, "%s: the text and the output must not be NULL", fn);
+    char why[160];
+    memset(v, 0, sizeof *v);
+    memgov_status st = type == MEMGOV_CONFIG_SIZE ? parse_size(text, v, why, sizeof why)
+                                                  : parse_duration(text, v, why, sizeof why);
+    if (st != MEMGOV_OK)
+        return mg_fail(st, "'%.100s': %s (%s)", text, why,
+                       type == MEMGOV_CONFIG_SIZE ? "sizes look like 512MiB, 1.5G, 2GB or 90%"
+                                                  : "durations look like 100ms, 2s or 5min");
+    return MEMGOV_OK;
+}
+
 MEMGOV_API memgov_status memgov_config_parse_size(const char *text, uint64_t effective_memory, uint64_t *bytes)
 {
-    if (text == NULL || bytes == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_config_parse_size: text and bytes must not be NULL");
     mg_value v;
-    char why[160];
-    memset(&v, 0, sizeof v);
-    memgov_status st = parse_size(text, &v, why, sizeof why);
+    memgov_status st = parse_public(MEMGOV_CONFIG_SIZE, "memgov_config_parse_size", text, bytes, &v);
     if (st != MEMGOV_OK)
-        return mg_fail(st, "'%.100s': %s (sizes look like 512MiB, 1.5G, 2GB or 90%%)", text, why);
+        return st;
     if (v.is_pct && effective_memory == 0)
         return mg_fail(MEMGOV_ESTATE, "'%.100s' is a percentage and the effective memory is unknown", text);
     if (mg_size_bytes(&v, effective_memory, bytes) != MEMGOV_OK)
@@ -318,14 +331,9 @@ MEMGOV_API memgov_status memgov_config_parse_size(const char *text, uint64_t eff
 
 MEMGOV_API memgov_status memgov_config_parse_duration(const char *text, uint64_t *ns)
 {
-    if (text == NULL || ns == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_config_parse_duration: text and ns must not be NULL");
     mg_value v;
-    char why[160];
-    memset(&v, 0, sizeof v);
-    memgov_status st = parse_duration(text, &v, why, sizeof why);
-    if (st != MEMGOV_OK)
-        return mg_fail(st, "'%.100s': %s (durations look like 100ms, 2s or 5min)", text, why);
-    *ns = v.u;
-    return MEMGOV_OK;
+    memgov_status st = parse_public(MEMGOV_CONFIG_DURATION, "memgov_config_parse_duration", text, ns, &v);
+    if (st == MEMGOV_OK)
+        *ns = v.u;
+    return st;
 }

@@ -208,6 +208,11 @@ char *mg_read_whole(const char *root, const char *path, size_t max, size_t *len)
         errno = ENAMETOOLONG;
         return NULL;
     }
+    return mg_read_file(full, max, len);
+}
+
+char *mg_read_file(const char *full, size_t max, size_t *len)
+{
     int fd = open_regular(full);
     if (fd < 0)
         return NULL;

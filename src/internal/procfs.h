@@ -29,6 +29,10 @@ long mg_read_text(const char *root, const char *path, char *buf, size_t size);
  * (the caller frees it) and its length into *len; NULL with errno on failure. */
 char *mg_read_whole(const char *root, const char *path, size_t max, size_t *len);
 
+/* mg_read_whole() of any path (no root): opened without blocking, regular files only (else errno MG_ENOTREG), at
+ * most max bytes (else EFBIG). The configuration's file loader reads through it too. */
+char *mg_read_file(const char *path, size_t max, size_t *len);
+
 /* True if a /proc/self/cgroup path is absolute and has no "." or ".." component, so that it stays inside the
  * cgroup mount it is appended to. */
 int mg_cgroup_path_ok(const char *path);
