@@ -70,6 +70,9 @@ typedef struct memgov_pressure {
 /* Sets struct_size and zeroes every pair. Thread safety: any thread (p is the caller's). */
 MEMGOV_API void memgov_pressure_init(memgov_pressure *p);
 
+/* The most transitions a machine's history keeps (memgov_fallback_options.history_capacity). */
+#define MEMGOV_FALLBACK_HISTORY_MAX (1u << 20)
+
 /* Options of memgov_fallback_create() (struct_size rule). A threshold or duration of 0 means its default. */
 typedef struct memgov_fallback_options {
     size_t struct_size;
@@ -80,7 +83,8 @@ typedef struct memgov_fallback_options {
     double critical;      /* an emergency episode begins at or above it; default 0.95 */
     double critical_exit; /* the episode ends below it; default 0.90 */
     uint64_t dwell_ns;    /* minimum time in a mode, below its exit threshold, before recovering; default 10 s */
-    uint32_t history_capacity; /* transitions kept for memgov_fallback_history(); default 256, at most 2^20 */
+    uint32_t history_capacity; /* transitions kept for memgov_fallback_history(); default 256, at most
+                                * MEMGOV_FALLBACK_HISTORY_MAX */
     /* The clock, in nanoseconds, monotonic; NULL = CLOCK_MONOTONIC. Called with the machine's lock held: it
      * must not call into this machine. */
     uint64_t (*clock_ns)(void *clock_ctx);

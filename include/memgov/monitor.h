@@ -47,11 +47,16 @@ typedef struct memgov_monitor memgov_monitor;
 #define MEMGOV_METRIC_UNIT_MAX 15
 #define MEMGOV_METRICS_MAX 64
 
+/* The most samples and alerts a monitor's history keeps (memgov_monitor_options). */
+#define MEMGOV_MONITOR_HISTORY_MAX (1u << 24)
+#define MEMGOV_MONITOR_ALERT_HISTORY_MAX (1u << 20)
+
 /* Options of memgov_monitor_create() (struct_size rule). A value of 0 (or NULL) means its default. */
 typedef struct memgov_monitor_options {
     size_t struct_size;
     uint64_t interval_ns;      /* the sampler thread's period; default 1 s */
-    uint32_t history_capacity; /* samples kept (a ring: the oldest goes); default 3600, at most 2^24 */
+    uint32_t history_capacity; /* samples kept (a ring: the oldest goes); default 3600, at most
+                                * MEMGOV_MONITOR_HISTORY_MAX */
     uint64_t trend_window_ns;  /* the trend is the least-squares slope over the samples this recent; default 60 s */
     double leak_slope;         /* leak suspected when leak_metric grows faster, in its unit per second, over a full
                                 * trend window; default 1 MiB/s */
@@ -63,7 +68,8 @@ typedef struct memgov_monitor_options {
      * thread still waits in real time. Called with the monitor's lock held: must not call into the monitor. */
     uint64_t (*clock_ns)(void *clock_ctx);
     void *clock_ctx;
-    uint32_t alert_history_capacity; /* alerts kept for memgov_monitor_alert_history(); default 256 */
+    uint32_t alert_history_capacity; /* alerts kept for memgov_monitor_alert_history(); default 256, at most
+                                      * MEMGOV_MONITOR_ALERT_HISTORY_MAX */
 } memgov_monitor_options;
 
 /* Fills o with the defaults and sets struct_size. Thread safety: any thread (o is the caller's). */

@@ -16,7 +16,6 @@
 #include "internal/structsize.h"
 #include "memgov/fallback.h"
 
-#define HISTORY_MAX (1u << 20)
 
 _Static_assert(sizeof ((memgov_fallback_stats *)0)->time_in_mode_ns == MEMGOV_MODE_COUNT_ * sizeof(uint64_t),
                "memgov_fallback_stats.time_in_mode_ns must cover every mode");
@@ -147,9 +146,9 @@ MEMGOV_API memgov_status memgov_fallback_create(const memgov_fallback_options *o
     fill_defaults(&o);
     if ((st = check_order(&o)) != MEMGOV_OK)
         return st;
-    if (o.history_capacity > HISTORY_MAX)
-        return mg_fail(MEMGOV_ERANGE, "fallback history_capacity %u exceeds the limit of %u", o.history_capacity,
-                       HISTORY_MAX);
+    if (o.history_capacity > MEMGOV_FALLBACK_HISTORY_MAX)
+        return mg_fail(MEMGOV_ERANGE, "fallback history_capacity %u exceeds the limit of %u "
+                       "(MEMGOV_FALLBACK_HISTORY_MAX)", o.history_capacity, MEMGOV_FALLBACK_HISTORY_MAX);
     memgov_fallback *fb = calloc(1, sizeof *fb);
     memgov_fallback_transition *history = calloc(o.history_capacity, sizeof *history);
     if (fb == NULL || history == NULL) {

@@ -17,8 +17,6 @@
 #include "internal/structsize.h"
 #include "monitor/monitor_internal.h"
 
-#define HISTORY_MAX (1u << 24)
-#define ALERT_HISTORY_MAX (1u << 20)
 #define DAY_NS 86400000000000ull
 
 MEMGOV_API void memgov_monitor_options_init(memgov_monitor_options *o)
@@ -106,9 +104,10 @@ MEMGOV_API memgov_status memgov_monitor_create(const memgov_monitor_options *opt
     if (o.interval_ns > DAY_NS)
         return mg_fail(MEMGOV_ERANGE, "monitor interval %llu ns exceeds one day (%llu ns)",
                        (unsigned long long)o.interval_ns, DAY_NS);
-    if (o.history_capacity > HISTORY_MAX || o.alert_history_capacity > ALERT_HISTORY_MAX)
+    if (o.history_capacity > MEMGOV_MONITOR_HISTORY_MAX || o.alert_history_capacity > MEMGOV_MONITOR_ALERT_HISTORY_MAX)
         return mg_fail(MEMGOV_ERANGE, "monitor history_capacity %u / alert_history_capacity %u exceed the limits "
-                       "%u / %u", o.history_capacity, o.alert_history_capacity, HISTORY_MAX, ALERT_HISTORY_MAX);
+                       "%u / %u (MEMGOV_MONITOR_HISTORY_MAX / MEMGOV_MONITOR_ALERT_HISTORY_MAX)", o.history_capacity,
+                       o.alert_history_capacity, MEMGOV_MONITOR_HISTORY_MAX, MEMGOV_MONITOR_ALERT_HISTORY_MAX);
     if (!(o.leak_slope > 0.0))
         return mg_fail(MEMGOV_EINVAL, "monitor leak_slope %g must be positive", o.leak_slope);
     if (strlen(o.proc_root) >= PATH_MAX - 64)

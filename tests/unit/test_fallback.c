@@ -329,8 +329,9 @@ static void thresholds_out_of_order_are_refused_naming_them(void **state)
     assert_int_equal(memgov_fallback_create(&o, &fb), MEMGOV_EINVAL);
     assert_non_null(strstr(memgov_last_error(), "critical"));
     memgov_fallback_options_init(&o);
-    o.history_capacity = (1u << 20) + 1;
+    o.history_capacity = MEMGOV_FALLBACK_HISTORY_MAX + 1;
     assert_int_equal(memgov_fallback_create(&o, &fb), MEMGOV_ERANGE);
+    assert_non_null(strstr(memgov_last_error(), "MEMGOV_FALLBACK_HISTORY_MAX"));
     memgov_fallback_options_init(&o);
     o.struct_size = 1;
     assert_int_equal(memgov_fallback_create(&o, &fb), MEMGOV_EINVAL);

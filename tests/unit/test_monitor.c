@@ -553,7 +553,11 @@ static void bad_options_are_refused(void **state)
     memgov_monitor_options o;
     memgov_monitor_options_init(&o);
     memgov_monitor *mon = NULL;
-    o.history_capacity = (1u << 24) + 1;
+    o.history_capacity = MEMGOV_MONITOR_HISTORY_MAX + 1;
+    assert_int_equal(memgov_monitor_create(&o, &mon), MEMGOV_ERANGE);
+    assert_non_null(strstr(memgov_last_error(), "MEMGOV_MONITOR_HISTORY_MAX"));
+    memgov_monitor_options_init(&o);
+    o.alert_history_capacity = MEMGOV_MONITOR_ALERT_HISTORY_MAX + 1;
     assert_int_equal(memgov_monitor_create(&o, &mon), MEMGOV_ERANGE);
     memgov_monitor_options_init(&o);
     o.leak_slope = -1;
