@@ -40,7 +40,7 @@ static void print_bytes_cell(uint64_t v)
 static void print_budget_row(memgov_budget *b, int indent)
 {
     memgov_budget_stats st = {.struct_size = sizeof st};
-    if (memgov_budget_stats_get(b, &st) != MEMGOV_OK)
+    if (memgov_budget_get_stats(b, &st) != MEMGOV_OK)
         return;
     printf("%*s%-*s", indent, "", 12 - indent, memgov_budget_name(b));
     print_bytes_cell(st.used);
@@ -139,9 +139,9 @@ static int show_budgets(void)
         if ((c.blocks[c.n] = memgov_malloc(cache, 4 * DEMO_MIB)) == NULL)
             break;
     printf("\ncache: %d blocks of 4 MiB; a reclaim callback on it can drop them all\n", c.n);
-    memgov_budget_add_reclaim(cache, 0, drop_demo_cache, &c);
+    memgov_budget_add_reclaim(cache, drop_demo_cache, &c, 0, NULL);
     memgov_budget_stats st = {.struct_size = sizeof st};
-    memgov_budget_stats_get(root, &st);
+    memgov_budget_get_stats(root, &st);
     char left[24];
     memgov_format_bytes(st.hard_limit - st.used, left, sizeof left);
     printf("model: 8 MiB more, with %s left under the root's cap\n", left);

@@ -51,7 +51,7 @@ static void pause_ms(long ms)
 static memgov_recommendation recommend(const demo *d)
 {
     memgov_budget_stats st = {.struct_size = sizeof st};
-    memgov_budget_stats_get(memgov_root(d->gov), &st);
+    memgov_budget_get_stats(memgov_root(d->gov), &st);
     memgov_probe p = d->machine;
     p.effective_memory = st.hard_limit;
     memgov_recommendation r = {.struct_size = sizeof r};

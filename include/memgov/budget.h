@@ -18,7 +18,12 @@
  *
  * Threads. Allocation, free, reserve/release, limit changes and stats may be called from any thread at any time
  * on a live budget. Creating a child, registering callbacks and destroying are serialised internally; destroying
- * a budget while another thread still uses it is the caller's error.
+ * a budget while another thread still uses it is the caller's error. The library never touches a destroyed
+ * budget: a callback of it running on another thread keeps it alive until the callback returns.
+ *
+ * fork(). Every lock of the library is taken before fork() and released in the parent and re-initialised in the
+ * child (pthread_atfork), so a child of a multi-threaded parent may call every function of this header on the
+ * budgets it inherited; docs/budgets.md says what the child inherits.
  *
  * Copyright (c) 2026 the memgov authors. MIT licence (see LICENSE).
  */
@@ -37,7 +42,7 @@ typedef struct memgov_budget memgov_budget;
 
 /* The longest chain from the root to a budget, the root included. */
 #define MEMGOV_BUDGET_MAX_DEPTH 16
-/* At most this many reclaim callbacks and this many event listeners per budget. */
+/* At most this many reclaim callbacks and this many event listeners per budget; one more is MEMGOV_ERANGE. */
 #define MEMGOV_BUDGET_MAX_CALLBACKS 8
 
 /* ---- creation ---------------------------------------------------------------------------------------------- */
@@ -69,6 +74,9 @@ MEMGOV_API memgov_status memgov_budget_create(memgov_budget *parent, const memgo
 /* Destroys a budget that has no live bytes (blocks or reservations) and no children. Otherwise fails with
  * MEMGOV_EBUSY and a message giving the live bytes and the children's names, and the budget stays as it was.
  * The root is destroyed by memgov_close() only (MEMGOV_EINVAL here). NULL is a no-op returning MEMGOV_OK.
+ * Its callbacks go with it. A run of one of them in progress on another thread (a refusal of an ancestor) is
+ * waited for, unless destroy is called from inside a memgov callback on this thread: then it returns at once and
+ * the budget's memory is freed when the last such run returns.
  * Thread safety: any thread, but no other thread may still use the budget. */
 MEMGOV_API memgov_status memgov_budget_destroy(memgov_budget *budget);
 
@@ -124,8 +132,10 @@ MEMGOV_API size_t memgov_usable_size(memgov_budget *budget, const void *ptr);
 /* ---- memory allocated elsewhere ---------------------------------------------------------------------------- */
 
 /* Charges `bytes` owned elsewhere (a numpy buffer, a tensor, a GPU block) to the budget and its ancestors under
- * the same rules as an allocation (reclaim, one retry, events). Errors: MEMGOV_ENOMEM (refused; message as for
- * allocation), MEMGOV_EOVERFLOW (the use would overflow 64 bits), MEMGOV_EINVAL. Thread safety: any thread. */
+ * the same rules as an allocation (reclaim, one retry, events). Errors: MEMGOV_ENOMEM (refused: some level's hard
+ * limit would be passed, however large the request; message as for allocation), MEMGOV_EOVERFLOW (no limit
+ * refuses it but some level's use would pass 2^64 - 1, possible only where no level has a limit), MEMGOV_EINVAL.
+ * Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_reserve(memgov_budget *budget, uint64_t bytes);
 
 /* Credits `bytes` reserved before with memgov_reserve(). Errors: MEMGOV_ERANGE when more than the budget's
@@ -136,20 +146,27 @@ MEMGOV_API memgov_status memgov_release(memgov_budget *budget, uint64_t bytes);
 
 /* Called synchronously, on the refused thread and outside memgov's locks, when `refusing` (this callback's
  * budget or an ancestor) refused a request: free what you can (with memgov_free / memgov_release, any budget) and
- * return the number of bytes freed; `needed` is what the refusing budget lacks. Must not register or remove
- * callbacks. */
+ * return the number of bytes freed; `needed` is what the refusing budget lacks. It may call any memgov function,
+ * including registering and removing callbacks and destroying budgets (see memgov_budget_remove_reclaim for what
+ * a removal from inside a callback means). */
 typedef uint64_t (*memgov_reclaim_fn)(memgov_budget *refusing, uint64_t needed, void *user);
 
 /* Registers a reclaim callback on `budget`; higher `priority` runs first (ties: registration order). Callbacks
- * run until the sum of their answers reaches `needed`, then the request is retried once.
- * Errors: MEMGOV_EINVAL (NULL budget or fn), MEMGOV_ERANGE (already MEMGOV_BUDGET_MAX_CALLBACKS).
- * Thread safety: any thread. */
-MEMGOV_API memgov_status memgov_budget_add_reclaim(memgov_budget *budget, int priority, memgov_reclaim_fn fn,
-                                                   void *user);
+ * run until the sum of their answers reaches `needed`, then the request is retried once. On success *id_out (may
+ * be NULL) receives the callback's id for memgov_budget_remove_reclaim(): never 0, never given twice by the
+ * governor. The callback stays registered until it is removed or the budget is destroyed.
+ * Errors: MEMGOV_EINVAL (NULL budget or fn), MEMGOV_ERANGE (the budget already has MEMGOV_BUDGET_MAX_CALLBACKS
+ * reclaim callbacks). Thread safety: any thread. */
+MEMGOV_API memgov_status memgov_budget_add_reclaim(memgov_budget *budget, memgov_reclaim_fn fn, void *user,
+                                                   int priority, uint64_t *id_out);
 
-/* Removes the callback registered with the same fn and user. MEMGOV_ENOTFOUND if there is none. A refusal on
- * another thread may still be running it when this returns. Thread safety: any thread. */
-MEMGOV_API memgov_status memgov_budget_remove_reclaim(memgov_budget *budget, memgov_reclaim_fn fn, void *user);
+/* Removes the reclaim callback `id` of `budget`. When it returns, the callback will not be started again, and
+ * (called outside any memgov callback) no run of it is in progress on any thread: it waits for runs already
+ * started to return, so the callback's `user` data may be freed afterwards. Called from inside a memgov callback
+ * (a reclaim callback or a listener, on this thread) it does not wait, so that it can never deadlock: runs in
+ * progress, the calling one included, finish normally after it returned. Errors: MEMGOV_EINVAL (budget NULL),
+ * MEMGOV_ENOTFOUND (no callback with that id on this budget, e.g. removed already). Thread safety: any thread. */
+MEMGOV_API memgov_status memgov_budget_remove_reclaim(memgov_budget *budget, uint64_t id);
 
 /* ---- events ------------------------------------------------------------------------------------------------ */
 
@@ -178,18 +195,23 @@ typedef struct memgov_event {
 } memgov_event;
 
 /* Receives events. Called on the thread that caused the event, outside memgov's internal locks; it may call any
- * memgov function except registering or removing listeners. */
+ * memgov function, including registering and removing listeners (see memgov_budget_remove_listener). */
 typedef void (*memgov_event_fn)(const memgov_event *event, void *user);
 
 /* Registers a listener on `budget`. It receives the events of this budget and of every budget below it, so a
  * listener on the root (memgov_root()) hears every event of the governor: this is how a whole-process observer
- * such as the fallback machine learns of every hard refusal. Errors: MEMGOV_EINVAL (NULL budget or fn),
- * MEMGOV_ERANGE (already MEMGOV_BUDGET_MAX_CALLBACKS). Thread safety: any thread. */
-MEMGOV_API memgov_status memgov_budget_add_listener(memgov_budget *budget, memgov_event_fn fn, void *user);
+ * such as the fallback machine learns of every hard refusal. On success *id_out (may be NULL) receives its id for
+ * memgov_budget_remove_listener(): never 0, never given twice by the governor. Errors: MEMGOV_EINVAL (NULL budget
+ * or fn), MEMGOV_ERANGE (the budget already has MEMGOV_BUDGET_MAX_CALLBACKS listeners). Thread safety: any
+ * thread. */
+MEMGOV_API memgov_status memgov_budget_add_listener(memgov_budget *budget, memgov_event_fn fn, void *user,
+                                                    uint64_t *id_out);
 
-/* Removes the listener registered with the same fn and user; MEMGOV_ENOTFOUND if there is none. An event on
- * another thread may still be delivering to it when this returns. Thread safety: any thread. */
-MEMGOV_API memgov_status memgov_budget_remove_listener(memgov_budget *budget, memgov_event_fn fn, void *user);
+/* Removes the listener `id` of `budget`. As memgov_budget_remove_reclaim(): afterwards it is not called again,
+ * and (called outside any memgov callback) no delivery to it is in progress on any thread; from inside a callback
+ * it does not wait. Errors: MEMGOV_EINVAL (budget NULL), MEMGOV_ENOTFOUND (no listener with that id on this
+ * budget). Thread safety: any thread. */
+MEMGOV_API memgov_status memgov_budget_remove_listener(memgov_budget *budget, uint64_t id);
 
 /* ---- statistics -------------------------------------------------------------------------------------------- */
 
@@ -200,7 +222,8 @@ typedef struct memgov_budget_stats {
     uint64_t peak;            /* highest charged bytes since creation or memgov_budget_reset_peak(): `used` plus
                                  bytes pre-charged to per-thread stocks for small blocks (at most
                                  budget.charge_batch per thread, only below the soft and hard limits); never above
-                                 the hard limit */
+                                 the hard limit in force when it was reached. Lowering the limit
+                                 (memgov_budget_set_limits) does not lower it: reset it to start again */
     uint64_t hard_limit;      /* 0 = none */
     uint64_t soft_limit;      /* 0 = none */
     uint64_t reserved;        /* bytes of memgov_reserve() on this budget not yet released */
@@ -219,8 +242,10 @@ typedef struct memgov_budget_stats {
 
 /* Fills *out (up to its struct_size) with the budget's numbers. The arena fields refresh jemalloc's statistics,
  * which takes jemalloc's global lock: call it for reports, not on a hot path. Errors: MEMGOV_EINVAL (NULL, bad
- * struct_size). Thread safety: any thread; the numbers are a snapshot, each exact at its own moment. */
-MEMGOV_API memgov_status memgov_budget_stats_get(memgov_budget *budget, memgov_budget_stats *out);
+ * struct_size). Thread safety: any thread; the numbers are a snapshot, each exact at its own moment: every call
+ * that has returned is counted, a call still in progress on another thread may or may not be (a drain of the
+ * stocks by another thread is never seen half done). */
+MEMGOV_API memgov_status memgov_budget_get_stats(memgov_budget *budget, memgov_budget_stats *out);
 
 /* Resets the peak to the bytes charged now (the use plus the stocks). Errors: MEMGOV_EINVAL (NULL).
  * Thread safety: any thread. */

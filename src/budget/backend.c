@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "budget/backend.h"
+#include "internal/atfork.h"
 #include "internal/error.h"
 #include "internal/fault.h"
 #include "internal/grow.h"
@@ -109,16 +110,24 @@ static void classes_fill(void)
     fast_gate();
 }
 
-void mg_backend_init(void)
-{
-    pthread_once(&classes_once, classes_fill);
-}
-
-/* ---- arenas ---------------------------------------------------------------------------------------------- */
-
+/* The pool of arenas given back (below). */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned *pool;
 static size_t pool_len, pool_cap;
+static mg_fork_lock pool_fork; /* pool_lock across fork() (internal/atfork.h) */
+
+static void backend_init(void)
+{
+    mg_fork_lock_add(&pool_fork, &pool_lock, MG_FORK_RANK_LEAF, NULL, NULL);
+    classes_fill();
+}
+
+void mg_backend_init(void)
+{
+    pthread_once(&classes_once, backend_init);
+}
+
+/* ---- arenas ---------------------------------------------------------------------------------------------- */
 
 memgov_status mg_arena_acquire(unsigned *arena)
 {

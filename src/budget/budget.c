@@ -17,16 +17,6 @@ MEMGOV_API void memgov_budget_options_init(memgov_budget_options *opts)
     opts->struct_size = sizeof *opts;
 }
 
-static uint64_t limit_in(uint64_t v)
-{
-    return v == 0 ? MG_NO_LIMIT : v;
-}
-
-static uint64_t limit_out(uint64_t v)
-{
-    return v == MG_NO_LIMIT ? 0 : v;
-}
-
 static memgov_status check_limits(const char *name, uint64_t hard, uint64_t soft)
 {
     if (soft != 0 && hard != 0 && soft > hard) {
@@ -38,7 +28,7 @@ static memgov_status check_limits(const char *name, uint64_t hard, uint64_t soft
     return MEMGOV_OK;
 }
 
-memgov_status mg_budget_new(memgov *gov, memgov_budget *parent, const memgov_budget_options *opts,
+memgov_status mg_budget_new(mg_tree *tree, memgov_budget *parent, const memgov_budget_options *opts,
                             memgov_budget **out)
 {
     mg_backend_init();
@@ -64,12 +54,12 @@ memgov_status mg_budget_new(memgov *gov, memgov_budget *parent, const memgov_bud
         return mg_fail(MEMGOV_ENOMEM, "budget '%s': no memory for the budget itself", name);
     }
     memset(b, 0, sizeof *b);
-    b->gov = gov;
+    b->tree = tree;
     b->parent = parent;
     b->depth = depth;
     b->name = copy;
-    atomic_init(&b->hard, limit_in(o.hard_limit));
-    atomic_init(&b->soft, limit_in(o.soft_limit));
+    atomic_init(&b->hard, mg_limit_in(o.hard_limit));
+    atomic_init(&b->soft, mg_limit_in(o.soft_limit));
     b->own_arena = parent == NULL || (o.flags & MEMGOV_BUDGET_OWN_ARENA) != 0;
     if (b->own_arena) {
         if ((st = mg_arena_acquire(&b->arena)) != MEMGOV_OK) {
@@ -81,12 +71,12 @@ memgov_status mg_budget_new(memgov *gov, memgov_budget *parent, const memgov_bud
         b->arena = parent->arena;
     }
     if (parent != NULL) {
-        pthread_mutex_lock(&gov->lock);
+        pthread_mutex_lock(&tree->lock);
         memgov_budget **tail = &parent->first_child;
         while (*tail != NULL)
             tail = &(*tail)->next_sibling;
         *tail = b;
-        pthread_mutex_unlock(&gov->lock);
+        pthread_mutex_unlock(&tree->lock);
     }
     *out = b;
     return MEMGOV_OK;
@@ -97,7 +87,7 @@ MEMGOV_API memgov_status memgov_budget_create(memgov_budget *parent, const memgo
 {
     if (parent == NULL || out == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_budget_create: %s is NULL", parent == NULL ? "parent" : "out");
-    return mg_budget_new(parent->gov, parent, opts, out);
+    return mg_budget_new(parent->tree, parent, opts, out);
 }
 
 memgov_status mg_budget_check_idle(memgov_budget *b, const char *what)
@@ -119,15 +109,18 @@ memgov_status mg_budget_check_idle(memgov_budget *b, const char *what)
                    b->name, u, (unsigned long long)used, count, count ? ": " : "", children);
 }
 
-void mg_budget_delete(memgov_budget *b)
+void mg_budget_free(memgov_budget *b)
 {
-    mg_drain_own(b);
     if (b->own_arena)
         mg_arena_give_back(b->arena);
     free(b->name);
     free(b);
 }
 
+/* Under the lock: the check, the budget's own stocks given back (so that its ancestors' use is exact the moment it
+ * leaves the tree), the unlink. Then the wait for the runs of its callbacks in progress on other threads (none
+ * start after the unlink: a run looks its callback up in the tree). From inside a callback the destroy does not
+ * wait, so that it cannot deadlock on a run that waits for this thread; the last run to end frees the budget. */
 MEMGOV_API memgov_status memgov_budget_destroy(memgov_budget *budget)
 {
     if (budget == NULL)
@@ -135,18 +128,27 @@ MEMGOV_API memgov_status memgov_budget_destroy(memgov_budget *budget)
     if (budget->parent == NULL)
         return mg_fail(MEMGOV_EINVAL, "cannot destroy budget '%s': it is a governor's root; use memgov_close",
                        budget->name);
-    memgov *gov = budget->gov;
-    pthread_mutex_lock(&gov->lock);
+    mg_tree *tree = budget->tree;
+    mg_pending p = {0};
+    bool free_now = false;
+    pthread_mutex_lock(&tree->lock);
     memgov_status st = mg_budget_check_idle(budget, "cannot destroy");
     if (st == MEMGOV_OK) {
+        mg_drain_own_locked(budget, &p);
         memgov_budget **link = &budget->parent->first_child;
         while (*link != budget)
             link = &(*link)->next_sibling;
         *link = budget->next_sibling;
+        if (mg_in_callback == 0)
+            while (budget->pins > 0)
+                pthread_cond_wait(&tree->calls_done, &tree->lock);
+        free_now = budget->pins == 0;
+        budget->dead = !free_now; /* then the last unpin frees it */
     }
-    pthread_mutex_unlock(&gov->lock);
-    if (st == MEMGOV_OK)
-        mg_budget_delete(budget);
+    pthread_mutex_unlock(&tree->lock);
+    mg_pending_flush(tree, &p);
+    if (free_now)
+        mg_budget_free(budget);
     return st;
 }
 
@@ -168,94 +170,26 @@ MEMGOV_API memgov_status memgov_budget_set_limits(memgov_budget *budget, uint64_
     memgov_status st = check_limits(budget->name, hard_limit, soft_limit);
     if (st != MEMGOV_OK)
         return st;
-    atomic_store(&budget->hard, limit_in(hard_limit));
-    atomic_store(&budget->soft, limit_in(soft_limit));
+    atomic_store(&budget->hard, mg_limit_in(hard_limit));
+    atomic_store(&budget->soft, mg_limit_in(soft_limit));
     mg_drain_subtree(budget); /* stocks were sized for the old limits */
     mg_budget_announce_limits(budget);
     return MEMGOV_OK;
 }
 
-/* ---- callback tables ------------------------------------------------------------------------------------- */
-
-MEMGOV_API memgov_status memgov_budget_add_reclaim(memgov_budget *budget, int priority, memgov_reclaim_fn fn,
-                                                   void *user)
-{
-    if (budget == NULL || fn == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_budget_add_reclaim: %s is NULL", budget == NULL ? "budget" : "fn");
-    memgov_status st = MEMGOV_OK;
-    pthread_mutex_lock(&budget->gov->lock);
-    if (budget->n_reclaim_cb == MEMGOV_BUDGET_MAX_CALLBACKS)
-        st = mg_fail(MEMGOV_ERANGE, "budget '%s' already has %d reclaim callbacks", budget->name,
-                     MEMGOV_BUDGET_MAX_CALLBACKS);
-    else
-        budget->reclaim[budget->n_reclaim_cb++] = (mg_reclaim_entry){.fn = fn, .user = user, .priority = priority};
-    pthread_mutex_unlock(&budget->gov->lock);
-    return st;
-}
-
-MEMGOV_API memgov_status memgov_budget_remove_reclaim(memgov_budget *budget, memgov_reclaim_fn fn, void *user)
-{
-    if (budget == NULL || fn == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_budget_remove_reclaim: %s is NULL", budget == NULL ? "budget" : "fn");
-    pthread_mutex_lock(&budget->gov->lock);
-    for (unsigned i = 0; i < budget->n_reclaim_cb; i++) {
-        if (budget->reclaim[i].fn == fn && budget->reclaim[i].user == user) {
-            memmove(&budget->reclaim[i], &budget->reclaim[i + 1],
-                    (budget->n_reclaim_cb - i - 1) * sizeof budget->reclaim[0]);
-            budget->n_reclaim_cb--;
-            pthread_mutex_unlock(&budget->gov->lock);
-            return MEMGOV_OK;
-        }
-    }
-    pthread_mutex_unlock(&budget->gov->lock);
-    return mg_fail(MEMGOV_ENOTFOUND, "budget '%s' has no such reclaim callback", budget->name);
-}
-
-MEMGOV_API memgov_status memgov_budget_add_listener(memgov_budget *budget, memgov_event_fn fn, void *user)
-{
-    if (budget == NULL || fn == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_budget_add_listener: %s is NULL", budget == NULL ? "budget" : "fn");
-    memgov_status st = MEMGOV_OK;
-    pthread_mutex_lock(&budget->gov->lock);
-    if (budget->n_listen == MEMGOV_BUDGET_MAX_CALLBACKS)
-        st = mg_fail(MEMGOV_ERANGE, "budget '%s' already has %d listeners", budget->name,
-                     MEMGOV_BUDGET_MAX_CALLBACKS);
-    else
-        budget->listen[budget->n_listen++] = (mg_listener){.fn = fn, .user = user};
-    pthread_mutex_unlock(&budget->gov->lock);
-    return st;
-}
-
-MEMGOV_API memgov_status memgov_budget_remove_listener(memgov_budget *budget, memgov_event_fn fn, void *user)
-{
-    if (budget == NULL || fn == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_budget_remove_listener: %s is NULL", budget == NULL ? "budget" : "fn");
-    pthread_mutex_lock(&budget->gov->lock);
-    for (unsigned i = 0; i < budget->n_listen; i++) {
-        if (budget->listen[i].fn == fn && budget->listen[i].user == user) {
-            memmove(&budget->listen[i], &budget->listen[i + 1], (budget->n_listen - i - 1) * sizeof budget->listen[0]);
-            budget->n_listen--;
-            pthread_mutex_unlock(&budget->gov->lock);
-            return MEMGOV_OK;
-        }
-    }
-    pthread_mutex_unlock(&budget->gov->lock);
-    return mg_fail(MEMGOV_ENOTFOUND, "budget '%s' has no such listener", budget->name);
-}
-
 /* ---- statistics ------------------------------------------------------------------------------------------ */
 
-MEMGOV_API memgov_status memgov_budget_stats_get(memgov_budget *budget, memgov_budget_stats *out)
+MEMGOV_API memgov_status memgov_budget_get_stats(memgov_budget *budget, memgov_budget_stats *out)
 {
     if (budget == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_budget_stats_get: budget is NULL");
+        return mg_fail(MEMGOV_EINVAL, "memgov_budget_get_stats: budget is NULL");
     memgov_budget_stats st;
     memset(&st, 0, sizeof st);
     st.struct_size = sizeof st;
     st.used = mg_budget_live(budget);
     st.peak = atomic_load(&budget->peak);
-    st.hard_limit = limit_out(atomic_load(&budget->hard));
-    st.soft_limit = limit_out(atomic_load(&budget->soft));
+    st.hard_limit = mg_limit_out(atomic_load(&budget->hard));
+    st.soft_limit = mg_limit_out(atomic_load(&budget->soft));
     st.reserved = atomic_load(&budget->reserved);
     for (int i = 0; i < MG_STOCK_SLOTS; i++) {
         st.allocations += mg_stock_count_allocs(&budget->stock[i]);
@@ -263,10 +197,10 @@ MEMGOV_API memgov_status memgov_budget_stats_get(memgov_budget *budget, memgov_b
     }
     st.refusals = atomic_load(&budget->n_refusal);
     st.reclaims = atomic_load(&budget->n_reclaim);
-    pthread_mutex_lock(&budget->gov->lock);
+    pthread_mutex_lock(&budget->tree->lock);
     for (memgov_budget *c = budget->first_child; c != NULL; c = c->next_sibling)
         st.children++;
-    pthread_mutex_unlock(&budget->gov->lock);
+    pthread_mutex_unlock(&budget->tree->lock);
 #ifndef MG_ALLOC_LIBC
     if (budget->own_arena)
         mg_arena_stats(budget->arena, &st);
@@ -280,4 +214,85 @@ MEMGOV_API memgov_status memgov_budget_reset_peak(memgov_budget *budget)
         return mg_fail(MEMGOV_EINVAL, "memgov_budget_reset_peak: budget is NULL");
     atomic_store(&budget->peak, atomic_load(&budget->used));
     return MEMGOV_OK;
+}
+
+/* ---- the tree (tree.h) -------------------------------------------------------------------------------------- */
+
+static void tree_after_fork(void *arg)
+{
+    mg_tree *tree = arg;
+    pthread_cond_init(&tree->calls_done, NULL); /* its waiters were other threads */
+    mg_callbacks_after_fork(tree);
+}
+
+memgov_status mg_tree_open(const memgov_budget_options *root_opts, mg_tree **out)
+{
+    mg_tree *tree = calloc(1, sizeof *tree);
+    if (tree == NULL)
+        return mg_fail(MEMGOV_ENOMEM, "memgov_open: no memory for the budget tree");
+    if (pthread_mutex_init(&tree->lock, NULL) != 0) {
+        free(tree);
+        return mg_fail(MEMGOV_ENOMEM, "memgov_open: could not create the budget tree's lock");
+    }
+    if (pthread_cond_init(&tree->calls_done, NULL) != 0) {
+        pthread_mutex_destroy(&tree->lock);
+        free(tree);
+        return mg_fail(MEMGOV_ENOMEM, "memgov_open: could not create the budget tree's condition variable");
+    }
+    atomic_init(&tree->charge_batch, MG_STOCK_BATCH_DEFAULT);
+    memgov_status st = mg_budget_new(tree, NULL, root_opts, &tree->root);
+    if (st != MEMGOV_OK) {
+        pthread_cond_destroy(&tree->calls_done);
+        pthread_mutex_destroy(&tree->lock);
+        free(tree);
+        return st;
+    }
+    mg_fork_lock_add(&tree->fork, &tree->lock, MG_FORK_RANK_TREE, tree_after_fork, tree);
+    *out = tree;
+    return MEMGOV_OK;
+}
+
+memgov_budget *mg_tree_root(const mg_tree *tree)
+{
+    return tree->root;
+}
+
+mg_tree *mg_budget_tree(const memgov_budget *budget)
+{
+    return budget->tree;
+}
+
+memgov_status mg_tree_check_idle(mg_tree *tree, const char *what)
+{
+    pthread_mutex_lock(&tree->lock);
+    memgov_status st = mg_budget_check_idle(tree->root, what);
+    pthread_mutex_unlock(&tree->lock);
+    return st;
+}
+
+void mg_tree_free(mg_tree *tree)
+{
+    if (tree == NULL)
+        return;
+    mg_fork_lock_remove(&tree->fork);
+    mg_pending p = {0};
+    pthread_mutex_lock(&tree->lock);
+    mg_drain_own_locked(tree->root, &p); /* the root has no ancestor: nothing is queued */
+    pthread_mutex_unlock(&tree->lock);
+    mg_budget_free(tree->root);
+    pthread_cond_destroy(&tree->calls_done);
+    pthread_mutex_destroy(&tree->lock);
+    free(tree);
+}
+
+mg_tree_levels mg_tree_levels_of(memgov_budget *budget)
+{
+    return (mg_tree_levels){.live = mg_budget_live(budget),
+                            .hard = mg_limit_out(atomic_load(&budget->hard)),
+                            .soft = mg_limit_out(atomic_load(&budget->soft))};
+}
+
+void mg_tree_set_charge_batch(mg_tree *tree, uint64_t batch)
+{
+    atomic_store(&tree->charge_batch, batch > MG_TREE_BATCH_MAX ? MG_TREE_BATCH_MAX : batch);
 }

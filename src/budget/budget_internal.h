@@ -1,4 +1,4 @@
-/* Internal: the budget and governor objects, and the charge protocol shared by src/budget and src/governor. */
+/* Internal to src/budget: the budget and tree objects, and the charge protocol between the files of src/budget. */
 #ifndef MG_BUDGET_INTERNAL_H
 #define MG_BUDGET_INTERNAL_H
 
@@ -9,28 +9,55 @@
 #include <stdint.h>
 
 #include "memgov/budget.h"
-#include "memgov/governor.h"
+#include "budget/tree.h"
+#include "internal/atfork.h"
 
 #define MG_NO_LIMIT UINT64_MAX
 
-struct memgov {
-    pthread_mutex_t lock; /* the tree's shape and every budget's callback tables */
-    memgov_budget *root;
-    bool is_default;
-    struct mg_parts *parts; /* configuration, fallback machine, monitor: src/governor/parts.h */
+/* A limit as the public API spells it (0 = none) from the stored form, and back. */
+static inline uint64_t mg_limit_out(uint64_t v)
+{
+    return v == MG_NO_LIMIT ? 0 : v;
+}
+
+static inline uint64_t mg_limit_in(uint64_t v)
+{
+    return v == 0 ? MG_NO_LIMIT : v;
+}
+
+/* The budget tree of one governor (made by mg_tree_open, budget/tree.h): its lock, the condition its callback
+ * removals and destroys wait on, and the stocks' batch. */
+struct mg_tree {
+    /* The tree's shape, every budget's callback tables, pins and the callback ids. Lock order: internal/atfork.h
+     * (MG_FORK_RANK_TREE). */
+    pthread_mutex_t lock;
+    pthread_cond_t calls_done; /* broadcast when a callback run or an event delivery ends */
     _Atomic uint64_t charge_batch; /* budget.charge_batch: the most a stock refill adds (0: no stocks) */
+    uint64_t last_id;              /* the last callback id given out (ids start at 1, never reused) */
+    memgov_budget *root;
+    mg_fork_lock fork;
 };
 
-typedef struct mg_reclaim_entry {
-    memgov_reclaim_fn fn;
+/* One registered callback: a reclaim callback or an event listener (the table says which). */
+typedef struct mg_callback {
+    uint64_t id;
+    union {
+        memgov_reclaim_fn reclaim;
+        memgov_event_fn event;
+    } fn;
     void *user;
-    int priority;
-} mg_reclaim_entry;
+    int priority;     /* reclaim callbacks only */
+    unsigned running; /* runs in progress on some thread */
+    bool removed;     /* removed while running: it stays (and starts no run) until the last run ends */
+} mg_callback;
 
-typedef struct mg_listener {
-    memgov_event_fn fn;
-    void *user;
-} mg_listener;
+/* A budget's reclaim callbacks or its listeners, in registration order, under the tree's lock. `live` counts the
+ * entries not removed (at most MEMGOV_BUDGET_MAX_CALLBACKS); removed ones still running take the extra room. */
+#define MG_CALLBACK_ROOM (2 * MEMGOV_BUDGET_MAX_CALLBACKS)
+typedef struct mg_callback_table {
+    mg_callback entry[MG_CALLBACK_ROOM];
+    unsigned n, live;
+} mg_callback_table;
 
 /* Per-thread charge stocks (docs/design.md 4.4, after the memory cgroup's per-CPU stock; slot owners, the drain
  * handshake and the fast path: stock.h and charge.c): bytes already charged to the budget and every ancestor,
@@ -41,7 +68,7 @@ typedef struct mg_listener {
 #define MG_STOCK_OWNED 16                  /* slots each owned by one live thread */
 #define MG_STOCK_SLOTS (MG_STOCK_OWNED + 1) /* and one shared by the threads beyond them */
 #define MG_STOCK_BATCH_DEFAULT ((uint64_t)64 << 10) /* budget.charge_batch's default, until the key is read */
-#define MG_STOCK_BATCH_MAX ((uint64_t)16 << 20)     /* and its upper bound */
+#define MG_STOCK_BATCH_MAX MG_TREE_BATCH_MAX         /* and its upper bound */
 #define MG_STOCK_MAX_CHARGE ((uint64_t)8 << 10) /* larger requests always go to the shared counters */
 
 /* A slot's word: the stocked bytes, and MG_STOCK_OPEN while frees may add to them. A drain empties and closes a
@@ -83,41 +110,81 @@ struct memgov_budget {
     _Atomic bool soft_over; /* SOFT_CROSSED announced and SOFT_CLEARED not yet: events come in pairs */
     mg_stock stock[MG_STOCK_SLOTS];
     /* Fixed at creation. */
-    alignas(64) memgov *gov;
+    alignas(64) mg_tree *tree;
     memgov_budget *parent;
     unsigned depth; /* root = 1 */
     unsigned arena;
     bool own_arena;
     char *name;
-    /* Under gov->lock. */
+    /* Under tree->lock. */
     memgov_budget *first_child, *next_sibling;
-    mg_reclaim_entry reclaim[MEMGOV_BUDGET_MAX_CALLBACKS];
-    unsigned n_reclaim_cb;
-    mg_listener listen[MEMGOV_BUDGET_MAX_CALLBACKS];
-    unsigned n_listen;
+    mg_callback_table reclaim, listen;
+    unsigned pins; /* callback runs and event deliveries using this budget now: it is not freed meanwhile */
+    bool dead;     /* destroyed while pinned: the last unpin frees it */
 };
 
-/* Creates a budget (root when parent is NULL) of gov; validates the options. */
-memgov_status mg_budget_new(memgov *gov, memgov_budget *parent, const memgov_budget_options *opts,
+/* Creates a budget (root when parent is NULL) of `tree`; validates the options. */
+memgov_status mg_budget_new(mg_tree *tree, memgov_budget *parent, const memgov_budget_options *opts,
                             memgov_budget **out);
 /* Fails with MEMGOV_EBUSY and a message when b has live bytes or children; `what` names the operation. Called
- * with gov->lock held. */
+ * with tree->lock held. */
 memgov_status mg_budget_check_idle(memgov_budget *b, const char *what);
-/* Frees a budget already unlinked and idle: gives its stocks back to its ancestors and its arena to the pool. */
-void mg_budget_delete(memgov_budget *b);
-/* The budget's live bytes: charged minus the stocks of its subtree. Takes gov->lock; _locked: held already. */
+/* Frees a budget's memory (name, arena, the object); its stocks are drained and it is out of the tree. */
+void mg_budget_free(memgov_budget *b);
+/* The budget's live bytes: charged minus the stocks of its subtree. Takes tree->lock; _locked: held already. */
 uint64_t mg_budget_live(memgov_budget *b);
 uint64_t mg_budget_live_locked(memgov_budget *b);
-/* Gives every stock of b's subtree back to the shared counters. Takes gov->lock. */
-void mg_drain_subtree(memgov_budget *b);
-/* Gives b's own stocks back (b must be out of other threads' hands). */
-void mg_drain_own(memgov_budget *b);
 /* True when slot owners update their slots without a locked instruction (membarrier registered); false in the
  * locked fallback (no membarrier, MG_STOCK_FORCE_LOCKED in the environment, a TSan build). Decided once. */
 bool mg_stock_plain(void);
 /* The allocations (or frees) counted in a slot. */
 uint64_t mg_stock_count_allocs(mg_stock *s);
 uint64_t mg_stock_count_frees(mg_stock *s);
+
+/* ---- events and callbacks (events.c) ------------------------------------------------------------------------
+ * Callbacks run outside the tree's lock. While one runs, its entry counts the run (mg_callback.running) and its
+ * budget is pinned (memgov_budget.pins), so that a removal waits for the run to end and a destroy never frees a
+ * budget that a run still uses. */
+
+/* Events that a drain made due (SOFT_CLEARED), collected under the tree's lock and announced after it is released:
+ * each one pins its budget's chain (it and its ancestors) until it has been delivered. */
+typedef struct mg_pending_event {
+    memgov_budget *budget, *origin;
+    uint64_t request;
+} mg_pending_event;
+typedef struct mg_pending {
+    mg_pending_event *ev;
+    size_t n, cap;
+} mg_pending;
+
+/* Counts how many calls of memgov callbacks the calling thread is inside (a callback calling memgov). */
+extern _Thread_local unsigned mg_in_callback;
+
+/* Sends an event of `kind` about b (origin: the budget the request was made on) to the listeners of b and of
+ * every ancestor. b must stay alive meanwhile (the caller's budget, or pinned). Takes tree->lock. */
+void mg_announce(memgov_event_kind kind, memgov_budget *b, memgov_budget *origin, uint64_t request);
+/* Sends a LIMIT_CHANGED event for b. */
+void mg_budget_announce_limits(memgov_budget *b);
+/* Under tree->lock: queues a SOFT_CLEARED of b (origin: the drained budget) and pins origin's chain. */
+void mg_pending_add(mg_pending *p, memgov_budget *b, memgov_budget *origin, uint64_t request);
+/* After the lock is released: announces what was queued, unpins, frees the queue. */
+void mg_pending_flush(mg_tree *tree, mg_pending *p);
+/* Under tree->lock: releases a pin; a dead budget whose last pin this was is freed. */
+void mg_unpin_locked(memgov_budget *b);
+/* Runs the reclaim callbacks of `refusing` and of every budget below it, highest priority first, until their
+ * answers add up to `needed`. Takes tree->lock between the calls, never during one. */
+void mg_reclaim_run(memgov_budget *refusing, uint64_t needed);
+/* The repairs after fork() in the child (only the forking thread survives): no run is in progress any more. */
+void mg_callbacks_after_fork(mg_tree *tree);
+
+/* ---- drains (charge.c) ------------------------------------------------------------------------------------ */
+
+/* Gives every stock of b's subtree back to the shared counters, atomically for anyone holding tree->lock (the
+ * statistics, a destroy's check). Takes tree->lock. */
+void mg_drain_subtree(memgov_budget *b);
+/* Under tree->lock: gives b's own stocks back (b must be out of other threads' hands); SOFT_CLEARED events of its
+ * ancestors are queued in *p. */
+void mg_drain_own_locked(memgov_budget *b, mg_pending *p);
 
 /* A charge in progress: served from a stock (levels == 0, slot set; an allocation's count already added to the
  * slot's word), or charged to the levels (`charged` bytes: the request plus `extra` for the slot's refill) with
@@ -143,8 +210,6 @@ memgov_status mg_charge_begin(memgov_budget *b, uint64_t bytes, bool allocation,
 void mg_charge_commit(const mg_charge *c);
 /* Undoes a pending charge as if it never happened. */
 void mg_charge_rollback(const mg_charge *c);
-/* Sends a LIMIT_CHANGED event for b. */
-void mg_budget_announce_limits(memgov_budget *b);
 /* Credits `bytes` to b and its ancestors (soft-limit events). */
 void mg_uncharge(memgov_budget *b, uint64_t bytes);
 /* mg_uncharge() for a freed block, counted as a free. */

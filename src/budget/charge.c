@@ -1,5 +1,5 @@
 /* Charging and crediting a budget chain: per-thread stocks for small charges, the shared counters for the rest, the
- * refusal path (drain the stocks, reclaim, one retry, message) and event delivery. */
+ * drains and the refusal path (drain the stocks, reclaim, one retry, message). */
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <sched.h>
@@ -9,12 +9,6 @@
 
 #include "budget/stock.h"
 #include "internal/error.h"
-#include "internal/grow.h"
-
-static uint64_t limit_out(uint64_t v)
-{
-    return v == MG_NO_LIMIT ? 0 : v;
-}
 
 #if defined(__SANITIZE_THREAD__)
 #  define MG_TSAN 1
@@ -58,17 +52,20 @@ static void index_release(void *unused)
 }
 
 /* In a child of fork() only the forking thread lives on: the other threads' indices are free again (a slot left
- * marked busy by a thread caught inside its update is recognised by its free index, drain_take). */
-static void stock_after_fork(void)
+ * marked busy by a thread caught inside its update is recognised by its free index, drain_take). index_lock itself
+ * is held across fork() and re-initialised in the child (internal/atfork.h). */
+static mg_fork_lock index_fork;
+
+static void stock_after_fork(void *unused)
 {
-    pthread_mutex_init(&index_lock, NULL);
+    (void)unused;
     for (unsigned k = 0; k < MG_STOCK_OWNED; k++)
         index_taken[k] = mg_me.index == k + 1;
 }
 
 static void stock_init(void)
 {
-    pthread_atfork(NULL, NULL, stock_after_fork);
+    mg_fork_lock_add(&index_fork, &index_lock, MG_FORK_RANK_LEAF, stock_after_fork, NULL);
     if (pthread_key_create(&index_key, index_release) != 0)
         index_key = 0; /* then pthread_setspecific fails and every thread shares the last slot */
 #if defined(MG_TSAN)
@@ -238,56 +235,30 @@ uint64_t mg_budget_live_locked(memgov_budget *b)
 
 uint64_t mg_budget_live(memgov_budget *b)
 {
-    pthread_mutex_lock(&b->gov->lock);
+    pthread_mutex_lock(&b->tree->lock);
     uint64_t live = mg_budget_live_locked(b);
-    pthread_mutex_unlock(&b->gov->lock);
+    pthread_mutex_unlock(&b->tree->lock);
     return live;
-}
-
-/* ---- events ---------------------------------------------------------------------------------------------- */
-
-/* Delivers the event to the listeners of its budget and of every ancestor, each table copied under the lock and
- * called outside it. */
-static void deliver(memgov_event *ev)
-{
-    memgov *gov = ev->budget->gov;
-    for (memgov_budget *x = ev->budget; x != NULL; x = x->parent) {
-        mg_listener copy[MEMGOV_BUDGET_MAX_CALLBACKS];
-        pthread_mutex_lock(&gov->lock);
-        unsigned n = x->n_listen;
-        for (unsigned i = 0; i < n; i++)
-            copy[i] = x->listen[i];
-        pthread_mutex_unlock(&gov->lock);
-        for (unsigned i = 0; i < n; i++)
-            copy[i].fn(ev, copy[i].user);
-    }
-}
-
-static void announce(memgov_event_kind kind, memgov_budget *b, memgov_budget *origin, uint64_t request)
-{
-    memgov_event ev = {
-        .struct_size = sizeof ev,
-        .kind = kind,
-        .budget = b,
-        .origin = origin,
-        .used = mg_budget_live(b),
-        .peak = atomic_load(&b->peak),
-        .hard_limit = limit_out(atomic_load(&b->hard)),
-        .soft_limit = limit_out(atomic_load(&b->soft)),
-        .request = request,
-    };
-    deliver(&ev);
-}
-
-void mg_budget_announce_limits(memgov_budget *b)
-{
-    announce(MEMGOV_EVENT_LIMIT_CHANGED, b, b, 0);
 }
 
 /* ---- the shared counters --------------------------------------------------------------------------------- */
 
-/* Charges `bytes` to every level from b up, or to none. Returns NULL on success, else the refusing level
- * (*overflow set when the refusal is a 64-bit overflow rather than a limit). */
+/* The level from b up whose hard limit refuses `bytes` on top of its use now, or NULL. */
+static memgov_budget *limit_refuser(memgov_budget *b, uint64_t bytes)
+{
+    for (memgov_budget *x = b; x != NULL; x = x->parent) {
+        uint64_t used = atomic_load_explicit(&x->used, memory_order_relaxed);
+        uint64_t hard = atomic_load_explicit(&x->hard, memory_order_relaxed);
+        if (hard != MG_NO_LIMIT && (used > hard || bytes > hard - used))
+            return x;
+    }
+    return NULL;
+}
+
+/* Charges `bytes` to every level from b up, or to none. Returns NULL on success, else the refusing level. One
+ * rule for the two ways to fail: a level whose hard limit the charge would pass refuses it (*overflow false,
+ * MEMGOV_ENOMEM), wherever it is in the chain; only when no limit refuses it and the use of some level would pass
+ * 2^64 - 1 (possible only without a limit) is it an overflow (*overflow true, MEMGOV_EOVERFLOW). */
 static memgov_budget *try_charge(memgov_budget *b, uint64_t bytes, mg_charge *c, bool *overflow)
 {
     c->charged = bytes;
@@ -297,12 +268,12 @@ static memgov_budget *try_charge(memgov_budget *b, uint64_t bytes, mg_charge *c,
         uint64_t old = atomic_load_explicit(&x->used, memory_order_relaxed);
         for (;;) {
             uint64_t hard = atomic_load_explicit(&x->hard, memory_order_relaxed);
-            if (bytes > UINT64_MAX - old)
-                *overflow = true;
-            if (*overflow || old > hard || bytes > hard - old) {
+            if (old > hard || bytes > hard - old) { /* with no limit (hard 2^64 - 1): the sum would overflow */
                 mg_charge_rollback(c);
                 c->levels = 0;
-                return x;
+                memgov_budget *r = limit_refuser(x, bytes);
+                *overflow = r == NULL;
+                return r != NULL ? r : x;
             }
             if (atomic_compare_exchange_weak_explicit(&x->used, &old, old + bytes, memory_order_relaxed,
                                                       memory_order_relaxed))
@@ -313,17 +284,26 @@ static memgov_budget *try_charge(memgov_budget *b, uint64_t bytes, mg_charge *c,
     return NULL;
 }
 
-/* Credits the shared counters of every level from b up (SOFT_CLEARED for a level announced over its soft limit
- * that is now at or below it). */
-static void uncharge_levels(memgov_budget *b, uint64_t bytes, memgov_budget *origin)
+/* Credits the shared counters of every level from b up: SOFT_CLEARED for a level announced over its soft limit
+ * that is now at or below it, announced at once, or queued in *p when the caller holds the tree's lock (p set). */
+static void credit_levels(memgov_budget *b, uint64_t bytes, memgov_budget *origin, mg_pending *p)
 {
     for (memgov_budget *x = b; x != NULL; x = x->parent) {
         uint64_t before = atomic_fetch_sub_explicit(&x->used, bytes, memory_order_relaxed);
         uint64_t soft = atomic_load_explicit(&x->soft, memory_order_relaxed);
-        if (before - bytes <= soft && atomic_load_explicit(&x->soft_over, memory_order_relaxed) &&
-            atomic_exchange(&x->soft_over, false))
-            announce(MEMGOV_EVENT_SOFT_CLEARED, x, origin, bytes);
+        if (before - bytes > soft || !atomic_load_explicit(&x->soft_over, memory_order_relaxed) ||
+            !atomic_exchange(&x->soft_over, false))
+            continue;
+        if (p != NULL)
+            mg_pending_add(p, x, origin, bytes);
+        else
+            mg_announce(MEMGOV_EVENT_SOFT_CLEARED, x, origin, bytes);
     }
+}
+
+static void uncharge_levels(memgov_budget *b, uint64_t bytes, memgov_budget *origin)
+{
+    credit_levels(b, bytes, origin, NULL);
 }
 
 void mg_credit_levels(memgov_budget *b, uint64_t bytes)
@@ -354,7 +334,7 @@ static void soft_crossed(const mg_charge *c, memgov_budget *top)
     for (memgov_budget *x = c->budget;; x = x->parent) {
         uint64_t soft = atomic_load_explicit(&x->soft, memory_order_relaxed);
         if (atomic_load_explicit(&x->used, memory_order_relaxed) > soft && !atomic_exchange(&x->soft_over, true))
-            announce(MEMGOV_EVENT_SOFT_CROSSED, x, c->budget, c->bytes);
+            mg_announce(MEMGOV_EVENT_SOFT_CROSSED, x, c->budget, c->bytes);
         if (x == top)
             break;
     }
@@ -378,12 +358,18 @@ void mg_charge_commit(const mg_charge *c)
         /* The refill opens the slot. Should a level have gone over a limit since refill_room looked, the
          * slot closes again: either this check sees that level's use, or the drain that follows the crossing
          * (soft_crossed, a limit change) sees the open slot; both sides fence between write and read. */
-        slot_refill(c->slot, c->extra, atomic_load_explicit(&c->budget->gov->charge_batch, memory_order_relaxed));
+        slot_refill(c->slot, c->extra, atomic_load_explicit(&c->budget->tree->charge_batch, memory_order_relaxed));
         atomic_thread_fence(memory_order_seq_cst);
         if (!all_levels_within(c->budget)) {
+            /* Under the lock, as a drain: no reader sees the bytes gone from the slot and still in the levels. */
+            mg_tree *tree = c->budget->tree;
+            mg_pending p = {0};
+            pthread_mutex_lock(&tree->lock);
             uint64_t back = slot_close(c->slot);
             if (back > 0)
-                uncharge_levels(c->budget, back, c->budget);
+                credit_levels(c->budget, back, c->budget, &p);
+            pthread_mutex_unlock(&tree->lock);
+            mg_pending_flush(tree, &p);
         }
     }
     if (c->allocation)
@@ -398,7 +384,7 @@ void mg_charge_commit(const mg_charge *c)
  * at most the governor's charge_batch. */
 static uint64_t refill_room(memgov_budget *b, uint64_t bytes)
 {
-    uint64_t room = atomic_load_explicit(&b->gov->charge_batch, memory_order_relaxed);
+    uint64_t room = atomic_load_explicit(&b->tree->charge_batch, memory_order_relaxed);
     for (memgov_budget *x = b; x != NULL && room > 0; x = x->parent) {
         uint64_t used = atomic_load_explicit(&x->used, memory_order_relaxed);
         uint64_t hard = atomic_load_explicit(&x->hard, memory_order_relaxed);
@@ -425,7 +411,7 @@ static bool all_levels_within(memgov_budget *b)
     return true;
 }
 
-void mg_drain_own(memgov_budget *b)
+void mg_drain_own_locked(memgov_budget *b, mg_pending *p)
 {
     uint64_t sum = 0;
     for (int i = 0; i < MG_STOCK_SLOTS; i++)
@@ -433,14 +419,13 @@ void mg_drain_own(memgov_budget *b)
     drain_fence();
     for (int i = 0; i < MG_STOCK_SLOTS; i++)
         sum += drain_take(&b->stock[i], (unsigned)i);
-    if (sum > 0)
-        uncharge_levels(b, sum, b);
+    if (sum == 0)
+        return;
+    /* b itself is going away: no event of its own; its ancestors' are queued. */
+    atomic_fetch_sub_explicit(&b->used, sum, memory_order_relaxed);
+    if (b->parent != NULL)
+        credit_levels(b->parent, sum, b->parent, p);
 }
-
-typedef struct drained {
-    memgov_budget *budget;
-    uint64_t bytes;
-} drained;
 
 static void mark_stocks(memgov_budget *b)
 {
@@ -450,37 +435,30 @@ static void mark_stocks(memgov_budget *b)
         mark_stocks(c);
 }
 
-/* With every slot of the subtree marked and fenced: takes them all (and unmarks them). */
-static void take_stocks(memgov_budget *b, drained **list, size_t *n, size_t *cap)
+/* With every slot of the subtree marked and fenced: takes them all (and unmarks them) and credits the levels. */
+static void take_stocks(memgov_budget *b, mg_pending *p)
 {
-    drained *grown = mg_grow(*list, cap, *n, sizeof *grown, 8);
-    if (grown != NULL)
-        *list = grown;
     uint64_t sum = 0;
-    for (int i = 0; i < MG_STOCK_SLOTS; i++) {
-        if (*n < *cap)
-            sum += drain_take(&b->stock[i], (unsigned)i);
-        else /* no memory for the list: this budget's stocks stay; the rest is still drained */
-            atomic_fetch_sub_explicit(&b->stock[i].drain, 1, memory_order_release);
-    }
+    for (int i = 0; i < MG_STOCK_SLOTS; i++)
+        sum += drain_take(&b->stock[i], (unsigned)i);
     if (sum > 0)
-        (*list)[(*n)++] = (drained){b, sum};
+        credit_levels(b, sum, b, p);
     for (memgov_budget *c = b->first_child; c != NULL; c = c->next_sibling)
-        take_stocks(c, list, n, cap);
+        take_stocks(c, p);
 }
 
+/* The slots are emptied and the levels credited under the lock, so that a reader holding it (statistics, a
+ * destroy's check, a refused thread's own drain before its second look) sees either neither or both. */
 void mg_drain_subtree(memgov_budget *b)
 {
-    drained *list = NULL;
-    size_t n = 0, cap = 0;
-    pthread_mutex_lock(&b->gov->lock);
+    mg_tree *tree = b->tree;
+    mg_pending p = {0};
+    pthread_mutex_lock(&tree->lock);
     mark_stocks(b);
     drain_fence();
-    take_stocks(b, &list, &n, &cap);
-    pthread_mutex_unlock(&b->gov->lock);
-    for (size_t i = 0; i < n; i++)
-        uncharge_levels(list[i].budget, list[i].bytes, list[i].budget);
-    free(list);
+    take_stocks(b, &p);
+    pthread_mutex_unlock(&tree->lock);
+    mg_pending_flush(tree, &p);
 }
 
 /* Credits `bytes`, to this thread's stock when it is open and has room; `is_free`: counted as a free. */
@@ -506,55 +484,6 @@ void mg_uncharge_free(memgov_budget *b, uint64_t bytes)
 
 /* ---- the refusal path ------------------------------------------------------------------------------------ */
 
-typedef struct reclaim_call {
-    mg_reclaim_entry e;
-    memgov_budget *owner;
-    size_t order;
-} reclaim_call;
-
-static int by_priority(const void *a, const void *b)
-{
-    const reclaim_call *x = a, *y = b;
-    if (x->e.priority != y->e.priority)
-        return x->e.priority > y->e.priority ? -1 : 1;
-    return x->order < y->order ? -1 : x->order > y->order;
-}
-
-static size_t collect(memgov_budget *x, reclaim_call *calls, size_t n, size_t cap)
-{
-    for (unsigned i = 0; i < x->n_reclaim_cb; i++) {
-        if (calls != NULL && n < cap)
-            calls[n] = (reclaim_call){.e = x->reclaim[i], .owner = x, .order = n};
-        n++;
-    }
-    for (memgov_budget *ch = x->first_child; ch != NULL; ch = ch->next_sibling)
-        n = collect(ch, calls, n, cap);
-    return n;
-}
-
-/* Runs the reclaim callbacks of `refusing` and of every budget below it, highest priority first, until their
- * answers add up to `needed`. */
-static void reclaim(memgov_budget *refusing, uint64_t needed)
-{
-    memgov *gov = refusing->gov;
-    pthread_mutex_lock(&gov->lock);
-    size_t n = collect(refusing, NULL, 0, 0);
-    reclaim_call *calls = n > 0 ? malloc(n * sizeof *calls) : NULL;
-    if (calls != NULL)
-        collect(refusing, calls, 0, n);
-    pthread_mutex_unlock(&gov->lock);
-    if (calls == NULL)
-        return;
-    qsort(calls, n, sizeof *calls, by_priority);
-    uint64_t freed = 0;
-    for (size_t i = 0; i < n && freed < needed; i++) {
-        atomic_fetch_add_explicit(&calls[i].owner->n_reclaim, 1, memory_order_relaxed);
-        uint64_t got = calls[i].e.fn(refusing, needed, calls[i].e.user);
-        freed = got > UINT64_MAX - freed ? UINT64_MAX : freed + got;
-    }
-    free(calls);
-}
-
 static memgov_status refuse(memgov_budget *b, memgov_budget *r, uint64_t bytes)
 {
     atomic_fetch_add_explicit(&r->n_refusal, 1, memory_order_relaxed);
@@ -564,7 +493,7 @@ static memgov_status refuse(memgov_budget *b, memgov_budget *r, uint64_t bytes)
     memgov_format_bytes(used, u, sizeof u);
     memgov_format_bytes(peak, p, sizeof p);
     memgov_format_bytes(hard, h, sizeof h);
-    announce(MEMGOV_EVENT_HARD_REFUSAL, r, b, bytes);
+    mg_announce(MEMGOV_EVENT_HARD_REFUSAL, r, b, bytes);
     if (r == b)
         return mg_fail(MEMGOV_ENOMEM, "budget '%s' refused %s: use %s (peak %s) + request would exceed its hard "
                        "limit of %s", r->name, req, u, p, h);
@@ -616,7 +545,7 @@ memgov_status mg_charge_begin(memgov_budget *b, uint64_t bytes, bool allocation,
         needed = bytes > UINT64_MAX - (used - hard) ? UINT64_MAX : used - hard + bytes;
     else
         needed = bytes > hard - used ? bytes - (hard - used) : 1;
-    reclaim(r, needed);
+    mg_reclaim_run(r, needed);
     if ((r = try_charge(b, bytes, c, &overflow)) == NULL)
         return MEMGOV_OK;
     if (overflow)

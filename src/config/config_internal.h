@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal/atfork.h"
 #include "memgov/config.h"
 
 /* A parsed value. `text` (owned) is the canonical text: what was given, trimmed. Numbers: i (INT), u
@@ -42,6 +43,7 @@ typedef struct mg_listener {
 struct memgov_config {
     pthread_mutex_t lock;
     pthread_cond_t idle;           /* signalled when `notifying` drops to 0 */
+    mg_fork_lock fork;             /* `lock` across fork() (internal/atfork.h) */
     mg_listener listeners[MEMGOV_CONFIG_MAX_LISTENERS];
     size_t nlisteners;
     uint64_t next_listener_id;

@@ -122,6 +122,14 @@ MEMGOV_API memgov_status memgov_config_register(memgov_config *cfg, const memgov
     return st;
 }
 
+/* In a child of fork(): the listener rounds of the parent's other threads never end there. */
+static void config_after_fork(void *arg)
+{
+    memgov_config *cfg = arg;
+    cfg->notifying = 0;
+    pthread_cond_init(&cfg->idle, NULL);
+}
+
 MEMGOV_API memgov_status memgov_config_create(memgov_config **out)
 {
     memgov_status st = mg_config_create_unprobed(out);
@@ -153,6 +161,7 @@ memgov_status mg_config_create_unprobed(memgov_config **out)
         free(cfg);
         return mg_fail(MEMGOV_ENOMEM, "cannot initialise the configuration's condition variable");
     }
+    mg_fork_lock_add(&cfg->fork, &cfg->lock, MG_FORK_RANK_CONFIG, config_after_fork, cfg);
     for (size_t i = 0; i < mg_builtin_key_count; i++) {
         memgov_status st = register_locked(cfg, &mg_builtin_keys[i]);
         if (st != MEMGOV_OK) {
@@ -172,6 +181,7 @@ MEMGOV_API void memgov_config_destroy(memgov_config *cfg)
         free_entry(&cfg->entries[i]);
     free(cfg->entries);
     free(cfg->hist);
+    mg_fork_lock_remove(&cfg->fork);
     pthread_cond_destroy(&cfg->idle);
     pthread_mutex_destroy(&cfg->lock);
     free(cfg);

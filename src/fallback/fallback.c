@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fallback/fallback_internal.h"
+#include "internal/atfork.h"
 #include "internal/clock.h"
 #include "internal/delivery.h"
 #include "internal/error.h"
@@ -35,6 +36,7 @@ typedef struct sub {
 struct memgov_fallback {
     pthread_mutex_t lock;
     mg_delivery delivery;
+    mg_fork_lock fork; /* `lock` across fork() (internal/atfork.h) */
     memgov_fallback_options o;
 
     memgov_mode mode;
@@ -133,6 +135,13 @@ static memgov_status check_order(const memgov_fallback_options *o)
     return MEMGOV_OK;
 }
 
+/* In a child of fork(): a delivery by another of the parent's threads never ends there. */
+static void fallback_after_fork(void *arg)
+{
+    memgov_fallback *fb = arg;
+    mg_delivery_init(&fb->delivery); /* not delivering: the parent's deliverer is not here */
+}
+
 MEMGOV_API memgov_status memgov_fallback_create(const memgov_fallback_options *opts, memgov_fallback **out)
 {
     if (out == NULL)
@@ -169,6 +178,7 @@ MEMGOV_API memgov_status memgov_fallback_create(const memgov_fallback_options *o
     fb->peak = -1.0;
     fb->next_id = 1;
     fb->mode_since_ns = o.clock_ns(o.clock_ctx);
+    mg_fork_lock_add(&fb->fork, &fb->lock, MG_FORK_RANK_FALLBACK, fallback_after_fork, fb);
     *out = fb;
     return MEMGOV_OK;
 }
@@ -177,6 +187,7 @@ MEMGOV_API void memgov_fallback_destroy(memgov_fallback *fb)
 {
     if (fb == NULL)
         return;
+    mg_fork_lock_remove(&fb->fork);
     pthread_mutex_destroy(&fb->lock);
     mg_delivery_destroy(&fb->delivery);
     free(fb->history);

@@ -1,12 +1,21 @@
 /* The governor: its root budget, its parts (src/governor/parts.c) and the process default. */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "budget/budget_internal.h"
+#include "budget/tree.h"
 #include "governor/parts.h"
 #include "internal/error.h"
 #include "internal/structsize.h"
+
+/* A governor: its budget tree (src/budget, through budget/tree.h) and its parts (parts.c). */
+struct memgov {
+    mg_tree *tree;
+    bool is_default;
+    mg_parts *parts; /* configuration, fallback machine, monitor */
+};
 
 MEMGOV_API void memgov_options_init(memgov_options *opts)
 {
@@ -32,20 +41,12 @@ static memgov_status open_governor(const memgov_options *opts, memgov **out, boo
         mg_parts_close(parts);
         return mg_fail(MEMGOV_ENOMEM, "memgov_open: no memory for the governor");
     }
-    if (pthread_mutex_init(&gov->lock, NULL) != 0) {
-        free(gov);
-        mg_parts_close(parts);
-        return mg_fail(MEMGOV_ENOMEM, "memgov_open: could not create the governor's lock");
-    }
-    atomic_init(&gov->charge_batch, MG_STOCK_BATCH_DEFAULT);
-    st = mg_budget_new(gov, NULL, &root, &gov->root);
+    st = mg_tree_open(&root, &gov->tree);
     if (st == MEMGOV_OK)
-        st = mg_parts_wire(parts, gov->root, o.flags & MEMGOV_OPEN_START_MONITOR);
+        st = mg_parts_wire(parts, mg_tree_root(gov->tree), o.flags & MEMGOV_OPEN_START_MONITOR);
     if (st != MEMGOV_OK) {
         mg_parts_close(parts); /* first: it unwires from the root */
-        if (gov->root != NULL)
-            mg_budget_delete(gov->root);
-        pthread_mutex_destroy(&gov->lock);
+        mg_tree_free(gov->tree);
         free(gov);
         return st;
     }
@@ -68,14 +69,11 @@ MEMGOV_API memgov_status memgov_close(memgov *gov)
         return MEMGOV_OK;
     if (gov->is_default)
         return mg_fail(MEMGOV_EINVAL, "memgov_close: the process default governor lives until the process ends");
-    pthread_mutex_lock(&gov->lock);
-    memgov_status st = mg_budget_check_idle(gov->root, "cannot close the governor: its root");
-    pthread_mutex_unlock(&gov->lock);
+    memgov_status st = mg_tree_check_idle(gov->tree, "cannot close the governor: its root");
     if (st != MEMGOV_OK)
         return st;
     mg_parts_close(gov->parts);
-    mg_budget_delete(gov->root);
-    pthread_mutex_destroy(&gov->lock);
+    mg_tree_free(gov->tree);
     free(gov);
     return MEMGOV_OK;
 }
@@ -118,7 +116,7 @@ MEMGOV_API memgov *memgov_default(void)
 
 MEMGOV_API memgov_budget *memgov_root(memgov *gov)
 {
-    return gov != NULL ? gov->root : NULL;
+    return gov != NULL ? mg_tree_root(gov->tree) : NULL;
 }
 
 MEMGOV_API memgov_config *memgov_governor_config(memgov *gov)

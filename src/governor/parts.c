@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "budget/budget_internal.h"
+#include "budget/tree.h"
 #include "governor/parts.h"
 #include "internal/error.h"
 #include "memgov/probe.h"
@@ -63,9 +63,7 @@ static void read_charge_batch(mg_parts *parts)
     uint64_t batch;
     if (memgov_config_get_size(parts->config, "budget.charge_batch", &batch) != MEMGOV_OK)
         return;
-    if (batch > MG_STOCK_BATCH_MAX) /* the key's range says so too */
-        batch = MG_STOCK_BATCH_MAX;
-    atomic_store(&parts->root->gov->charge_batch, batch);
+    mg_tree_set_charge_batch(mg_budget_tree(parts->root), batch); /* clamped there; the key's range says so too */
 }
 
 /* A change of root.limit or root.soft_ratio, of the mode (their overlays) or a load re-derives the root's
@@ -83,9 +81,8 @@ static void on_config_change(memgov_config *cfg, const char *key, void *user)
     uint64_t hard, soft;
     if (root_limits(parts, &hard, &soft) != MEMGOV_OK)
         return;
-    uint64_t old_hard = atomic_load_explicit(&parts->root->hard, memory_order_relaxed);
-    uint64_t old_soft = atomic_load_explicit(&parts->root->soft, memory_order_relaxed);
-    if (old_hard != (hard == 0 ? MG_NO_LIMIT : hard) || old_soft != (soft == 0 ? MG_NO_LIMIT : soft))
+    mg_tree_levels now = mg_tree_levels_of(parts->root);
+    if (now.hard != hard || now.soft != soft)
         memgov_budget_set_limits(parts->root, hard, soft); /* only a real change is announced */
 }
 
@@ -154,10 +151,10 @@ memgov_status mg_parts_configure(const memgov_options *o, mg_parts **out, memgov
 static memgov_status pressure_now(memgov_pressure *out, void *user)
 {
     mg_parts *parts = user;
-    uint64_t hard = atomic_load_explicit(&parts->root->hard, memory_order_relaxed);
-    if (hard != MG_NO_LIMIT) {
-        out->budget_used = mg_budget_live(parts->root);
-        out->budget_limit = hard;
+    mg_tree_levels now = mg_tree_levels_of(parts->root);
+    if (now.hard != 0) {
+        out->budget_used = now.live;
+        out->budget_limit = now.hard;
     }
     memgov_probe p;
     probe_memory(parts->proc_root, &p);
@@ -255,13 +252,12 @@ static memgov_status create_fallback(mg_parts *parts)
 
 static double metric_root_used(void *ctx)
 {
-    return (double)mg_budget_live(((mg_parts *)ctx)->root);
+    return (double)mg_tree_levels_of(((mg_parts *)ctx)->root).live;
 }
 
 static double metric_root_limit(void *ctx)
 {
-    uint64_t hard = atomic_load_explicit(&((mg_parts *)ctx)->root->hard, memory_order_relaxed);
-    return hard == MG_NO_LIMIT ? 0.0 : (double)hard;
+    return (double)mg_tree_levels_of(((mg_parts *)ctx)->root).hard;
 }
 
 /* Sampling the pressure is what lets the monitor drive the fallback machine: one evaluation per sample. */
@@ -300,7 +296,7 @@ memgov_status mg_parts_wire(mg_parts *parts, memgov_budget *root, bool start_mon
     parts->root = root;
     read_charge_batch(parts);
     memgov_status st = create_fallback(parts);
-    if (st == MEMGOV_OK && (st = memgov_budget_add_listener(root, on_budget_event, parts)) == MEMGOV_OK)
+    if (st == MEMGOV_OK && (st = memgov_budget_add_listener(root, on_budget_event, parts, &parts->root_listener)) == MEMGOV_OK)
         parts->root_listening = 1;
     if (st == MEMGOV_OK &&
         (st = memgov_config_add_listener(parts->config, on_config_change, parts, &parts->config_listener)) ==
@@ -317,7 +313,7 @@ void mg_parts_close(mg_parts *parts)
         return;
     memgov_monitor_destroy(parts->monitor); /* first: its samples call into the root and the machine */
     if (parts->root_listening)
-        memgov_budget_remove_listener(parts->root, on_budget_event, parts);
+        memgov_budget_remove_listener(parts->root, parts->root_listener);
     if (parts->config_listening)
         memgov_config_remove_listener(parts->config, parts->config_listener);
     memgov_fallback_destroy(parts->fallback);

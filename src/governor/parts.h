@@ -21,6 +21,7 @@ typedef struct mg_parts {
     uint64_t root_limit;     /* the options' overrides; 0 = from the configuration */
     uint64_t root_soft_limit;
     uint64_t config_listener;
+    uint64_t root_listener;
     int config_listening, root_listening;
 } mg_parts;
 

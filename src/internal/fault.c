@@ -1,6 +1,7 @@
 /* Fault injection for tests; see fault.h. */
 #include <pthread.h>
 
+#include "internal/atfork.h"
 #include "internal/fault.h"
 
 _Atomic unsigned mg_fault_armed_[MG_FAULT_SITE_COUNT_];
@@ -14,12 +15,20 @@ static void changed(void)
 }
 
 static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
+static mg_fork_lock fault_fork; /* fault_lock across fork() (internal/atfork.h) */
+static pthread_once_t fault_once = PTHREAD_ONCE_INIT;
+
+static void fault_init(void)
+{
+    mg_fork_lock_add(&fault_fork, &fault_lock, MG_FORK_RANK_LEAF, NULL, NULL);
+}
 static unsigned fault_skip[MG_FAULT_SITE_COUNT_];
 static unsigned fault_count[MG_FAULT_SITE_COUNT_];
 static unsigned fault_injected[MG_FAULT_SITE_COUNT_];
 
 void mg_fault_arm(mg_fault_site site, unsigned skip, unsigned count)
 {
+    pthread_once(&fault_once, fault_init); /* the lock is used only once a fault was armed */
     pthread_mutex_lock(&fault_lock);
     fault_skip[site] = skip;
     fault_count[site] = count;

@@ -72,6 +72,26 @@ static memgov_status add_metric_locked(memgov_monitor *mon, const char *name, co
     return MEMGOV_OK;
 }
 
+static void wake_init(memgov_monitor *mon)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&mon->wake, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+/* In a child of fork() the sampler thread does not exist: the monitor is stopped there (start it again to
+ * sample in the child). */
+static void monitor_after_fork(void *arg)
+{
+    memgov_monitor *mon = arg;
+    mon->running = 0;
+    mon->stopping = 0;
+    wake_init(mon);
+    mg_delivery_init(&mon->delivery); /* not delivering: the parent's deliverer is not here */
+}
+
 MEMGOV_API memgov_status memgov_monitor_create(const memgov_monitor_options *opts, memgov_monitor **out)
 {
     if (out == NULL)
@@ -123,14 +143,11 @@ MEMGOV_API memgov_status memgov_monitor_create(const memgov_monitor_options *opt
         free(alerts);
         return mg_fail(MEMGOV_ENOMEM, "memgov_monitor_create: out of memory");
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&mon->lock, NULL);
-    pthread_cond_init(&mon->wake, &ca);
+    wake_init(mon);
     mg_delivery_init(&mon->delivery);
     mon->next_callback_id = 1;
-    pthread_condattr_destroy(&ca);
+    mg_fork_lock_add(&mon->fork, &mon->lock, MG_FORK_RANK_MONITOR, monitor_after_fork, mon);
     strcpy(mon->root, o.proc_root);
     strcpy(mon->leak_metric, o.leak_metric);
     o.proc_root = mon->root;
@@ -150,6 +167,7 @@ MEMGOV_API void memgov_monitor_destroy(memgov_monitor *mon)
         return;
     if (mon->running)
         memgov_monitor_stop(mon);
+    mg_fork_lock_remove(&mon->fork);
     pthread_mutex_destroy(&mon->lock);
     pthread_cond_destroy(&mon->wake);
     mg_delivery_destroy(&mon->delivery);

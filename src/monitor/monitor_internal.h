@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal/atfork.h"
 #include "internal/delivery.h"
 #include "memgov/monitor.h"
 
@@ -51,6 +52,7 @@ typedef struct mg_callback {
 struct memgov_monitor {
     pthread_mutex_t lock;
     pthread_cond_t wake;      /* the sampler thread waits on it between samples (CLOCK_MONOTONIC) */
+    mg_fork_lock fork;        /* `lock` across fork() (internal/atfork.h) */
     memgov_monitor_options o; /* proc_root and leak_metric point at the copies below */
     char root[PATH_MAX];
     char leak_metric[MEMGOV_METRIC_NAME_MAX + 1];

@@ -137,12 +137,20 @@ static void cgroup_memory(const char *root, double *v)
  * ThreadSanitizer the ordering it cannot see inside the uninstrumented jemalloc (its lazy initialisation on the
  * first mallctl otherwise reports as a race). */
 static pthread_mutex_t jemalloc_stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static mg_fork_lock jemalloc_stats_fork; /* the lock across fork() (internal/atfork.h) */
+static pthread_once_t jemalloc_stats_once = PTHREAD_ONCE_INIT;
+
+static void jemalloc_stats_init(void)
+{
+    mg_fork_lock_add(&jemalloc_stats_fork, &jemalloc_stats_lock, MG_FORK_RANK_LEAF, NULL, NULL);
+}
 
 static void jemalloc_stats(double *v)
 {
     static const char *const names[] = {"stats.active", "stats.resident", "stats.mapped", "stats.retained"};
     uint64_t epoch = 1;
     size_t len = sizeof epoch;
+    pthread_once(&jemalloc_stats_once, jemalloc_stats_init);
     pthread_mutex_lock(&jemalloc_stats_lock);
     if (mgje_mallctl("epoch", &epoch, &len, &epoch, len) == 0) {
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

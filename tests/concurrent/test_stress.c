@@ -55,7 +55,7 @@ static size_t random_size(unsigned *s)
 static uint64_t used_of(memgov_budget *b)
 {
     memgov_budget_stats st = {.struct_size = sizeof st};
-    memgov_budget_stats_get(b, &st);
+    memgov_budget_get_stats(b, &st);
     return st.used;
 }
 
@@ -181,7 +181,7 @@ static void caps_hold_and_the_books_balance_under_concurrent_churn(void **state)
      * budget and of the child that shares it. */
     for (int i = 1; i <= 2; i++) {
         memgov_budget_stats st = {.struct_size = sizeof st};
-        assert_int_equal(memgov_budget_stats_get(budgets[i], &st), MEMGOV_OK);
+        assert_int_equal(memgov_budget_get_stats(budgets[i], &st), MEMGOV_OK);
         assert_int_equal(st.arena_allocated, st.used);
     }
 #endif
@@ -193,7 +193,7 @@ static void caps_hold_and_the_books_balance_under_concurrent_churn(void **state)
     }
     for (int i = 0; i < N_BUDGETS; i++) {
         memgov_budget_stats st = {.struct_size = sizeof st};
-        assert_int_equal(memgov_budget_stats_get(budgets[i], &st), MEMGOV_OK);
+        assert_int_equal(memgov_budget_get_stats(budgets[i], &st), MEMGOV_OK);
         assert_int_equal(st.allocations, allocs[i]);
         assert_int_equal(st.frees, frees[i]);
     }
@@ -207,13 +207,13 @@ static void caps_hold_and_the_books_balance_under_concurrent_churn(void **state)
     mg_backend_thread_flush();
     for (int i = 0; i < N_BUDGETS; i++) {
         memgov_budget_stats st = {.struct_size = sizeof st};
-        assert_int_equal(memgov_budget_stats_get(budgets[i], &st), MEMGOV_OK);
+        assert_int_equal(memgov_budget_get_stats(budgets[i], &st), MEMGOV_OK);
         assert_int_equal(st.frees, frees[i]);
         assert_int_equal(st.frees, st.allocations);
     }
     for (int i = 0; i < N_BUDGETS; i++) {
         memgov_budget_stats st = {.struct_size = sizeof st};
-        assert_int_equal(memgov_budget_stats_get(budgets[i], &st), MEMGOV_OK);
+        assert_int_equal(memgov_budget_get_stats(budgets[i], &st), MEMGOV_OK);
         assert_int_equal(st.used, 0);
         assert_true(st.peak <= caps[i]);
         assert_true(st.peak > 0);
@@ -253,7 +253,7 @@ static void concurrent_reservations_respect_the_cap(void **state)
     for (int i = 0; i < 4; i++)
         assert_int_equal(pthread_join(t[i], NULL), 0);
     memgov_budget_stats st = {.struct_size = sizeof st};
-    assert_int_equal(memgov_budget_stats_get(memgov_root(gov), &st), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(memgov_root(gov), &st), MEMGOV_OK);
     assert_int_equal(st.used, 0);
     assert_int_equal(st.reserved, 0);
     assert_true(st.peak <= 3 * 4096);
@@ -317,8 +317,8 @@ static void concurrent_refusals_each_reclaim_once_and_are_all_heard(void **state
     memgov *gov = open_with_root(1 * MiB);
     memgov_budget *root = memgov_root(gov), *b;
     assert_int_equal(memgov_budget_create(root, NULL, &b), MEMGOV_OK);
-    assert_int_equal(memgov_budget_add_listener(root, hear, NULL), MEMGOV_OK);
-    assert_int_equal(memgov_budget_add_reclaim(b, 0, reclaim_nothing, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_listener(root, hear, NULL, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(b, reclaim_nothing, NULL, 0, NULL), MEMGOV_OK);
     pthread_t t[WORKERS];
     for (int i = 0; i < WORKERS; i++)
         assert_int_equal(pthread_create(&t[i], NULL, over_ask, b), 0);
@@ -328,7 +328,7 @@ static void concurrent_refusals_each_reclaim_once_and_are_all_heard(void **state
         assert_null(failed);
     }
     memgov_budget_stats st = {.struct_size = sizeof st};
-    assert_int_equal(memgov_budget_stats_get(root, &st), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(root, &st), MEMGOV_OK);
     assert_int_equal(st.refusals, WORKERS * REFUSALS_PER_THREAD);
     assert_int_equal(st.used, 0);
     assert_int_equal(atomic_load(&refusals_heard), WORKERS * REFUSALS_PER_THREAD);
@@ -362,17 +362,17 @@ static void a_refusal_drains_stocks_held_by_other_threads(void **state)
     assert_int_equal(pthread_create(&t, NULL, hold_a_stock, root), 0);
     pthread_barrier_wait(&holder_bar);
     memgov_budget_stats st = {.struct_size = sizeof st};
-    assert_int_equal(memgov_budget_stats_get(root, &st), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(root, &st), MEMGOV_OK);
     assert_true(st.peak > st.used + 60 * 1024); /* the other thread's stock (budget.charge_batch) is charged */
     /* Fits beside the other thread's live block, not beside its stock: the refusal path must take the stock. */
     void *big = memgov_malloc(root, 7 * MiB); /* a size class of its own */
     assert_non_null(big);
-    assert_int_equal(memgov_budget_stats_get(root, &st), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(root, &st), MEMGOV_OK);
     assert_int_equal(st.refusals, 0);
     pthread_barrier_wait(&holder_bar);
     pthread_join(t, NULL);
     memgov_free(root, big);
-    assert_int_equal(memgov_budget_stats_get(root, &st), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(root, &st), MEMGOV_OK);
     assert_int_equal(st.used, 0);
     assert_int_equal(st.allocations, 2);
     assert_int_equal(st.frees, 2);
@@ -433,14 +433,14 @@ static void drains_racing_with_owners_lose_no_update(void **state)
     for (int i = 0; i < MG_STOCK_OWNED + 4; i++)
         pthread_join(many[i], NULL);
     memgov_budget_stats st = {.struct_size = sizeof st};
-    assert_int_equal(memgov_budget_stats_get(b, &st), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(b, &st), MEMGOV_OK);
     assert_int_equal(st.used, 0);
     uint64_t ops = (uint64_t)(CHURNERS + MG_STOCK_OWNED + 4) * CHURN_OPS;
     assert_int_equal(st.allocations, ops);
     assert_int_equal(st.frees, ops);
     assert_true(drains > 0);
     assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
-    assert_int_equal(memgov_budget_stats_get(root, &st), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(root, &st), MEMGOV_OK);
     assert_int_equal(st.used, 0);
     assert_int_equal(memgov_close(gov), MEMGOV_OK);
 }
@@ -487,7 +487,7 @@ static void a_child_of_fork_drains_and_allocates(void **state)
     atomic_store(&churn_stop, true);
     pthread_join(t, NULL);
     memgov_budget_stats st = {.struct_size = sizeof st};
-    assert_int_equal(memgov_budget_stats_get(root, &st), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(root, &st), MEMGOV_OK);
     assert_int_equal(st.used, 0);
     assert_int_equal(st.allocations, st.frees);
     assert_int_equal(memgov_close(gov), MEMGOV_OK);

@@ -67,7 +67,7 @@ static memgov_budget *child(memgov_budget *parent, const char *name, uint64_t ha
 static memgov_budget_stats stats_of(memgov_budget *b)
 {
     memgov_budget_stats st = {.struct_size = sizeof st};
-    assert_int_equal(memgov_budget_stats_get(b, &st), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(b, &st), MEMGOV_OK);
     return st;
 }
 
@@ -527,6 +527,44 @@ static void reserve_past_64_bits_is_an_overflow(void **state)
     assert_int_equal(memgov_close(gov), MEMGOV_OK);
 }
 
+/* One rule for a request no limit can hold: a capped level refuses it (MEMGOV_ENOMEM) whatever the use, even where
+ * use + request would pass 2^64 - 1; only a chain without any limit reports the overflow. */
+static void a_huge_reserve_on_a_capped_budget_is_refused_whatever_the_use(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "b", 0, 0, 0); /* no limit of its own: the root's 1 MiB applies */
+    assert_int_equal(memgov_reserve(b, UINT64_MAX), MEMGOV_ENOMEM);
+    assert_int_equal(memgov_reserve(b, 100), MEMGOV_OK);
+    assert_int_equal(memgov_reserve(b, UINT64_MAX), MEMGOV_ENOMEM);
+    assert_non_null(strstr(memgov_last_error(), "budget 'root' refused"));
+    assert_int_equal(memgov_reserve(b, UINT64_MAX - 50), MEMGOV_ENOMEM);
+    assert_int_equal(used(b), 100);
+    assert_int_equal(stats_of(f->root).refusals, 3);
+    assert_int_equal(memgov_release(b, 100), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+/* The peak is the highest charge under the limit in force at the time: lowering the limit keeps it (history is
+ * not rewritten), and a reset brings it down to the charge now. */
+static void the_peak_stays_above_a_lowered_limit_until_it_is_reset(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "b", 512 * KiB, 0, 0);
+    assert_int_equal(memgov_reserve(b, 400 * KiB), MEMGOV_OK);
+    assert_int_equal(memgov_budget_set_limits(b, 100 * KiB, 0), MEMGOV_OK);
+    memgov_budget_stats st = stats_of(b);
+    assert_int_equal(st.hard_limit, 100 * KiB);
+    assert_int_equal(st.peak, 400 * KiB);
+    assert_int_equal(memgov_release(b, 300 * KiB), MEMGOV_OK);
+    assert_int_equal(stats_of(b).peak, 400 * KiB);
+    assert_int_equal(memgov_budget_reset_peak(b), MEMGOV_OK);
+    assert_int_equal(stats_of(b).peak, 100 * KiB);
+    assert_int_equal(memgov_reserve(b, 1), MEMGOV_ENOMEM); /* at the lowered limit: nothing more */
+    assert_int_equal(stats_of(b).peak, 100 * KiB);
+    assert_int_equal(memgov_release(b, 100 * KiB), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
 /* ---- reclaim --------------------------------------------------------------------------------------------------- */
 
 typedef struct cache {
@@ -573,9 +611,10 @@ static void reclaim_frees_a_sibling_cache_and_the_retry_succeeds(void **state)
     int pos = 0;
     char log[8] = "";
     cache c = {.budget = cb, .log = log, .log_pos = &pos, .tag = 'c'};
+    uint64_t id_c = 0;
     for (c.n = 0; c.n < 8; c.n++)
         c.blocks[c.n] = memgov_malloc(cb, 100 * KiB);
-    assert_int_equal(memgov_budget_add_reclaim(cb, 0, drop_cache, &c), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(cb, drop_cache, &c, 0, &id_c), MEMGOV_OK);
     void *p = memgov_malloc(work, 500 * KiB);
     assert_non_null(p);
     assert_int_equal(c.calls, 1);
@@ -584,8 +623,8 @@ static void reclaim_frees_a_sibling_cache_and_the_retry_succeeds(void **state)
     assert_int_equal(used(f->root), memgov_usable_size(work, p));
     assert_string_equal(log, "c");
     memgov_free(work, p);
-    assert_int_equal(memgov_budget_remove_reclaim(cb, drop_cache, &c), MEMGOV_OK);
-    assert_int_equal(memgov_budget_remove_reclaim(cb, drop_cache, &c), MEMGOV_ENOTFOUND);
+    assert_int_equal(memgov_budget_remove_reclaim(cb, id_c), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_reclaim(cb, id_c), MEMGOV_ENOTFOUND);
     assert_int_equal(memgov_budget_destroy(cb), MEMGOV_OK);
     assert_int_equal(memgov_budget_destroy(work), MEMGOV_OK);
 }
@@ -599,17 +638,18 @@ static void reclaim_callbacks_run_by_priority_then_exactly_one_retry(void **stat
     cache lo = {.budget = b, .log = log, .log_pos = &pos, .tag = 'l'};
     cache hi = {.budget = b, .log = log, .log_pos = &pos, .tag = 'h'};
     cache mid = {.budget = b, .log = log, .log_pos = &pos, .tag = 'm'};
-    assert_int_equal(memgov_budget_add_reclaim(b, 1, free_nothing, &lo), MEMGOV_OK);
-    assert_int_equal(memgov_budget_add_reclaim(b, 9, free_nothing, &hi), MEMGOV_OK);
-    assert_int_equal(memgov_budget_add_reclaim(f->root, 5, free_nothing, &mid), MEMGOV_OK);
+    uint64_t id_lo = 0, id_hi = 0, id_mid = 0;
+    assert_int_equal(memgov_budget_add_reclaim(b, free_nothing, &lo, 1, &id_lo), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(b, free_nothing, &hi, 9, &id_hi), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(f->root, free_nothing, &mid, 5, &id_mid), MEMGOV_OK);
     /* Refused by the root: the callbacks of the root and of every budget below it run, highest priority first. */
     assert_null(memgov_malloc(b, 2 * MiB));
     assert_int_equal(memgov_last_status(), MEMGOV_ENOMEM);
     assert_string_equal(log, "hml"); /* one round, not a loop */
     assert_int_equal(stats_of(f->root).refusals, 1);
-    assert_int_equal(memgov_budget_remove_reclaim(f->root, free_nothing, &mid), MEMGOV_OK);
-    assert_int_equal(memgov_budget_remove_reclaim(b, free_nothing, &lo), MEMGOV_OK);
-    assert_int_equal(memgov_budget_remove_reclaim(b, free_nothing, &hi), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_reclaim(f->root, id_mid), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_reclaim(b, id_lo), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_reclaim(b, id_hi), MEMGOV_OK);
     assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
 }
 
@@ -638,15 +678,15 @@ static void reclaim_stops_once_enough_is_reported(void **state)
 {
     fixture *f = *state;
     call_pos = 0;
-    assert_int_equal(memgov_budget_add_reclaim(f->root, 3, log_a, NULL), MEMGOV_OK);
-    assert_int_equal(memgov_budget_add_reclaim(f->root, 2, log_b, NULL), MEMGOV_OK);
-    assert_int_equal(memgov_budget_add_reclaim(f->root, 1, log_c, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(f->root, log_a, NULL, 3, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(f->root, log_b, NULL, 2, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(f->root, log_c, NULL, 1, NULL), MEMGOV_OK);
     assert_int_equal(memgov_reserve(f->root, 2 * MiB), MEMGOV_ENOMEM);
     assert_int_equal(call_pos, 2);
     assert_memory_equal(call_log, "ab", 2);
     for (int i = 0; i < MEMGOV_BUDGET_MAX_CALLBACKS - 3; i++)
-        assert_int_equal(memgov_budget_add_reclaim(f->root, 0, log_c, NULL), MEMGOV_OK);
-    assert_int_equal(memgov_budget_add_reclaim(f->root, 0, log_c, NULL), MEMGOV_ERANGE);
+        assert_int_equal(memgov_budget_add_reclaim(f->root, log_c, NULL, 0, NULL), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_reclaim(f->root, log_c, NULL, 0, NULL), MEMGOV_ERANGE);
 }
 
 /* ---- events ---------------------------------------------------------------------------------------------------- */
@@ -668,8 +708,9 @@ static void soft_limit_crossing_and_clearing_are_announced_up_the_tree(void **st
     fixture *f = *state;
     memgov_budget *b = child(f->root, "b", 0, 10 * KiB, 0);
     event_log on_b = {0}, on_root = {0};
-    assert_int_equal(memgov_budget_add_listener(b, record, &on_b), MEMGOV_OK);
-    assert_int_equal(memgov_budget_add_listener(f->root, record, &on_root), MEMGOV_OK);
+    uint64_t id_on_b = 0, id_on_root = 0;
+    assert_int_equal(memgov_budget_add_listener(b, record, &on_b, &id_on_b), MEMGOV_OK);
+    assert_int_equal(memgov_budget_add_listener(f->root, record, &on_root, &id_on_root), MEMGOV_OK);
     void *small = memgov_malloc(b, 4 * KiB);
     assert_int_equal(on_b.n, 0);
     void *big = memgov_malloc(b, 8 * KiB);
@@ -685,9 +726,9 @@ static void soft_limit_crossing_and_clearing_are_announced_up_the_tree(void **st
     assert_int_equal(on_b.ev[1].kind, MEMGOV_EVENT_SOFT_CLEARED);
     memgov_free(b, small);
     assert_int_equal(on_b.n, 2);
-    assert_int_equal(memgov_budget_remove_listener(f->root, record, &on_root), MEMGOV_OK);
-    assert_int_equal(memgov_budget_remove_listener(f->root, record, &on_root), MEMGOV_ENOTFOUND);
-    assert_int_equal(memgov_budget_remove_listener(b, record, &on_b), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_listener(f->root, id_on_root), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_listener(f->root, id_on_root), MEMGOV_ENOTFOUND);
+    assert_int_equal(memgov_budget_remove_listener(b, id_on_b), MEMGOV_OK);
     assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
 }
 
@@ -704,7 +745,8 @@ static void a_soft_crossing_drains_and_closes_the_stocks_below_it(void **state)
     fixture *f = *state;
     memgov_budget *b = child(f->root, "b", 0, 64 * KiB, 0);
     event_log l = {0};
-    assert_int_equal(memgov_budget_add_listener(b, record, &l), MEMGOV_OK);
+    uint64_t id_l = 0;
+    assert_int_equal(memgov_budget_add_listener(b, record, &l, &id_l), MEMGOV_OK);
     void *small[8];
     uint64_t live = 0;
     for (int i = 0; i < 8; i++) {
@@ -734,7 +776,7 @@ static void a_soft_crossing_drains_and_closes_the_stocks_below_it(void **state)
     assert_true(stocked(b) > 0);
     memgov_free(b, again);
     assert_int_equal(l.n, 2);
-    assert_int_equal(memgov_budget_remove_listener(b, record, &l), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_listener(b, id_l), MEMGOV_OK);
     assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
 }
 
@@ -745,7 +787,8 @@ static void a_crossing_made_only_by_stocks_is_not_announced(void **state)
     fixture *f = *state;
     memgov_budget *b = child(f->root, "b", 0, 200 * KiB, 0);
     event_log l = {0};
-    assert_int_equal(memgov_budget_add_listener(b, record, &l), MEMGOV_OK);
+    uint64_t id_l = 0;
+    assert_int_equal(memgov_budget_add_listener(b, record, &l, &id_l), MEMGOV_OK);
     memgov_free(b, memgov_malloc(b, 512));
     assert_true(stocked(b) > 60 * KiB); /* a full refill (budget.charge_batch, 64 KiB), then the block itself */
     assert_int_equal(memgov_reserve(b, 150 * KiB), MEMGOV_OK);
@@ -753,7 +796,7 @@ static void a_crossing_made_only_by_stocks_is_not_announced(void **state)
     assert_int_equal(used(b), 150 * KiB);
     assert_int_equal(memgov_release(b, 150 * KiB), MEMGOV_OK);
     assert_int_equal(l.n, 0);
-    assert_int_equal(memgov_budget_remove_listener(b, record, &l), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_listener(b, id_l), MEMGOV_OK);
     assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
 }
 
@@ -880,7 +923,8 @@ static void a_hard_refusal_reaches_the_root_listener_with_the_numbers(void **sta
     fixture *f = *state;
     memgov_budget *b = child(f->root, "b", 0, 0, 0);
     event_log l = {0};
-    assert_int_equal(memgov_budget_add_listener(f->root, record, &l), MEMGOV_OK);
+    uint64_t id_l = 0;
+    assert_int_equal(memgov_budget_add_listener(f->root, record, &l, &id_l), MEMGOV_OK);
     assert_int_equal(memgov_reserve(b, 300 * KiB), MEMGOV_OK);
     assert_int_equal(memgov_reserve(b, 800 * KiB), MEMGOV_ENOMEM);
     assert_int_equal(l.n, 1);
@@ -896,7 +940,7 @@ static void a_hard_refusal_reaches_the_root_listener_with_the_numbers(void **sta
     assert_int_equal(l.ev[1].kind, MEMGOV_EVENT_LIMIT_CHANGED);
     assert_int_equal(l.ev[1].hard_limit, 2 * MiB);
     assert_int_equal(memgov_release(b, 300 * KiB), MEMGOV_OK);
-    assert_int_equal(memgov_budget_remove_listener(f->root, record, &l), MEMGOV_OK);
+    assert_int_equal(memgov_budget_remove_listener(f->root, id_l), MEMGOV_OK);
     assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
 }
 
@@ -911,7 +955,7 @@ static void stats_follow_the_struct_size_rule(void **state)
     } big;
     memset(&big, 0xff, sizeof big);
     big.st.struct_size = sizeof big;
-    assert_int_equal(memgov_budget_stats_get(f->root, &big.st), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(f->root, &big.st), MEMGOV_OK);
     assert_int_equal(big.future, 0);
     assert_int_equal(big.st.struct_size, sizeof big);
     /* An old caller knowing only the first two fields gets those and nothing past them. */
@@ -920,12 +964,12 @@ static void stats_follow_the_struct_size_rule(void **state)
         uint64_t used;
         uint64_t canary;
     } old = {.struct_size = offsetof(memgov_budget_stats, peak), .used = 99, .canary = 42};
-    assert_int_equal(memgov_budget_stats_get(f->root, (memgov_budget_stats *)&old), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(f->root, (memgov_budget_stats *)&old), MEMGOV_OK);
     assert_int_equal(old.used, 0);
     assert_int_equal(old.canary, 42);
     memgov_budget_stats bad = {.struct_size = 0};
-    assert_int_equal(memgov_budget_stats_get(f->root, &bad), MEMGOV_EINVAL);
-    assert_int_equal(memgov_budget_stats_get(NULL, &big.st), MEMGOV_EINVAL);
+    assert_int_equal(memgov_budget_get_stats(f->root, &bad), MEMGOV_EINVAL);
+    assert_int_equal(memgov_budget_get_stats(NULL, &big.st), MEMGOV_EINVAL);
 }
 
 static void an_own_arena_reports_jemalloc_numbers(void **state)
@@ -1040,6 +1084,8 @@ int main(void)
         T(an_ancestor_refusal_names_the_ancestor_and_rolls_back_every_level),
         T(lowering_a_limit_below_use_refuses_new_charges_until_use_drops),
         T(reset_peak_brings_the_peak_down_to_the_use),
+        T(a_huge_reserve_on_a_capped_budget_is_refused_whatever_the_use),
+        T(the_peak_stays_above_a_lowered_limit_until_it_is_reset),
         T(the_stock_mode_is_the_expected_one),
         T(stocks_never_take_a_budget_past_its_limits),
         T(a_refusal_drains_the_stocks_before_failing),

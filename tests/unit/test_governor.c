@@ -50,7 +50,7 @@ static memgov *open_with(const char *proc_root, const char *text, uint32_t flags
 static memgov_budget_stats root_stats(memgov *gov)
 {
     memgov_budget_stats st = {.struct_size = sizeof st};
-    assert_int_equal(memgov_budget_stats_get(memgov_root(gov), &st), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(memgov_root(gov), &st), MEMGOV_OK);
     return st;
 }
 
