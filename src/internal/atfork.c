@@ -48,8 +48,13 @@ static void register_handlers(void)
     /* The private jemalloc registers its own fork handlers when it initialises. Prepare handlers run in the
      * reverse order of registration, so initialising it first makes ours run before its own: a thread holding one
      * of our locks while it waits for one of jemalloc's (a statistics refresh) cannot block the fork. */
+#if !defined(__SANITIZE_THREAD__)
+    /* Not under ThreadSanitizer: its deadlock detector fails a CHECK when one thread holds more than 64 locks, and
+     * jemalloc's prefork takes one per arena and bin. TSan builds use the libc backend, where jemalloc serves only
+     * the monitor's statistics and is initialised by their first read (then its handlers run first). */
     if (mgje_nallocx != NULL)
         mgje_nallocx(1, 0);
+#endif
     pthread_atfork(prepare, parent, child);
 }
 
