@@ -239,11 +239,11 @@ PROTOTYPES = {
     "memgov_usable_size": (c_size_t, [_P, _P]),
     "memgov_reserve": (_S, [_P, c_uint64]),
     "memgov_release": (_S, [_P, c_uint64]),
-    "memgov_budget_add_reclaim": (_S, [_P, c_int, RECLAIM_FN, _P]),
-    "memgov_budget_remove_reclaim": (_S, [_P, RECLAIM_FN, _P]),
-    "memgov_budget_add_listener": (_S, [_P, EVENT_FN, _P]),
-    "memgov_budget_remove_listener": (_S, [_P, EVENT_FN, _P]),
-    "memgov_budget_stats_get": (_S, [_P, POINTER(BudgetStats)]),
+    "memgov_budget_add_reclaim": (_S, [_P, RECLAIM_FN, _P, c_int, POINTER(c_uint64)]),
+    "memgov_budget_remove_reclaim": (_S, [_P, c_uint64]),
+    "memgov_budget_add_listener": (_S, [_P, EVENT_FN, _P, POINTER(c_uint64)]),
+    "memgov_budget_remove_listener": (_S, [_P, c_uint64]),
+    "memgov_budget_get_stats": (_S, [_P, POINTER(BudgetStats)]),
     "memgov_budget_reset_peak": (_S, [_P]),
     # config.h
     "memgov_config_create": (_S, [POINTER(_P)]),
@@ -382,34 +382,35 @@ def address(name: str) -> int:
     return ctypes.cast(getattr(LIB, name), c_void_p).value or 0
 
 
-# ---- calls whose C names or signatures are being changed (issue 20): the package uses only these ---------------
+# ---- calls whose C names or signatures changed in issue 20: the package uses only these -----------------------
 
 def budget_get_stats(h: int, out: "ctypes._Pointer[BudgetStats]") -> int:
-    """memgov_budget_stats_get."""
-    return int(LIB.memgov_budget_stats_get(h, out))
+    """memgov_budget_get_stats."""
+    return int(LIB.memgov_budget_get_stats(h, out))
 
 
 def budget_add_reclaim(h: int, cfunc: object, user: int, priority: int) -> object:
-    """Registers a reclaim callback; returns the token for budget_remove_reclaim. Raises on failure."""
+    """memgov_budget_add_reclaim; returns the id for budget_remove_reclaim. Raises on failure."""
     from .errors import check
-    check(LIB.memgov_budget_add_reclaim(h, priority, cfunc, user))
-    return (cfunc, user)
+    out = c_uint64()
+    check(LIB.memgov_budget_add_reclaim(h, cfunc, user, priority, ctypes.byref(out)))
+    return out.value
 
 
 def budget_remove_reclaim(h: int, token: object) -> int:
-    cfunc, user = token  # type: ignore[misc]
-    return int(LIB.memgov_budget_remove_reclaim(h, cfunc, user))
+    return int(LIB.memgov_budget_remove_reclaim(h, token))
 
 
 def budget_add_listener(h: int, cfunc: object, user: int) -> object:
+    """memgov_budget_add_listener; returns the id for budget_remove_listener. Raises on failure."""
     from .errors import check
-    check(LIB.memgov_budget_add_listener(h, cfunc, user))
-    return (cfunc, user)
+    out = c_uint64()
+    check(LIB.memgov_budget_add_listener(h, cfunc, user, ctypes.byref(out)))
+    return out.value
 
 
 def budget_remove_listener(h: int, token: object) -> int:
-    cfunc, user = token  # type: ignore[misc]
-    return int(LIB.memgov_budget_remove_listener(h, cfunc, user))
+    return int(LIB.memgov_budget_remove_listener(h, token))
 
 
 def config_add_listener(h: int, cfunc: object) -> object:
