@@ -19,8 +19,12 @@
 #  define MG_BACKEND_KNOWS_SIZE_BEFORE 1
 #endif
 
-/* Once per process, before the first budget: the size-class table (jemalloc backend). */
-void mg_backend_init(void);
+/* Once per process, before the first budget: the size-class table (jemalloc backend). `stocks_plain`: the stock
+ * slots' mode (mg_stock_plain(): owners update without a locked instruction), which the fast path needs;
+ * `on_thread_flush`: called on a thread whose caches are about to be destroyed (at its exit, or
+ * mg_backend_thread_flush), before they go. Every call passes the same. One file per backend implements
+ * this header: backend_jemalloc.c or backend_libc.c, chosen in src/meson.build. */
+void mg_backend_init(bool stocks_plain, void (*on_thread_flush)(void));
 /* A fresh arena for a budget of its own (from a process-wide pool of arenas given back). MEMGOV_ENOMEM if
  * jemalloc cannot create one. */
 memgov_status mg_arena_acquire(unsigned *arena);

@@ -6,6 +6,7 @@
 
 #include "budget/backend.h"
 #include "budget/budget_internal.h"
+#include "budget/stock.h"
 #include "internal/error.h"
 #include "internal/structsize.h"
 
@@ -31,7 +32,7 @@ static memgov_status check_limits(const char *name, uint64_t hard, uint64_t soft
 memgov_status mg_budget_new(mg_tree *tree, memgov_budget *parent, const memgov_budget_options *opts,
                             memgov_budget **out)
 {
-    mg_backend_init();
+    mg_backend_init(mg_stock_plain(), mg_stock_retoken);
     memgov_budget_options o;
     memgov_budget_options_init(&o);
     memgov_status st = mg_struct_in(&o, sizeof o, opts, "memgov_budget_options");

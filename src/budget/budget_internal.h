@@ -177,7 +177,7 @@ void mg_reclaim_run(memgov_budget *refusing, uint64_t needed);
 /* The repairs after fork() in the child (only the forking thread survives): no run is in progress any more. */
 void mg_callbacks_after_fork(mg_tree *tree);
 
-/* ---- drains (charge.c) ------------------------------------------------------------------------------------ */
+/* ---- drains (stock.c) ------------------------------------------------------------------------------------- */
 
 /* Gives every stock of b's subtree back to the shared counters, atomically for anyone holding tree->lock (the
  * statistics, a destroy's check). Takes tree->lock. */
@@ -216,5 +216,8 @@ void mg_uncharge(memgov_budget *b, uint64_t bytes);
 void mg_uncharge_free(memgov_budget *b, uint64_t bytes);
 /* Credits `bytes` to the shared counters of b and its ancestors, bypassing the stocks (soft-limit events). */
 void mg_credit_levels(memgov_budget *b, uint64_t bytes);
+/* The same with the tree's lock held: SOFT_CLEARED events are queued in *p (announce them with mg_pending_flush
+ * after the lock is released); origin: the budget named as the events' origin. */
+void mg_credit_levels_queued(memgov_budget *b, uint64_t bytes, memgov_budget *origin, mg_pending *p);
 
 #endif

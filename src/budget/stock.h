@@ -34,6 +34,17 @@ extern _Thread_local mg_thread_stock mg_me;
  * thread has an index (mg_stock_take_index runs the initialisation). */
 extern bool mg_stock_plain_ok;
 
+/* The drainer's half of the handshake (stock.c): mg_drain_mark() on each slot, one mg_drain_fence(), then
+ * mg_drain_take() on each (`k`: the slot's index in its budget) waits for its owner to leave, empties and closes
+ * it, unmarks it and returns the bytes it held. */
+void mg_drain_mark(mg_stock *s);
+void mg_drain_fence(void);
+uint64_t mg_drain_take(mg_stock *s, unsigned k);
+/* Empties and closes a slot with a compare-and-swap; returns how many bytes it held. Only with the slot marked and
+ * fenced (mg_drain_take), or by its owner. */
+uint64_t mg_slot_close(mg_stock *s);
+/* Opens the caller's slot with `bytes` more in it, and up to `cap` bytes of room for frees. */
+void mg_slot_refill(mg_stock *s, uint64_t bytes, uint64_t cap);
 /* Gives the calling thread an index (the slow half of mg_my_slot). */
 unsigned mg_stock_take_index(void);
 /* A fresh token for the calling thread: its slots' cached bindings are stale (its tcaches were destroyed). */

@@ -1,4 +1,5 @@
-/* The allocation backend: the private jemalloc with one explicit tcache per (thread, arena), or the C library. */
+/* The allocation backend of -Dalloc_backend=jemalloc (the default): the private jemalloc with one explicit
+ * tcache per (thread, arena), arenas pooled. Chosen in src/meson.build; the interface is backend.h. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,64 +10,6 @@
 #include "internal/error.h"
 #include "internal/fault.h"
 #include "internal/grow.h"
-
-#ifdef MG_ALLOC_LIBC
-#include <malloc.h>
-
-void mg_backend_init(void)
-{
-}
-
-memgov_status mg_arena_acquire(unsigned *arena)
-{
-    *arena = 0;
-    return MEMGOV_OK;
-}
-
-void mg_arena_give_back(unsigned arena)
-{
-    (void)arena;
-}
-
-void mg_arena_stats(unsigned arena, memgov_budget_stats *st)
-{
-    (void)arena;
-    (void)st;
-}
-
-void *mg_backend_alloc(unsigned arena, size_t size, size_t align, bool zero)
-{
-    (void)arena;
-    if (mg_fault_hit(MG_FAULT_ALLOC))
-        return NULL;
-    if (align == 0)
-        return zero ? calloc(1, size) : malloc(size);
-    void *p = NULL;
-    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size) != 0)
-        return NULL;
-    if (zero)
-        memset(p, 0, size);
-    return p;
-}
-
-void mg_backend_free(unsigned arena, void *ptr, size_t size)
-{
-    (void)arena;
-    (void)size;
-    free(ptr);
-}
-
-size_t mg_backend_usable(const void *ptr)
-{
-    return malloc_usable_size((void *)ptr);
-}
-
-void mg_backend_thread_flush(void)
-{
-}
-
-#else /* jemalloc */
-#include "budget/stock.h"
 #include "internal/je.h"
 
 /* ---- size classes ---------------------------------------------------------------------------------------- */
@@ -74,11 +17,14 @@ void mg_backend_thread_flush(void)
 mg_class mg_size_class[MG_FAST_MAX / 8 + 1];
 _Atomic size_t mg_fast_max;
 static bool classes_ok;
+/* mg_backend_init's arguments (every call passes the same). */
+static _Atomic bool plain_stocks;
+static void (*_Atomic thread_flushed)(void);
 static pthread_once_t classes_once = PTHREAD_ONCE_INIT;
 
 static void fast_gate(void)
 {
-    bool on = classes_ok && mg_stock_plain() &&
+    bool on = classes_ok && atomic_load(&plain_stocks) &&
               atomic_load_explicit(&mg_fault_armed_[MG_FAULT_ALLOC], memory_order_relaxed) == 0;
     atomic_store_explicit(&mg_fast_max, on ? MG_FAST_MAX : 0, memory_order_relaxed);
 }
@@ -122,8 +68,10 @@ static void backend_init(void)
     classes_fill();
 }
 
-void mg_backend_init(void)
+void mg_backend_init(bool stocks_plain, void (*on_thread_flush)(void))
 {
+    atomic_store(&plain_stocks, stocks_plain);
+    atomic_store(&thread_flushed, on_thread_flush);
     pthread_once(&classes_once, backend_init);
 }
 
@@ -244,7 +192,9 @@ static inline int tcache_flags(unsigned arena)
 
 void mg_backend_thread_flush(void)
 {
-    mg_stock_retoken(); /* the fast-path bindings of this thread's slots name the tcaches going away */
+    void (*hook)(void) = atomic_load(&thread_flushed);
+    if (hook != NULL)
+        hook(); /* the stock code's: the fast-path bindings of this thread's slots name these tcaches */
     for (unsigned i = 0; i < tcaches.count; i++)
         mgje_mallctl("tcache.destroy", NULL, NULL, &tcaches.slots[i].tcache, sizeof(unsigned));
     tcaches.count = 0;
@@ -296,5 +246,3 @@ size_t mg_backend_usable(const void *ptr)
 {
     return mgje_sallocx(ptr, 0);
 }
-
-#endif
