@@ -1,5 +1,6 @@
-/* Internal: the owner's side of the per-thread stock slots (budget_internal.h), inlined into the allocation fast
- * path (alloc.c) and the charge paths (charge.c).
+/* Internal: the per-thread stock slots (budget_internal.h). The owner's side is inlined here into the allocation
+ * fast path (alloc_fast.h) and the charge paths (charge.c); the rest (slot ownership, the drainer's side, drains)
+ * is stock.c.
  *
  * Slot ownership. A thread takes one of the MG_STOCK_OWNED slot indices at its first charge and keeps it until it
  * exits (then the index, with whatever its slots hold in each budget, passes to the next thread that takes it);

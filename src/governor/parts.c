@@ -57,7 +57,7 @@ static memgov_status root_limits(const mg_parts *parts, uint64_t *hard, uint64_t
     return MEMGOV_OK;
 }
 
-/* budget.charge_batch, for the stocks' next refills (src/budget/charge.c). */
+/* budget.charge_batch, for the stocks' next refills (src/budget/charge.c, through budget/tree.h). */
 static void read_charge_batch(mg_parts *parts)
 {
     uint64_t batch;
