@@ -1,4 +1,4 @@
-/* Specification of memgov/governor.h and memgov/budget.h: the tree, limits, allocation and its accounting, the
+/* Specification of memgov/budget.h: the tree, limits, allocation and its accounting, the
  * refusal path, reserve/release, events and statistics. Expected byte counts use memgov_usable_size(), so the
  * tests hold for both allocation backends. */
 #include <setjmp.h>
@@ -15,134 +15,12 @@
 
 #include "budget/backend.h"
 #include "budget/budget_internal.h"
-#include "internal/fault.h"
 #include "memgov.h"
 #if MG_BACKEND_KNOWS_SIZE_BEFORE
 #include "internal/je.h"
 #endif
 
-#define KiB 1024u
-#define MiB (1024u * 1024u)
-
-typedef struct fixture {
-    memgov *gov;
-    memgov_budget *root;
-} fixture;
-
-static int open_gov(void **state)
-{
-    static fixture f;
-    memgov_options o;
-    memgov_options_init(&o);
-    o.root_limit = 1 * MiB;
-    o.root_soft_limit = 1 * MiB; /* no soft crossing below the hard limit: events here come from the children */
-    o.flags = MEMGOV_OPEN_NO_ENV;
-    if (memgov_open(&o, &f.gov) != MEMGOV_OK)
-        return -1;
-    f.root = memgov_root(f.gov);
-    *state = &f;
-    return 0;
-}
-
-static int close_gov(void **state)
-{
-    fixture *f = *state;
-    mg_fault_disarm_all();
-    return memgov_close(f->gov) == MEMGOV_OK ? 0 : -1;
-}
-
-static memgov_budget *child(memgov_budget *parent, const char *name, uint64_t hard, uint64_t soft, uint32_t flags)
-{
-    memgov_budget_options o;
-    memgov_budget_options_init(&o);
-    o.name = name;
-    o.hard_limit = hard;
-    o.soft_limit = soft;
-    o.flags = flags;
-    memgov_budget *b = NULL;
-    assert_int_equal(memgov_budget_create(parent, &o, &b), MEMGOV_OK);
-    return b;
-}
-
-static memgov_budget_stats stats_of(memgov_budget *b)
-{
-    memgov_budget_stats st = {.struct_size = sizeof st};
-    assert_int_equal(memgov_budget_get_stats(b, &st), MEMGOV_OK);
-    return st;
-}
-
-static uint64_t used(memgov_budget *b)
-{
-    return stats_of(b).used;
-}
-
-/* ---- governor --------------------------------------------------------------------------------------------- */
-
-static void open_gives_a_root_with_the_limits_of_the_options(void **state)
-{
-    fixture *f = *state;
-    assert_string_equal(memgov_budget_name(f->root), "root");
-    assert_null(memgov_budget_parent(f->root));
-    memgov_budget_stats st = stats_of(f->root);
-    assert_int_equal(st.hard_limit, 1 * MiB);
-    assert_int_equal(st.soft_limit, 1 * MiB);
-    assert_int_equal(st.used, 0);
-}
-
-static void open_refuses_a_soft_limit_above_the_hard_limit(void **state)
-{
-    (void)state;
-    memgov_options o;
-    memgov_options_init(&o);
-    o.root_limit = 100;
-    o.root_soft_limit = 200;
-    memgov *gov = NULL;
-    assert_int_equal(memgov_open(&o, &gov), MEMGOV_ERANGE);
-    assert_null(gov);
-    assert_int_equal(memgov_open(NULL, NULL), MEMGOV_EINVAL);
-}
-
-static void open_refuses_options_with_an_unknown_nonzero_tail(void **state)
-{
-    (void)state;
-    struct {
-        memgov_options o;
-        uint64_t future;
-    } big;
-    memset(&big, 0, sizeof big);
-    big.o.struct_size = sizeof big;
-    big.future = 1;
-    memgov *gov = NULL;
-    assert_int_equal(memgov_open(&big.o, &gov), MEMGOV_EINVAL);
-    big.future = 0;
-    assert_int_equal(memgov_open(&big.o, &gov), MEMGOV_OK);
-    assert_int_equal(memgov_close(gov), MEMGOV_OK);
-}
-
-static void the_default_governor_is_one_and_cannot_be_closed(void **state)
-{
-    (void)state;
-    memgov *a = memgov_default();
-    assert_non_null(a);
-    assert_ptr_equal(a, memgov_default());
-    assert_int_equal(memgov_close(a), MEMGOV_EINVAL);
-    void *p = memgov_malloc(memgov_root(a), 100);
-    assert_non_null(p);
-    memgov_free(memgov_root(a), p);
-    assert_int_equal(used(memgov_root(a)), 0);
-}
-
-static void close_refuses_while_the_root_has_children_or_bytes(void **state)
-{
-    fixture *f = *state;
-    memgov_budget *b = child(f->root, "worker", 0, 0, 0);
-    assert_int_equal(memgov_close(f->gov), MEMGOV_EBUSY);
-    assert_non_null(strstr(memgov_last_error(), "'worker'"));
-    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
-    void *p = memgov_malloc(f->root, 10);
-    assert_int_equal(memgov_close(f->gov), MEMGOV_EBUSY);
-    memgov_free(f->root, p);
-}
+#include "budget_support.h"
 
 /* ---- the tree --------------------------------------------------------------------------------------------- */
 
@@ -991,82 +869,11 @@ static void an_own_arena_reports_jemalloc_numbers(void **state)
     assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
 }
 
-/* ---- fault injection -------------------------------------------------------------------------------------------- */
-
-static void an_allocator_failure_mid_charge_leaves_every_counter_unchanged(void **state)
-{
-    fixture *f = *state;
-    memgov_budget *m = child(f->root, "model", 0, 0, 0);
-    memgov_budget *l = child(m, "layer", 0, 0, 0);
-    void *keep = memgov_malloc(l, 1000);
-    memgov_budget_stats before[3] = {stats_of(l), stats_of(m), stats_of(f->root)};
-    mg_fault_arm(MG_FAULT_ALLOC, 0, 1);
-    assert_null(memgov_malloc(l, 5000));
-    assert_int_equal(memgov_last_status(), MEMGOV_ENOMEM);
-    assert_non_null(strstr(memgov_last_error(), "the allocator has no memory"));
-    mg_fault_arm(MG_FAULT_ALLOC, 0, 1);
-    assert_null(memgov_realloc(l, keep, 50000));
-    mg_fault_arm(MG_FAULT_ALLOC, 0, 1);
-    assert_null(memgov_calloc(l, 10, 10));
-    assert_int_equal(mg_fault_injected(MG_FAULT_ALLOC), 1);
-    memgov_budget_stats after[3] = {stats_of(l), stats_of(m), stats_of(f->root)};
-    for (int i = 0; i < 3; i++)
-        assert_memory_equal(&before[i], &after[i], offsetof(memgov_budget_stats, arena_allocated));
-    memgov_free(l, keep);
-    assert_int_equal(memgov_budget_destroy(l), MEMGOV_OK);
-    assert_int_equal(memgov_budget_destroy(m), MEMGOV_OK);
-}
-
-static void a_budget_whose_arena_cannot_be_made_is_not_created(void **state)
-{
-    fixture *f = *state;
-#ifdef MG_ALLOC_LIBC
-    skip(); /* the libc backend has no arenas */
-#endif
-    memgov_budget_options o;
-    memgov_budget_options_init(&o);
-    o.flags = MEMGOV_BUDGET_OWN_ARENA;
-    /* The pool holds the arenas given back by earlier tests (fewer than 8): take them all, so that the next
-     * budget needs a new arena from jemalloc. */
-    memgov_budget *pooled[8];
-    for (int i = 0; i < 8; i++)
-        assert_int_equal(memgov_budget_create(f->root, &o, &pooled[i]), MEMGOV_OK);
-    memgov_budget *b = NULL;
-    mg_fault_arm(MG_FAULT_ALLOC, 0, 1);
-    assert_int_equal(memgov_budget_create(f->root, &o, &b), MEMGOV_ENOMEM);
-    assert_int_equal(mg_fault_injected(MG_FAULT_ALLOC), 1);
-    assert_null(b);
-    assert_int_equal(stats_of(f->root).children, 8);
-    for (int i = 0; i < 8; i++)
-        assert_int_equal(memgov_budget_destroy(pooled[i]), MEMGOV_OK);
-}
-
-static void fault_sites_skip_then_fail_then_disarm(void **state)
-{
-    (void)state;
-    mg_fault_arm(MG_FAULT_FILE_IO, 2, 2);
-    bool got[5];
-    for (int i = 0; i < 5; i++)
-        got[i] = mg_fault_hit(MG_FAULT_FILE_IO);
-    assert_false(got[0]);
-    assert_false(got[1]);
-    assert_true(got[2]);
-    assert_true(got[3]);
-    assert_false(got[4]);
-    assert_false(mg_fault_hit(MG_FAULT_OS_CALL));
-    assert_int_equal(mg_fault_injected(MG_FAULT_FILE_IO), 2);
-}
-
 #define T(name) cmocka_unit_test_setup_teardown(name, open_gov, close_gov)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(open_gives_a_root_with_the_limits_of_the_options),
-        cmocka_unit_test(open_refuses_a_soft_limit_above_the_hard_limit),
-        cmocka_unit_test(open_refuses_options_with_an_unknown_nonzero_tail),
-        cmocka_unit_test(the_default_governor_is_one_and_cannot_be_closed),
-        T(close_refuses_while_the_root_has_children_or_bytes),
         T(create_validates_its_arguments),
         T(the_tree_has_a_maximum_depth),
         T(destroy_refuses_live_bytes_and_names_them),
@@ -1106,9 +913,6 @@ int main(void)
         T(a_hard_refusal_reaches_the_root_listener_with_the_numbers),
         T(stats_follow_the_struct_size_rule),
         T(an_own_arena_reports_jemalloc_numbers),
-        T(an_allocator_failure_mid_charge_leaves_every_counter_unchanged),
-        T(a_budget_whose_arena_cannot_be_made_is_not_created),
-        cmocka_unit_test(fault_sites_skip_then_fail_then_disarm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
