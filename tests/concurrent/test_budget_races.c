@@ -21,10 +21,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "memgov.h"
+#include "../unit/budget_support.h"
 
-#define KiB 1024u
-#define MiB (1024u * 1024u)
 #define ROUNDS 1000     /* rounds of each race (a few hundred milliseconds) */
 #define DRAIN_ROUNDS 2000
 #define FORKS 200
@@ -50,7 +48,7 @@ static void pause_us(long us)
     nanosleep(&ts, NULL);
 }
 
-static memgov *open_gov(uint64_t root_limit)
+static memgov *open_capped(uint64_t root_limit)
 {
     memgov_options o;
     memgov_options_init(&o);
@@ -60,25 +58,6 @@ static memgov *open_gov(uint64_t root_limit)
     memgov *gov = NULL;
     assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
     return gov;
-}
-
-static memgov_budget *child(memgov_budget *parent, const char *name, uint64_t hard, uint32_t flags)
-{
-    memgov_budget_options o;
-    memgov_budget_options_init(&o);
-    o.name = name;
-    o.hard_limit = hard;
-    o.flags = flags;
-    memgov_budget *b = NULL;
-    assert_int_equal(memgov_budget_create(parent, &o, &b), MEMGOV_OK);
-    return b;
-}
-
-static memgov_budget_stats stats_of(memgov_budget *b)
-{
-    memgov_budget_stats st = {.struct_size = sizeof st};
-    assert_int_equal(memgov_budget_get_stats(b, &st), MEMGOV_OK);
-    return st;
 }
 
 /* ---- reclaim: owners outlive their runs ------------------------------------------------------------------- */
@@ -150,9 +129,9 @@ static void *refuse_loop(void *arg)
 static void a_destroyed_budget_is_never_touched_by_a_running_reclaim(void **state)
 {
     (void)state;
-    memgov *gov = open_gov(64 * MiB);
-    memgov_budget *p = child(memgov_root(gov), "P", 1 * MiB, 0);
-    memgov_budget *x = child(p, "X", 0, 0);
+    memgov *gov = open_capped(64 * MiB);
+    memgov_budget *p = child(memgov_root(gov), "P", 1 * MiB, 0, 0);
+    memgov_budget *x = child(p, "X", 0, 0, 0);
     uint64_t x_id = 0;
     assert_int_equal(memgov_budget_add_reclaim(x, slow_reclaim, NULL, 10, &x_id), MEMGOV_OK);
     assert_int_not_equal(x_id, 0);
@@ -161,7 +140,7 @@ static void a_destroyed_budget_is_never_touched_by_a_running_reclaim(void **stat
     start_refuser(&t, &r);
     unsigned long ran = 0, last_id = x_id;
     for (int round = 0; round < ROUNDS; round++) {
-        memgov_budget *c = child(p, "C", 0, 0);
+        memgov_budget *c = child(p, "C", 0, 0, 0);
         probe pr = {.alive = 1};
         uint64_t id = 0;
         assert_int_equal(memgov_budget_add_reclaim(c, watched_reclaim, &pr, 0, &id), MEMGOV_OK);
@@ -194,14 +173,14 @@ static void a_destroyed_budget_is_never_touched_by_a_running_reclaim(void **stat
 static void destroy_waits_for_a_run_of_the_budgets_own_callback(void **state)
 {
     (void)state;
-    memgov *gov = open_gov(64 * MiB);
-    memgov_budget *p = child(memgov_root(gov), "P", 1 * MiB, 0);
+    memgov *gov = open_capped(64 * MiB);
+    memgov_budget *p = child(memgov_root(gov), "P", 1 * MiB, 0, 0);
     refuser r = {.budget = p, .size = 2 * MiB};
     pthread_t t;
     start_refuser(&t, &r);
     unsigned long ran = 0;
     for (int round = 0; round < ROUNDS; round++) {
-        memgov_budget *c = child(p, "C", 0, 0);
+        memgov_budget *c = child(p, "C", 0, 0, 0);
         probe pr = {.alive = 1};
         assert_int_equal(memgov_budget_add_reclaim(c, watched_reclaim, &pr, 0, NULL), MEMGOV_OK);
         pause_us(round % 4 * 50);
@@ -257,9 +236,9 @@ static uint64_t destroy_my_budget(memgov_budget *refusing, uint64_t needed, void
 static void a_callback_may_remove_itself_or_destroy_its_budget(void **state)
 {
     (void)state;
-    memgov *gov = open_gov(1 * MiB);
+    memgov *gov = open_capped(1 * MiB);
     memgov_budget *root = memgov_root(gov);
-    memgov_budget *b = child(root, "b", 0, 0);
+    memgov_budget *b = child(root, "b", 0, 0, 0);
     self_remover s = {.budget = b, .removed = MEMGOV_EINVAL};
     assert_int_equal(memgov_budget_add_reclaim(b, remove_myself, &s, 0, &s.id), MEMGOV_OK);
     assert_int_equal(memgov_reserve(b, 2 * MiB), MEMGOV_ENOMEM);
@@ -295,13 +274,13 @@ static void a_callback_may_remove_itself_or_destroy_its_budget(void **state)
 static void a_drain_in_flight_leaves_no_phantom_bytes(void **state)
 {
     (void)state;
-    memgov *gov = open_gov(64 * MiB);
-    memgov_budget *p = child(memgov_root(gov), "P", 1 * MiB, 0);
+    memgov *gov = open_capped(64 * MiB);
+    memgov_budget *p = child(memgov_root(gov), "P", 1 * MiB, 0, 0);
     refuser r = {.budget = p, .size = 2 * MiB};
     pthread_t t;
     start_refuser(&t, &r);
     for (int round = 0; round < DRAIN_ROUNDS; round++) {
-        memgov_budget *c = child(p, "C", 0, 0);
+        memgov_budget *c = child(p, "C", 0, 0, 0);
         for (int k = 0; k < 8; k++) { /* each time the stock in C is refilled, and R may be draining it */
             void *blocks[8];
             for (int i = 0; i < 8; i++)
@@ -427,8 +406,8 @@ static void a_child_of_fork_can_use_every_budget_function(void **state)
                   "the jemalloc and ASan builds run this test\n");
     skip();
 #endif
-    memgov *gov = open_gov(64 * MiB);
-    memgov_budget *p = child(memgov_root(gov), "P", 8 * MiB, 0);
+    memgov *gov = open_capped(64 * MiB);
+    memgov_budget *p = child(memgov_root(gov), "P", 8 * MiB, 0, 0);
     busy b = {.p = p};
     pthread_t t[2];
     assert_int_equal(pthread_create(&t[0], NULL, stats_loop, &b), 0);
