@@ -117,8 +117,8 @@ unsigned mg_stock_take_index(void)
 
 /* ---- the drainer's half of the handshake ------------------------------------------------------------------ */
 
-/* After mg_drain_mark() on the slots and one mg_drain_fence(), mg_drain_take() waits for each owner to leave, empties and
- * closes the slot and lets the owner back. */
+/* After mg_drain_mark() on the slots and one mg_drain_fence(), mg_drain_take() waits for each owner to leave,
+ * empties and closes the slot and lets the owner back. */
 void mg_drain_mark(mg_stock *s)
 {
     atomic_fetch_add_explicit(&s->drain, 1, memory_order_seq_cst);

@@ -38,7 +38,8 @@ static inline int close_gov(void **state)
     return memgov_close(f->gov) == MEMGOV_OK ? 0 : -1;
 }
 
-static inline memgov_budget *child(memgov_budget *parent, const char *name, uint64_t hard, uint64_t soft, uint32_t flags)
+static inline memgov_budget *child(memgov_budget *parent, const char *name, uint64_t hard, uint64_t soft,
+                                   uint32_t flags)
 {
     memgov_budget_options o;
     memgov_budget_options_init(&o);
