@@ -239,3 +239,24 @@ def test_budget_from_another_governor_is_refused(gov):
 def test_root_cannot_be_destroyed(gov):
     with pytest.raises(memgov.InvalidArgumentError):
         gov.root.destroy()
+
+
+def test_handles_and_reprs_for_c_code(gov):
+    import ctypes
+    b = gov.budget("handles", hard="1MiB")
+    assert gov.handle and b.handle and gov.root.handle
+    lib = memgov._lib.LIB
+    assert ctypes.c_void_p(lib.memgov_budget_parent(b.handle)).value == gov.root.handle
+    assert "handles" in repr(b) and "1.00 MiB" in repr(b) and "Governor" in repr(gov)
+    assert "mode=normal" in repr(gov.fallback) and "samples=0" in repr(gov.monitor) and "NORMAL" in repr(gov.config)
+    b.destroy()
+    assert "closed" in repr(b)
+    with pytest.raises(memgov.StateError):
+        b.handle
+
+
+def test_monitor_started_at_open_stops_at_close():
+    gov = memgov.Governor(limit="64MiB", env=False, monitor=True)
+    assert gov.monitor.running
+    gov.close()
+    assert gov.closed

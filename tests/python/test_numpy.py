@@ -243,3 +243,16 @@ def test_numpy_context_after_destroy_raises(gov):
     b.destroy()
     with pytest.raises(memgov.StateError):
         b.numpy()
+
+
+def test_an_entered_root_context_keeps_the_governor_open():
+    gov = memgov.Governor(limit="64MiB", env=False)
+    with gov.root.numpy():
+        a = np.ones(1000)
+        del a
+        with pytest.raises(memgov.BusyError, match="root"):
+            gov.close()  # the root is empty, but the context would still allocate from it
+        assert handler_name(np.ones(4)) == "memgov:root"
+    gc.collect()
+    gov.close()
+    assert gov.closed

@@ -32,6 +32,7 @@ class _GovState:
         self.budgets: List[_State] = []
         self.keep: List[Any] = []       # C callback objects that must live as long as the governor
         self.monitor_running_by_us = False
+        self.root: Optional[_State] = None
 
 
 _unclosable: List[_GovState] = []  # governors whose close failed in a finalizer: their callbacks stay referenced
@@ -54,6 +55,16 @@ def _close_state(s: _GovState, raise_errors: bool) -> None:
                 _stop_monitor(s)
             return
         busy = [b.name for b in s.budgets if not b.destroyed and b.handlers]
+        if s.root is not None and s.root.handlers:
+            # the C root may be empty, but an entered numpy context (or a copied one) would allocate from it
+            err = BusyError(f"cannot close the governor: numpy uses its root budget 'root' as the handler of "
+                            f"{s.root.handlers} context(s) or array(s)", 4)
+            if raise_errors:
+                raise err
+            if s.keep:
+                _stop_monitor(s)
+            _unclosable.append(s)
+            return
         st = LIB.memgov_close(s.handle)
         if st == 0:
             s.closed = True
@@ -115,6 +126,7 @@ class Governor:
         self._finalizer = weakref.finalize(self, _close_state, self._s, False)
         h = self._s.handle
         self._root = Budget(self, LIB.memgov_root(h), owned=False)
+        self._s.root = self._root._s
         self._config = Config(LIB.memgov_governor_config(h), self._s)
         self._fallback = Fallback(LIB.memgov_governor_fallback(h), self._s)
         self._monitor = Monitor(LIB.memgov_governor_monitor(h), self._s)
