@@ -197,7 +197,7 @@ def test_close_is_idempotent_and_use_after_close_raises():
                  lambda: fb.mode, mon.sample):
         with pytest.raises(memgov.StateError):
             call()
-    del b
+    b = None
     gc.collect()  # the budget's finalizer must not call into the closed governor
 
 

@@ -12,7 +12,7 @@ from . import _lib
 from ._lib import LIB
 from .budget import Budget, _cleanup, _State
 from .config import Config
-from .errors import BusyError, InvalidArgumentError, MemgovError, StateError, check, error_for
+from .errors import BusyError, InvalidArgumentError, StateError, check, error_for
 from .fallback import Fallback, Mode, run_with_fallback
 from .monitor import Monitor
 from .sizes import SizeLike, parse_size
