@@ -161,3 +161,20 @@ def test_probe_on_a_fixture_tree(tmp_path):
     p = memgov.probe(root=tmp_path, hwloc=False, cpuid=False)
     assert p.ram_total == 8192000 * 1024 and p.mem_available == 4096000 * 1024
     assert "hwloc" not in p.sources and "cpuid" not in p.sources and p.cpu_model == ""
+
+
+def test_open_warnings_say_what_opening_found(tmp_path):
+    f = tmp_path / "w.conf"
+    f.write_text("[batch]\nmaxx = 3\n[root]\nsoft_ratio = 5\n")
+    with memgov.Governor(limit="64MiB", config=f, env=False) as gov:
+        w = gov.open_warnings
+        assert any("maxx" in m for m in w.warnings) and any("soft_ratio" in m for m in w.corrections)
+    with memgov.Governor(limit="64MiB", env=False) as gov:
+        assert gov.open_warnings == memgov.ValidationResult((), (), ())
+
+
+def test_probe_reports_rejected_sources(tmp_path):
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "meminfo").write_text("MemTotal:       12abc kB\nMemAvailable:   4096000 kB\n")
+    p = memgov.probe(root=tmp_path, hwloc=False, cpuid=False)
+    assert "meminfo" in p.rejected and "meminfo" in p.rejected_why and p.ram_total == 0

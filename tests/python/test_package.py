@@ -127,3 +127,12 @@ def test_non_size_types_are_a_type_error():
 def test_format_bytes():
     assert memgov.format_bytes(1536) == "1.50 KiB"
     assert memgov.format_bytes(64 << 20) == "64.0 MiB"
+
+
+def test_durations_through_the_c_parser():
+    assert memgov.parse_duration("100ms") == 0.1 and memgov.parse_duration("2min") == 120.0
+    assert memgov.parse_duration(1.5) == 1.5
+    with pytest.raises(memgov.ParseError):
+        memgov.parse_duration("soon")
+    with pytest.raises(memgov.RangeError):
+        memgov.parse_duration(-1)

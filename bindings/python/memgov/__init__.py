@@ -25,7 +25,7 @@ from .fallback import FallbackStats, Fallback, Mode, Transition
 from .governor import Governor, default
 from .monitor import Alert, LeakReport, MetricStats, Monitor, MonitorStats, leak_check
 from .probe import ProbeResult, probe
-from .sizes import format_bytes, parse_size
+from .sizes import format_bytes, parse_duration, parse_size
 
 #: The loaded C library's release version (memgov_version_string()).
 __version__: str = _LIB.memgov_version_string().decode()
@@ -39,5 +39,5 @@ __all__ = [
     "MetricStats", "Mode", "Monitor", "MonitorStats", "NoSpaceError", "NotFoundError", "NumpyScope", "ParseError",
     "ProbeResult", "RangeError", "Reservation", "SizeOverflowError", "StateError", "Transition",
     "UnsupportedError", "ValidationResult", "__version__", "build_info", "default", "format_bytes", "leak_check",
-    "parse_size", "probe", "set_callback_error_hook",
+    "parse_duration", "parse_size", "probe", "set_callback_error_hook",
 ]

@@ -119,7 +119,8 @@ class Probe(_Sized):
                 ("l2_size", c_uint64), ("l3_size", c_uint64), ("cpu_vendor", c_char * 32),
                 ("cpu_model", c_char * 64), ("simd", c_uint), ("allowed_cpus", c_uint), ("cpu_quota", c_double),
                 ("usable_cpus", c_uint), ("disk_total", c_uint64), ("disk_free", c_uint64),
-                ("shm_total", c_uint64), ("shm_free", c_uint64)]
+                ("shm_total", c_uint64), ("shm_free", c_uint64), ("rejected", c_uint),
+                ("rejected_why", c_char * 512)]
 
 
 class FallbackTransition(_Sized):
@@ -262,6 +263,9 @@ PROTOTYPES = {
     "memgov_config_load_string": (_S, [_P, c_char_p, c_size_t, c_char_p, c_uint, _P]),
     "memgov_config_load_env": (_S, [_P, c_uint, _P]),
     "memgov_config_set": (_S, [_P, c_char_p, c_char_p]),
+    "memgov_config_parse_size": (_S, [c_char_p, c_uint64, POINTER(c_uint64)]),
+    "memgov_config_parse_duration": (_S, [c_char_p, POINTER(c_uint64)]),
+    "memgov_governor_config_result": (_P, [_P]),
     "memgov_config_set_for_mode": (_S, [_P, c_int, c_char_p, c_char_p]),
     "memgov_config_get_bool": (_S, [_P, c_char_p, POINTER(c_int)]),
     "memgov_config_get_int": (_S, [_P, c_char_p, POINTER(ctypes.c_int64)]),

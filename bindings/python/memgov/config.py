@@ -57,12 +57,17 @@ class _Result:
         LIB.memgov_config_result_destroy(self.h)
 
     def read(self) -> ValidationResult:
-        groups: List[List[str]] = [[], [], []]
-        sev = ctypes.c_int()
-        for i in range(LIB.memgov_config_result_size(self.h)):
-            msg = LIB.memgov_config_result_message(self.h, i, ctypes.byref(sev))
-            groups[sev.value if 0 <= sev.value < 3 else 0].append(_lib.text(msg))
-        return ValidationResult(tuple(groups[0]), tuple(groups[1]), tuple(groups[2]))
+        return read_result(self.h)
+
+
+def read_result(h: Optional[int]) -> ValidationResult:
+    """The messages of a memgov_config_result (NULL: none), grouped by severity."""
+    groups: List[List[str]] = [[], [], []]
+    sev = ctypes.c_int()
+    for i in range(LIB.memgov_config_result_size(h) if h else 0):
+        msg = LIB.memgov_config_result_message(h, i, ctypes.byref(sev))
+        groups[sev.value if 0 <= sev.value < 3 else 0].append(_lib.text(msg))
+    return ValidationResult(tuple(groups[0]), tuple(groups[1]), tuple(groups[2]))
 
 
 def _to_text(value: Any) -> str:

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar, Union
 from . import _lib
 from ._lib import LIB
 from .budget import Budget, _cleanup, _State
-from .config import Config
+from .config import Config, ValidationResult
 from .errors import BusyError, InvalidArgumentError, StateError, check, error_for
 from .fallback import Fallback, Mode, run_with_fallback
 from .monitor import Monitor
@@ -182,6 +182,14 @@ class Governor:
         """The governor's monitor (metrics, alerts, reports)."""
         self._check()
         return self._monitor
+
+    @property
+    def open_warnings(self) -> "ValidationResult":
+        """What opening said about the configuration it loaded (file, environment): warnings (unknown keys with
+        a "did you mean", duplicates) and corrections (values clamped to their bounds); errors make opening
+        fail instead."""
+        from .config import read_result
+        return read_result(LIB.memgov_governor_config_result(self._check()))
 
     @property
     def mode(self) -> Mode:

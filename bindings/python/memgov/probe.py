@@ -14,7 +14,8 @@ from .errors import check
 @dataclasses.dataclass(frozen=True)
 class ProbeResult:
     """What memgov_probe_read() found. Sizes in bytes; 0 = unknown (a source that could not be read: see
-    ``sources``); cgroup limits of "max" are None. ``effective_memory`` = min(RAM, cgroup memory.max, memory.high)
+    ``sources``); cgroup limits of "max" are None. ``rejected`` names sources that were there but refused (junk
+where a number belongs, a file that is not a regular file), ``rejected_why`` says why. ``effective_memory`` = min(RAM, cgroup memory.max, memory.high)
     is what percentages such as "80%" resolve against."""
     sources: FrozenSet[str]
     ram_total: int
@@ -49,6 +50,8 @@ class ProbeResult:
     disk_free: int
     shm_total: int
     shm_free: int
+    rejected: FrozenSet[str] = frozenset()
+    rejected_why: str = ""
 
 
 _UNLIMITED = (1 << 64) - 1
@@ -83,4 +86,6 @@ def probe(root: Optional[Union[str, "os.PathLike[str]"]] = None, disk_dir: Optio
         cpu_model=_lib.text(p.cpu_model),
         simd=frozenset(n for i, n in enumerate(_lib.SIMD_NAMES) if p.simd >> i & 1),
         allowed_cpus=p.allowed_cpus, cpu_quota=p.cpu_quota, usable_cpus=p.usable_cpus, disk_total=p.disk_total,
-        disk_free=p.disk_free, shm_total=p.shm_total, shm_free=p.shm_free)
+        disk_free=p.disk_free, shm_total=p.shm_total, shm_free=p.shm_free,
+        rejected=frozenset(n for i, n in enumerate(_lib.PROBE_SOURCES) if p.rejected >> i & 1),
+        rejected_why=_lib.text(p.rejected_why))

@@ -1,37 +1,15 @@
 """Sizes as Python accepts them: an int of bytes, or text in memgov's size syntax ("2GiB", "512M", "1.5G",
-"500MB", "80%" of the effective memory). Text is parsed by libmemgov's own configuration parser (a private
-configuration with one size key), so Python and C agree on every unit and every error message."""
+"500MB", "80%" of the effective memory). Text is parsed by libmemgov's own parser (memgov_config_parse_size),
+so Python and C agree on every unit and every error message."""
 from __future__ import annotations
 
 import ctypes
-import threading
-from typing import Optional, Union
+from typing import Union
 
-from ._lib import LIB, ConfigKey, CONFIG_TYPES
-from .errors import check, error_for, InvalidArgumentError, ParseError, RangeError
+from ._lib import LIB
+from .errors import error_for, InvalidArgumentError, ParseError, RangeError
 
 SizeLike = Union[int, str]
-
-_KEY = b"python.size"
-_lock = threading.Lock()
-_scratch: Optional[int] = None
-
-
-def _config() -> int:
-    global _scratch
-    if _scratch is None:
-        cfg = ctypes.c_void_p()
-        check(LIB.memgov_config_create(ctypes.byref(cfg)))
-        key = ConfigKey.new(name=_KEY, type=CONFIG_TYPES["size"], default_value=b"0",
-                            doc=b"sizes given to the Python package")
-        st = LIB.memgov_config_register(cfg, ctypes.byref(key))
-        if st != 0:
-            err = error_for(st)
-            LIB.memgov_config_destroy(cfg)
-            raise err
-        _scratch = cfg.value
-    return _scratch
-
 
 def parse_size(value: SizeLike, what: str = "size") -> int:
     """Bytes of `value`: a non-negative int below 2**64, or text such as "2GiB", "512M", "80%".
@@ -47,18 +25,33 @@ def parse_size(value: SizeLike, what: str = "size") -> int:
     text = value.strip()
     if not text:
         raise InvalidArgumentError(f"{what}: empty size text")
+    effective = 0
+    if text.endswith("%"):
+        from .probe import probe
+        effective = probe(hwloc=False, cpuid=False).effective_memory
     out = ctypes.c_uint64()
-    with _lock:
-        cfg = _config()
-        st = LIB.memgov_config_set(cfg, _KEY, text.encode())
-        if st == 0:
-            st = LIB.memgov_config_get_size(cfg, _KEY, ctypes.byref(out))
-        if st != 0:
-            err = error_for(st)
-            why = err.message.split(" is not a valid size: ", 1)[-1].replace(" (allowed any size)", "")
-            cls = ParseError if st in (8, 9) else type(err)  # text that is not a size is a parse error
-            raise cls(f"{what}: {text!r} is not a valid size: {why}", st)
+    st = LIB.memgov_config_parse_size(text.encode(), effective, ctypes.byref(out))
+    if st != 0:
+        err = error_for(st)
+        cls = ParseError if st in (8, 9) else type(err)  # text that is not a size is a parse error
+        raise cls(f"{what}: {err.message}", st)
     return out.value
+
+
+def parse_duration(value: Union[int, float, str], what: str = "duration") -> float:
+    """Seconds of `value`: a number of seconds, or text in memgov's duration syntax ("100ms", "2s", "1.5min")."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"{what}: expected seconds or a duration text like '100ms', got {value!r}")
+    if not isinstance(value, str):
+        if value < 0:
+            raise RangeError(f"{what}: {value} s is negative")
+        return float(value)
+    out = ctypes.c_uint64()
+    st = LIB.memgov_config_parse_duration(value.strip().encode(), ctypes.byref(out))
+    if st != 0:
+        err = error_for(st)
+        raise (ParseError if st in (8, 9) else type(err))(f"{what}: {err.message}", st)
+    return out.value / 1e9
 
 
 def format_bytes(n: int) -> str:
