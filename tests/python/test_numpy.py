@@ -256,3 +256,22 @@ def test_an_entered_root_context_keeps_the_governor_open():
     gc.collect()
     gov.close()
     assert gov.closed
+
+
+def test_a_reclaim_callback_can_drop_cached_arrays_to_let_numpy_allocate(gov):
+    b = gov.budget("cache", hard="8MiB")
+    cache = []
+
+    def drop(needed, refusing):
+        freed = sum(a.nbytes for a in cache)
+        cache.clear()  # numpy frees the buffers here, inside the refused allocation: credited at once
+        return freed
+
+    b.on_refusal(drop)
+    with b.numpy():
+        cache.extend(np.ones(128 * 1024) for _ in range(6))  # 6 MiB cached
+        big = np.ones(512 * 1024)  # 4 MiB: refused at first, fits after the cache is dropped
+    assert cache == [] and b.stats().reclaims == 1 and b.stats().refusals == 0
+    assert b.stats().used == b.usable_size(big.ctypes.data)
+    del big
+    b.destroy()

@@ -87,7 +87,8 @@ class Governor:
     """A memgov governor. ``Governor()`` opens a new one; ``memgov.default()`` is the process-wide one.
 
     limit / soft_limit: the root budget's hard and soft limits (int bytes or text such as "2GiB", "80%"); None
-    takes the configuration's root.limit (default 90% of the effective memory) and root.soft_ratio.
+    takes the configuration's root.limit (default 90% of the effective memory) and root.soft_ratio; limit=0
+    means no hard limit on the root (only child budgets cap).
     config: a configuration file to load, or a mapping of keys to values set after opening.
     env: read MEMGOV_CONFIG_FILE and the MEMGOV_<KEY> environment variables.
     monitor: start the monitor's sampler thread (each sample also feeds the fallback machine).
