@@ -164,7 +164,8 @@ MEMGOV_API memgov_status memgov_budget_add_reclaim(memgov_budget *budget, memgov
  * (called outside any memgov callback) no run of it is in progress on any thread: it waits for runs already
  * started to return, so the callback's `user` data may be freed afterwards. Called from inside a memgov callback
  * (a reclaim callback or a listener, on this thread) it does not wait, so that it can never deadlock: runs in
- * progress, the calling one included, finish normally after it returned. Errors: MEMGOV_EINVAL (budget NULL),
+ * progress, the calling one included, finish normally after it returned. Because it waits, do not call it while
+ * holding a lock of your own that the callback takes. Errors: MEMGOV_EINVAL (budget NULL),
  * MEMGOV_ENOTFOUND (no callback with that id on this budget, e.g. removed already). Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_budget_remove_reclaim(memgov_budget *budget, uint64_t id);
 
