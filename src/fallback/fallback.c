@@ -393,7 +393,8 @@ memgov_status mg_fallback_step_down(memgov_fallback *fb, memgov_fallback_reason 
     pthread_mutex_lock(&fb->lock);
     if (reason == MEMGOV_FALLBACK_REASON_REFUSAL)
         fb->refusals++;
-    if (!fb->pinned && fb->mode < MEMGOV_MODE_MINIMAL)
+    int halving = reason == MEMGOV_FALLBACK_REASON_REFUSAL && mg_fallback_halving == fb;
+    if (!fb->pinned && !halving && fb->mode < MEMGOV_MODE_MINIMAL)
         set_mode(fb, fb->mode + 1, reason, fb->o.clock_ns(fb->o.clock_ctx));
     deliver_and_unlock(fb);
     return MEMGOV_OK;

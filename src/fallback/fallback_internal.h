@@ -8,4 +8,8 @@
  * is also counted. fb must not be NULL. */
 memgov_status mg_fallback_step_down(memgov_fallback *fb, memgov_fallback_reason reason);
 
+/* The machine whose memgov_fallback_run() on this thread is running an attempt above its batcher's floor, or
+ * NULL: refusals this thread reports to that machine are counted and move nothing (the run halves the batch). */
+extern _Thread_local memgov_fallback *mg_fallback_halving;
+
 #endif

@@ -1,10 +1,14 @@
-/* memgov_fallback_run(): retry a refused job in lighter modes, with exponential backoff. */
+/* memgov_fallback_run(): retry a refused job with half the batch (with a batcher), then in lighter modes, with
+ * exponential backoff. */
 #include <string.h>
 
 #include "fallback/fallback_internal.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/structsize.h"
+#include "memgov/chunk.h"
+
+_Thread_local memgov_fallback *mg_fallback_halving;
 
 MEMGOV_API void memgov_fallback_run_options_init(memgov_fallback_run_options *o)
 {
@@ -26,7 +30,7 @@ static memgov_status read_options(const memgov_fallback_run_options *opts, memgo
     if (st != MEMGOV_OK)
         return st;
     if (o->max_attempts == 0)
-        o->max_attempts = d.max_attempts;
+        o->max_attempts = o->batcher != NULL ? MEMGOV_FALLBACK_MAX_ATTEMPTS : d.max_attempts;
     if (o->backoff_ns == 0)
         o->backoff_ns = d.backoff_ns;
     if (o->backoff_max_ns == 0)
@@ -56,19 +60,37 @@ MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallbac
         return st;
     memgov_fallback_run_result r = {.struct_size = sizeof r};
     uint64_t pause = 0;
+    int halved = 0; /* the previous attempt was refused above the batcher's floor: retry at once, same mode */
     do {
-        if (r.attempts > 0) {
+        uint64_t wait = 0;
+        if (r.attempts > 0 && !halved) {
             pause = pause == 0 ? o.backoff_ns : (pause > o.backoff_max_ns / 2 ? o.backoff_max_ns : pause * 2);
             if (pause > o.backoff_max_ns)
                 pause = o.backoff_max_ns;
+            wait = pause;
             o.sleep_ns(pause, o.sleep_ctx);
         }
+        uint64_t batch = 0, floor = 0;
+        if (o.batcher != NULL) {
+            memgov_batcher_stats bs = {.struct_size = sizeof bs};
+            memgov_batcher_get_stats(o.batcher, &bs);
+            batch = bs.next;
+            floor = bs.min;
+        }
         memgov_mode mode = memgov_fallback_mode(fb);
+        memgov_fallback *outer = mg_fallback_halving;
+        mg_fallback_halving = batch > floor ? fb : outer;
         st = job(mode, user);
-        r.attempt[r.attempts++] = (memgov_fallback_attempt){.mode = mode, .status = st, .backoff_ns = pause};
+        mg_fallback_halving = outer;
+        r.attempt[r.attempts++] = (memgov_fallback_attempt){.mode = mode, .status = st, .backoff_ns = wait};
+        halved = 0;
+        if (o.batcher != NULL && st == MEMGOV_OK)
+            memgov_batcher_success(o.batcher, batch);
+        if (o.batcher != NULL && st == MEMGOV_ENOMEM)
+            halved = memgov_batcher_refused(o.batcher, batch) == MEMGOV_OK;
         /* The retry must run lighter than this attempt did. A refusal inside the job may have moved the machine
          * already (a governor's refusal listener does): that move is the step, not a reason for a second one. */
-        if (st == MEMGOV_ENOMEM && memgov_fallback_mode(fb) == mode)
+        if (st == MEMGOV_ENOMEM && !halved && memgov_fallback_mode(fb) == mode)
             mg_fallback_step_down(fb, MEMGOV_FALLBACK_REASON_JOB);
     } while (st == MEMGOV_ENOMEM && r.attempts < o.max_attempts);
     r.status = st;

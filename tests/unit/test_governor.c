@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "memgov.h"
+#include "memgov/chunk.h"
 
 #define MiB (1024u * 1024u)
 #define FIXTURE_512M MG_FIXTURES "/probe/container-512m" /* a 512 MiB cgroup v2 limit, 100 MiB in use */
@@ -351,6 +352,80 @@ static void the_monitor_thread_starts_when_asked(void **state)
     assert_int_equal(memgov_close(gov), MEMGOV_OK); /* stops the sampler before freeing what it reads */
 }
 
+/* Reserves (batch x 1 MiB) from the root, the batch from the run's batcher; records every attempt. */
+typedef struct halving_ctx {
+    memgov *gov;
+    memgov_batcher *batcher;
+    int calls;
+    uint64_t batch[16];
+    memgov_mode mode[16];
+} halving_ctx;
+
+static memgov_status halving_job(void *ctx, memgov_mode mode)
+{
+    halving_ctx *h = ctx;
+    uint64_t batch = memgov_batcher_next(h->batcher);
+    h->batch[h->calls] = batch;
+    h->mode[h->calls++] = mode;
+    memgov_status st = memgov_reserve(memgov_root(h->gov), batch * MiB);
+    if (st == MEMGOV_OK)
+        memgov_release(memgov_root(h->gov), batch * MiB);
+    return st;
+}
+
+/* The batcher option: refused batches are halved in the same mode although each refusal reaches the fallback
+ * machine through the governor's wiring; only a refusal at the floor steps the mode down. */
+static void run_with_fallback_halves_the_batch_before_stepping_down(void **state)
+{
+    (void)state;
+    memgov *gov = open_with(FIXTURE_16G, "root.limit = 20MiB\n", 0);
+    memgov_batcher_options bo;
+    memgov_batcher_options_init(&bo);
+    bo.min = 2;
+    bo.max = 64;
+    bo.initial = 64;
+    halving_ctx h = {.gov = gov};
+    assert_int_equal(memgov_batcher_create(&bo, &h.batcher), MEMGOV_OK);
+    memgov_fallback_run_options ro;
+    memgov_fallback_run_options_init(&ro);
+    ro.sleep_ns = no_sleep;
+    ro.batcher = h.batcher;
+    memgov_fallback_run_result r = {.struct_size = sizeof r};
+    assert_int_equal(memgov_run_with_fallback(gov, halving_job, &h, &ro, &r), MEMGOV_OK);
+    assert_int_equal(r.attempts, 3); /* 64 and 32 refused, 16 fits */
+    assert_int_equal(h.batch[0], 64);
+    assert_int_equal(h.batch[1], 32);
+    assert_int_equal(h.batch[2], 16);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(h.mode[i], MEMGOV_MODE_NORMAL);
+    assert_int_equal(r.attempt[1].backoff_ns, 0); /* a halving retry does not pause */
+    memgov_fallback_stats fs = {.struct_size = sizeof fs};
+    assert_int_equal(memgov_fallback_get_stats(memgov_governor_fallback(gov), &fs), MEMGOV_OK);
+    assert_int_equal(fs.mode, MEMGOV_MODE_NORMAL);
+    assert_int_equal(fs.refusals, 2); /* counted, not moved */
+    memgov_batcher_stats bs = {.struct_size = sizeof bs};
+    assert_int_equal(memgov_batcher_get_stats(h.batcher, &bs), MEMGOV_OK);
+    assert_int_equal(bs.ceiling, 32);
+    assert_int_equal(bs.last_good, 16);
+
+    /* Nothing fits above 1 MiB: halve to the floor (2), then step down mode by mode at the floor. */
+    assert_int_equal(memgov_reserve(memgov_root(gov), 19 * MiB), MEMGOV_OK);
+    h.calls = 0;
+    ro.max_attempts = 7;
+    assert_int_equal(memgov_run_with_fallback(gov, halving_job, &h, &ro, &r), MEMGOV_ENOMEM);
+    assert_int_equal(r.attempts, 7);
+    const uint64_t batches[] = {17, 8, 4, 2, 2, 2, 2}; /* 17: the success at 16 grew it by one step */
+    const memgov_mode modes[] = {0, 0, 0, 0, 1, 2, 2};
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(h.batch[i], batches[i]);
+        assert_int_equal(h.mode[i], modes[i]);
+    }
+    assert_true(r.attempt[4].backoff_ns > 0); /* a mode step pauses */
+    assert_int_equal(memgov_release(memgov_root(gov), 19 * MiB), MEMGOV_OK);
+    memgov_batcher_destroy(h.batcher);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +445,7 @@ int main(void)
         cmocka_unit_test(fallback_disabled_keeps_normal_mode),
         cmocka_unit_test(run_with_fallback_retries_with_the_lighter_overlay),
         cmocka_unit_test(a_refused_attempt_steps_down_once_not_twice),
+        cmocka_unit_test(run_with_fallback_halves_the_batch_before_stepping_down),
         cmocka_unit_test(the_parts_of_a_null_governor_are_null),
         cmocka_unit_test(the_monitor_thread_starts_when_asked),
     };
