@@ -85,7 +85,7 @@ typedef struct memgov_batcher_options {
                                 until a refusal is seen, see memgov_batcher_success()) */
     uint64_t step;           /* the additive increase; 0 = max(1, max / 64) */
     uint32_t reprobe_after;  /* successes at the largest size below a remembered refusal before that size is
-                                tried again (the limit may have risen); 0 = 8; UINT32_MAX = never */
+                                tried again (the limit may have risen); 0 = 16; UINT32_MAX = never */
     uint32_t history_capacity; /* events kept for memgov_batcher_history(); 0 = 256, at most 2^20 */
     const memgov_config *config; /* source of the batch.min / batch.max defaults; borrowed, read at create only */
 } memgov_batcher_options;

@@ -9,7 +9,7 @@
 #include "memgov/chunk.h"
 
 #define DEFAULT_MAX 1024
-#define DEFAULT_REPROBE 8
+#define DEFAULT_REPROBE 16
 #define DEFAULT_HISTORY 256
 #define MAX_HISTORY (1u << 20)
 
