@@ -361,7 +361,7 @@ typedef struct halving_ctx {
     memgov_mode mode[16];
 } halving_ctx;
 
-static memgov_status halving_job(void *ctx, memgov_mode mode)
+static memgov_status halving_job(memgov_mode mode, void *ctx)
 {
     halving_ctx *h = ctx;
     uint64_t batch = memgov_batcher_next(h->batcher);
