@@ -13,6 +13,8 @@
 #include "memgov/budget.h"
 #include "memgov/common.h"
 #include "memgov/config.h"
+#include "memgov/fallback.h"
+#include "memgov/governor.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -155,6 +157,29 @@ typedef struct memgov_batcher_stats {
 
 /* Fills *out. Errors: MEMGOV_EINVAL (NULL, bad struct_size). Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_batcher_get_stats(memgov_batcher *b, memgov_batcher_stats *out);
+
+/* ---- halve the batch, then step the mode down ------------------------------------------------------------- */
+
+/* memgov_fallback_run() with a batcher: the "halve the batch and retry" recovery that training loops write by
+ * hand. The job reads its batch size with memgov_batcher_next(batcher); the run reports each attempt's outcome
+ * to the batcher (MEMGOV_OK: memgov_batcher_success(), MEMGOV_ENOMEM: memgov_batcher_refused(), both with the
+ * size memgov_batcher_next() gave before the attempt). A refused attempt above the batcher's floor is retried
+ * at once, in the same mode, with the halved batch (no pause); a refusal at the floor steps the mode down as
+ * memgov_fallback_run() does (with the backoff pause). While an attempt above the floor runs, refusals that the
+ * calling thread reports to this machine (memgov_fallback_notify_refusal(), which a governor calls for every
+ * hard refusal) are counted but move nothing: the run decides. max_attempts defaults to
+ * MEMGOV_FALLBACK_MAX_ATTEMPTS here. Errors: as memgov_fallback_run(), MEMGOV_EINVAL for a NULL batcher.
+ * Thread safety: any thread; the batcher may be shared with other runs. */
+MEMGOV_API memgov_status memgov_fallback_run_batched(memgov_fallback *fb, memgov_batcher *batcher,
+                                                     memgov_fallback_job_fn job, void *user,
+                                                     const memgov_fallback_run_options *opts,
+                                                     memgov_fallback_run_result *result);
+
+/* memgov_fallback_run_batched() on the governor's fallback machine (memgov_run_with_fallback() with a batcher).
+ * Errors: as memgov_fallback_run_batched(), MEMGOV_EINVAL for a NULL governor. */
+MEMGOV_API memgov_status memgov_run_with_batcher(memgov *gov, memgov_batcher *batcher, memgov_fallback_job_fn job,
+                                                 void *user, const memgov_fallback_run_options *opts,
+                                                 memgov_fallback_run_result *result);
 
 /* ---- CSV record chunker ------------------------------------------------------------------------------------ */
 

@@ -219,28 +219,16 @@ typedef memgov_status (*memgov_fallback_job_fn)(memgov_mode mode, void *user);
 /* The most attempts one run may make (the size of memgov_fallback_run_result.attempt). */
 #define MEMGOV_FALLBACK_MAX_ATTEMPTS 16
 
-/* The AIMD batch-size controller of memgov/chunk.h (experimental tier). */
-typedef struct memgov_batcher memgov_batcher;
-
 /* Options of memgov_fallback_run() (struct_size rule). A value of 0 means its default. */
 typedef struct memgov_fallback_run_options {
     size_t struct_size;
-    uint32_t max_attempts; /* attempts in all, 1..MEMGOV_FALLBACK_MAX_ATTEMPTS; default 4, with a batcher
-                              MEMGOV_FALLBACK_MAX_ATTEMPTS */
+    uint32_t max_attempts; /* attempts in all, 1..MEMGOV_FALLBACK_MAX_ATTEMPTS; default 4 (16 in
+                              memgov_fallback_run_batched() of memgov/chunk.h) */
     uint64_t backoff_ns;   /* pause before the first retry, doubled before each next one; default 100 ms */
     uint64_t backoff_max_ns; /* the pause never exceeds it; default 2 s */
     /* Sleeps ns nanoseconds before a retry; NULL = nanosleep. Tests inject a recorder. */
     void (*sleep_ns)(uint64_t ns, void *sleep_ctx);
     void *sleep_ctx;
-    /* Experimental (memgov/chunk.h): halve the batch before stepping the mode down. NULL = none. Borrowed. The
-     * job reads its batch size with memgov_batcher_next(batcher); the run reports each attempt's outcome to the
-     * batcher (MEMGOV_OK: memgov_batcher_success(), MEMGOV_ENOMEM: memgov_batcher_refused() with the size that
-     * memgov_batcher_next() gave before the attempt). A refused attempt above the batcher's floor is retried at
-     * once, in the same mode, with the halved batch; only a refusal at the floor steps the mode down (with the
-     * backoff pause). While an attempt above the floor runs, refusals that the calling thread's allocations
-     * report to this machine (memgov_fallback_notify_refusal(), which a governor calls for every hard refusal)
-     * are counted but move nothing: the run decides. */
-    memgov_batcher *batcher;
 } memgov_fallback_run_options;
 
 /* Fills o with the defaults above and sets struct_size. Thread safety: any thread (o is the caller's). */
@@ -261,9 +249,8 @@ typedef struct memgov_fallback_run_result {
     memgov_fallback_attempt attempt[MEMGOV_FALLBACK_MAX_ATTEMPTS];
 } memgov_fallback_run_result;
 
-/* Runs job(mode, user) in the machine's current mode. With a batcher in the options, a refused attempt above the
- * batcher's floor is first retried with half the batch (see memgov_fallback_run_options.batcher). Otherwise,
- * or at the floor: when the job returns MEMGOV_ENOMEM, moves the machine down one
+/* Runs job(mode, user) in the machine's current mode. (memgov_fallback_run_batched() in memgov/chunk.h first
+ * halves a batch before stepping the mode down.) When the job returns MEMGOV_ENOMEM, moves the machine down one
  * mode (reason job; not below MINIMAL, not while pinned) unless something else moved it during the attempt
  * (a refusal reported with memgov_fallback_notify_refusal(), as a governor does for every hard refusal: one
  * refused attempt is one step down, never two), pauses with exponential backoff and retries in the machine's

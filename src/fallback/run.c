@@ -21,7 +21,8 @@ MEMGOV_API void memgov_fallback_run_options_init(memgov_fallback_run_options *o)
     o->backoff_max_ns = 2000000000u;
 }
 
-static memgov_status read_options(const memgov_fallback_run_options *opts, memgov_fallback_run_options *o)
+static memgov_status read_options(const memgov_fallback_run_options *opts, memgov_batcher *batcher,
+                                  memgov_fallback_run_options *o)
 {
     memgov_fallback_run_options d;
     memgov_fallback_run_options_init(&d);
@@ -30,7 +31,7 @@ static memgov_status read_options(const memgov_fallback_run_options *opts, memgo
     if (st != MEMGOV_OK)
         return st;
     if (o->max_attempts == 0)
-        o->max_attempts = o->batcher != NULL ? MEMGOV_FALLBACK_MAX_ATTEMPTS : d.max_attempts;
+        o->max_attempts = batcher != NULL ? MEMGOV_FALLBACK_MAX_ATTEMPTS : d.max_attempts;
     if (o->backoff_ns == 0)
         o->backoff_ns = d.backoff_ns;
     if (o->backoff_max_ns == 0)
@@ -45,9 +46,9 @@ static memgov_status read_options(const memgov_fallback_run_options *opts, memgo
     return MEMGOV_OK;
 }
 
-MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallback_job_fn job, void *user,
-                                             const memgov_fallback_run_options *opts,
-                                             memgov_fallback_run_result *result)
+/* memgov_fallback_run() and, with a batcher, memgov_fallback_run_batched(). */
+static memgov_status run(memgov_fallback *fb, memgov_batcher *batcher, memgov_fallback_job_fn job, void *user,
+                         const memgov_fallback_run_options *opts, memgov_fallback_run_result *result)
 {
     if (fb == NULL || job == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_fallback_run: %s is NULL", fb == NULL ? "the machine" : "job");
@@ -55,7 +56,7 @@ MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallbac
         return mg_fail(MEMGOV_EINVAL, "memgov_fallback_run: result struct_size is %zu; set it to sizeof "
                        "the struct", result->struct_size);
     memgov_fallback_run_options o;
-    memgov_status st = read_options(opts, &o);
+    memgov_status st = read_options(opts, batcher, &o);
     if (st != MEMGOV_OK)
         return st;
     memgov_fallback_run_result r = {.struct_size = sizeof r};
@@ -71,9 +72,9 @@ MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallbac
             o.sleep_ns(pause, o.sleep_ctx);
         }
         uint64_t batch = 0, floor = 0;
-        if (o.batcher != NULL) {
+        if (batcher != NULL) {
             memgov_batcher_stats bs = {.struct_size = sizeof bs};
-            memgov_batcher_get_stats(o.batcher, &bs);
+            memgov_batcher_get_stats(batcher, &bs);
             batch = bs.next;
             floor = bs.min;
         }
@@ -84,10 +85,10 @@ MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallbac
         mg_fallback_halving = outer;
         r.attempt[r.attempts++] = (memgov_fallback_attempt){.mode = mode, .status = st, .backoff_ns = wait};
         halved = 0;
-        if (o.batcher != NULL && st == MEMGOV_OK)
-            memgov_batcher_success(o.batcher, batch);
-        if (o.batcher != NULL && st == MEMGOV_ENOMEM)
-            halved = memgov_batcher_refused(o.batcher, batch) == MEMGOV_OK;
+        if (batcher != NULL && st == MEMGOV_OK)
+            memgov_batcher_success(batcher, batch);
+        if (batcher != NULL && st == MEMGOV_ENOMEM)
+            halved = memgov_batcher_refused(batcher, batch) == MEMGOV_OK;
         /* The retry must run lighter than this attempt did. A refusal inside the job may have moved the machine
          * already (a governor's refusal listener does): that move is the step, not a reason for a second one. */
         if (st == MEMGOV_ENOMEM && !halved && memgov_fallback_mode(fb) == mode)
@@ -101,4 +102,21 @@ MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallbac
     if (result != NULL)
         mg_struct_out(result, &r, sizeof r, "memgov_fallback_run_result");
     return st;
+}
+
+MEMGOV_API memgov_status memgov_fallback_run(memgov_fallback *fb, memgov_fallback_job_fn job, void *user,
+                                             const memgov_fallback_run_options *opts,
+                                             memgov_fallback_run_result *result)
+{
+    return run(fb, NULL, job, user, opts, result);
+}
+
+MEMGOV_API memgov_status memgov_fallback_run_batched(memgov_fallback *fb, memgov_batcher *batcher,
+                                                     memgov_fallback_job_fn job, void *user,
+                                                     const memgov_fallback_run_options *opts,
+                                                     memgov_fallback_run_result *result)
+{
+    if (batcher == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_fallback_run_batched: the batcher is NULL");
+    return run(fb, batcher, job, user, opts, result);
 }

@@ -9,6 +9,7 @@
 #include "governor/parts.h"
 #include "internal/error.h"
 #include "internal/structsize.h"
+#include "memgov/chunk.h"
 
 /* A governor: its budget tree (src/budget, through budget/tree.h) and its parts (parts.c). */
 struct memgov {
@@ -146,4 +147,13 @@ MEMGOV_API memgov_status memgov_run_with_fallback(memgov *gov, memgov_fallback_j
     if (gov == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_run_with_fallback: the governor is NULL");
     return memgov_fallback_run(gov->parts->fallback, job, user, opts, result);
+}
+
+MEMGOV_API memgov_status memgov_run_with_batcher(memgov *gov, memgov_batcher *batcher, memgov_fallback_job_fn job,
+                                                 void *user, const memgov_fallback_run_options *opts,
+                                                 memgov_fallback_run_result *result)
+{
+    if (gov == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_run_with_batcher: the governor is NULL");
+    return memgov_fallback_run_batched(gov->parts->fallback, batcher, job, user, opts, result);
 }

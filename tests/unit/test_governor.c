@@ -373,7 +373,7 @@ static memgov_status halving_job(memgov_mode mode, void *ctx)
     return st;
 }
 
-/* The batcher option: refused batches are halved in the same mode although each refusal reaches the fallback
+/* memgov_run_with_batcher(): refused batches are halved in the same mode although each refusal reaches the fallback
  * machine through the governor's wiring; only a refusal at the floor steps the mode down. */
 static void run_with_fallback_halves_the_batch_before_stepping_down(void **state)
 {
@@ -389,9 +389,8 @@ static void run_with_fallback_halves_the_batch_before_stepping_down(void **state
     memgov_fallback_run_options ro;
     memgov_fallback_run_options_init(&ro);
     ro.sleep_ns = no_sleep;
-    ro.batcher = h.batcher;
     memgov_fallback_run_result r = {.struct_size = sizeof r};
-    assert_int_equal(memgov_run_with_fallback(gov, halving_job, &h, &ro, &r), MEMGOV_OK);
+    assert_int_equal(memgov_run_with_batcher(gov, h.batcher, halving_job, &h, &ro, &r), MEMGOV_OK);
     assert_int_equal(r.attempts, 3); /* 64 and 32 refused, 16 fits */
     assert_int_equal(h.batch[0], 64);
     assert_int_equal(h.batch[1], 32);
@@ -412,7 +411,7 @@ static void run_with_fallback_halves_the_batch_before_stepping_down(void **state
     assert_int_equal(memgov_reserve(memgov_root(gov), 19 * MiB), MEMGOV_OK);
     h.calls = 0;
     ro.max_attempts = 7;
-    assert_int_equal(memgov_run_with_fallback(gov, halving_job, &h, &ro, &r), MEMGOV_ENOMEM);
+    assert_int_equal(memgov_run_with_batcher(gov, h.batcher, halving_job, &h, &ro, &r), MEMGOV_ENOMEM);
     assert_int_equal(r.attempts, 7);
     const uint64_t batches[] = {17, 8, 4, 2, 2, 2, 2}; /* 17: the success at 16 grew it by one step */
     const memgov_mode modes[] = {0, 0, 0, 0, 1, 2, 2};
@@ -422,6 +421,8 @@ static void run_with_fallback_halves_the_batch_before_stepping_down(void **state
     }
     assert_true(r.attempt[4].backoff_ns > 0); /* a mode step pauses */
     assert_int_equal(memgov_release(memgov_root(gov), 19 * MiB), MEMGOV_OK);
+    assert_int_equal(memgov_run_with_batcher(gov, NULL, halving_job, &h, &ro, &r), MEMGOV_EINVAL);
+    assert_int_equal(memgov_run_with_batcher(NULL, h.batcher, halving_job, &h, &ro, &r), MEMGOV_EINVAL);
     memgov_batcher_destroy(h.batcher);
     assert_int_equal(memgov_close(gov), MEMGOV_OK);
 }
