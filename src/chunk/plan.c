@@ -26,7 +26,7 @@ static memgov_status budget_headroom(memgov_budget *budget, uint64_t *headroom, 
     *who = memgov_budget_name(budget);
     for (memgov_budget *b = budget; b != NULL; b = memgov_budget_parent(b)) {
         memgov_budget_stats s = {.struct_size = sizeof s};
-        memgov_status st = memgov_budget_stats_get(b, &s);
+        memgov_status st = memgov_budget_get_stats(b, &s);
         if (st != MEMGOV_OK)
             return st;
         uint64_t room = UINT64_MAX;

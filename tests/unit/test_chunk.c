@@ -746,16 +746,16 @@ static void csv_buffer_comes_from_the_budget(void **state)
     memgov_csv *csv = NULL;
     assert_int_equal(memgov_csv_open(path, &o, &csv), MEMGOV_OK);
     memgov_budget_stats s = {.struct_size = sizeof s};
-    assert_int_equal(memgov_budget_stats_get(io, &s), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(io, &s), MEMGOV_OK);
     assert_true(s.used >= 256 * KiB && s.used < 300 * KiB);
     assert_int_equal(memgov_csv_size(csv), 8);
     memgov_csv_close(csv);
-    assert_int_equal(memgov_budget_stats_get(io, &s), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(io, &s), MEMGOV_OK);
     assert_int_equal(s.used, 0);
     o.buffer_bytes = 2 * MiB; /* more than the cap: refused, nothing left behind */
     assert_int_equal(memgov_csv_open(path, &o, &csv), MEMGOV_ENOMEM);
     assert_non_null(strstr(memgov_last_error(), "'io'"));
-    assert_int_equal(memgov_budget_stats_get(io, &s), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(io, &s), MEMGOV_OK);
     assert_int_equal(s.used, 0);
     assert_int_equal(memgov_budget_destroy(io), MEMGOV_OK);
     assert_int_equal(memgov_close(gov), MEMGOV_OK);
