@@ -30,6 +30,7 @@ PACKAGES=(
   python3 python3-dev python3-numpy python3-pandas python3-pytest r-base-core
   clang libclang-rt-14-dev llvm
   libjemalloc-dev libmimalloc-dev
+  libopenblas-dev python3-sklearn python3-faiss
 )
 if [ -n "${MEMGOV_BOOTSTRAP_EXTRA:-}" ]; then
   read -r -a extra <<<"$MEMGOV_BOOTSTRAP_EXTRA"

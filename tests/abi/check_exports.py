@@ -6,6 +6,10 @@ MEMGOV_EXPERIMENTAL_HEADER is exported under MEMGOV_EXPERIMENTAL, every other un
 script's MEMGOV_EXPERIMENTAL node names only experimental functions; and no STATIC_TLS flag, the mark of
 initial-exec TLS that makes dlopen fail (docs/design.md 4.1).
 
+A header whose opening comment has a line `MEMGOV_LIBRARY: NAME` declares the functions of library NAME
+(libmemgov_knn for memgov/knn.h); the others belong to libmemgov. The checked library's name is its file name
+up to ".so"; only the headers of that library count, and its soname must be NAME.so.1.
+
 usage: check_exports.py LIBRARY INCLUDE_DIR [VERSION_SCRIPT]
 """
 import pathlib
@@ -32,14 +36,19 @@ def exported(lib):
 EXPERIMENTAL_MARK = re.compile(r"^\s*(?:/\*+|\*)?\s*MEMGOV_EXPERIMENTAL_HEADER\b", re.M)
 STABLE_VERSION = re.compile(r"MEMGOV_1\.\d+")
 EXPERIMENTAL_VERSION = "MEMGOV_EXPERIMENTAL"
+LIBRARY_MARK = re.compile(r"^\s*(?:/\*+|\*)?\s*MEMGOV_LIBRARY:\s*(\w+)", re.M)
 
 
-def declared(include_dir):
-    """{function name: (header path relative to include_dir, experimental?)} of every MEMGOV_API declaration."""
+def declared(include_dir, library="libmemgov"):
+    """{function name: (header path relative to include_dir, experimental?)} of every MEMGOV_API declaration in
+    the headers of `library` (MEMGOV_LIBRARY mark; unmarked headers are libmemgov's)."""
     names = {}
     root = pathlib.Path(include_dir)
     for header in sorted(root.rglob("*.h")):
         text = header.read_text()
+        mark = LIBRARY_MARK.search(text)
+        if (mark.group(1) if mark else "libmemgov") != library:
+            continue
         experimental = EXPERIMENTAL_MARK.search(text) is not None
         for m in re.finditer(r"MEMGOV_API\s+[^;{]*?\b(memgov_\w+)\s*\(", text):
             names[m.group(1)] = (str(header.relative_to(root)), experimental)
@@ -98,7 +107,8 @@ def main():
     if unversioned:
         failures.append("exported without a MEMGOV_ version node: " + ", ".join(unversioned))
 
-    decl = declared(include_dir)
+    library = pathlib.Path(lib).name.split(".so")[0]
+    decl = declared(include_dir, library)
     if not decl:
         failures.append(f"no MEMGOV_API declarations found under {include_dir}")
     missing = sorted(set(decl) - functions)
@@ -116,8 +126,8 @@ def main():
 
     dyn = subprocess.run(["readelf", "-d", lib], check=True, capture_output=True, text=True).stdout
     soname = re.search(r"\(SONAME\).*\[(.*)\]", dyn)
-    if not soname or soname.group(1) != "libmemgov.so.1":
-        failures.append(f"soname is {soname.group(1) if soname else 'missing'}, expected libmemgov.so.1")
+    if not soname or soname.group(1) != f"{library}.so.1":
+        failures.append(f"soname is {soname.group(1) if soname else 'missing'}, expected {library}.so.1")
     if re.search(r"\(FLAGS\).*STATIC_TLS", dyn):
         failures.append("the library has the STATIC_TLS flag (initial-exec TLS): dlopen from Python/R would fail")
 
@@ -127,7 +137,7 @@ def main():
         return 1
     n_exp = sum(1 for n in functions if n in decl and decl[n][1])
     print(f"ok: {len(functions)} exported functions ({len(functions) - n_exp} stable, {n_exp} experimental), all "
-          f"memgov_* in {sorted(versions)}, each declared and in its tier's node; soname libmemgov.so.1; "
+          f"memgov_* in {sorted(versions)}, each declared and in its tier's node; soname {library}.so.1; "
           f"no STATIC_TLS")
     return 0
 

@@ -16,6 +16,8 @@ budget, its limit, its use and the request. docs/python.md is the guide.
 from __future__ import annotations
 
 from ._lib import LIB as _LIB, LIBRARY_PATH
+from .chunking import read_csv_chunks
+from .knn import knn
 from .budget import Budget, BudgetEvent, BudgetStats, NumpyScope, Reservation, set_callback_error_hook
 from .config import Config, ConfigChange, ValidationResult
 from .errors import (BudgetExceededError, BusyError, CanceledError, ConfigTypeError, ExistsError, InternalError,
@@ -38,6 +40,6 @@ __all__ = [
     "InternalError", "InvalidArgumentError", "LIBRARY_PATH", "LeakReport", "MemgovError", "MemgovIOError",
     "MetricStats", "Mode", "Monitor", "MonitorStats", "NoSpaceError", "NotFoundError", "NumpyScope", "ParseError",
     "ProbeResult", "RangeError", "Reservation", "SizeOverflowError", "StateError", "Transition",
-    "UnsupportedError", "ValidationResult", "__version__", "build_info", "default", "format_bytes", "leak_check",
-    "parse_duration", "parse_size", "probe", "set_callback_error_hook",
+    "UnsupportedError", "ValidationResult", "__version__", "build_info", "default", "format_bytes", "knn",
+    "leak_check", "parse_duration", "parse_size", "probe", "read_csv_chunks", "set_callback_error_hook",
 ]

@@ -202,6 +202,37 @@ REPORT_TEXT, REPORT_JSON = 0, 1
 
 # ---- prototypes: name -> (restype, argtypes) --------------------------------------------------------------------
 
+# memgov/chunk.h (experimental tier)
+class ChunkPlanOptions(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("item_bytes", c_uint64), ("working_set", c_double),
+                ("total_items", c_uint64), ("min_items", c_uint64), ("max_items", c_uint64),
+                ("align_items", c_uint64), ("in_flight", c_uint64), ("budget", c_void_p),
+                ("target_bytes", c_uint64), ("config", c_void_p)]
+
+
+class ChunkPlan(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("items", c_uint64), ("chunks", c_uint64), ("chunk_bytes", c_uint64),
+                ("memory_bytes", c_uint64), ("mode", c_int), ("over_memory", c_int), ("reason", c_char * 192)]
+
+
+class CsvOptions(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("target_bytes", c_uint64), ("has_header", c_int),
+                ("delimiter", c_char), ("quote", c_char), ("threads", c_uint32), ("buffer_bytes", c_uint64),
+                ("budget", c_void_p)]
+
+
+class CsvChunk(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("offset", c_uint64), ("length", c_uint64), ("index", c_uint64),
+                ("flags", c_uint32)]
+
+
+# memgov/knn.h (libmemgov_knn, experimental tier)
+class KnnOptions(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("metric", c_int), ("exclude_self", c_int), ("scratch", c_void_p),
+                ("scratch_bytes", c_uint64), ("threads", c_uint32), ("progress", c_void_p),
+                ("progress_user", c_void_p)]
+
+
 _P = c_void_p
 _S = c_int  # memgov_status
 PROTOTYPES = {
@@ -316,6 +347,13 @@ PROTOTYPES = {
     "memgov_monitor_alert_history": (_S, [_P, c_size_t, POINTER(Alert)]),
     "memgov_monitor_report": (_S, [_P, c_int, c_char_p, c_size_t, POINTER(c_size_t)]),
     "memgov_monitor_leak_check": (_S, [_P, LEAK_FN, _P, c_uint32, c_char_p, POINTER(LeakReport)]),
+    "memgov_chunk_plan_options_init": (None, [POINTER(ChunkPlanOptions)]),
+    "memgov_chunk_plan_compute": (_S, [POINTER(ChunkPlanOptions), POINTER(ChunkPlan)]),
+    "memgov_csv_options_init": (None, [POINTER(CsvOptions)]),
+    "memgov_csv_open": (_S, [c_char_p, POINTER(CsvOptions), POINTER(c_void_p)]),
+    "memgov_csv_header": (_S, [_P, POINTER(c_uint64)]),
+    "memgov_csv_next": (_S, [_P, POINTER(CsvChunk)]),
+    "memgov_csv_close": (None, [_P]),
 }
 
 
@@ -471,3 +509,42 @@ def monitor_remove_alert_listener(h: int, token: object) -> int:
 def monitor_get_metric_stats(h: int, name: bytes, out: object) -> int:
     """memgov_monitor_get_metric_stats."""
     return int(LIB.memgov_monitor_get_metric_stats(h, name, out))
+
+
+# ---- libmemgov_knn (memgov.knn), loaded on first use ----------------------------------------------------------
+
+KNN_SONAME = "libmemgov_knn.so.1"
+KNN_PROTOTYPES = {
+    "memgov_knn_options_init": (None, [POINTER(KnnOptions)]),
+    "memgov_knn": (_S, [POINTER(ctypes.c_float), c_uint64, POINTER(ctypes.c_float), c_uint64, c_uint32, c_uint32,
+                        POINTER(KnnOptions), POINTER(ctypes.c_int64), POINTER(ctypes.c_float), _P]),
+}
+_knn: List[object] = []  # [library or None, why not]
+
+
+def knn_library() -> Optional[ctypes.CDLL]:
+    """libmemgov_knn, opened once: at the path recorded at build/install time, $MEMGOV_KNN_LIBRARY, or by its
+    soname. None when it cannot be opened (knn_library_error() says why)."""
+    if not _knn:
+        tried = []
+        paths = [p for p in (getattr(_paths, "KNN_LIBRARY", ""), os.environ.get("MEMGOV_KNN_LIBRARY")) if p]
+        for path in paths + [KNN_SONAME]:
+            try:
+                lib = ctypes.CDLL(path)
+                for name, (restype, argtypes) in KNN_PROTOTYPES.items():
+                    fn = getattr(lib, name)
+                    fn.restype = restype
+                    fn.argtypes = argtypes
+                _knn[:] = [lib, ""]
+                break
+            except (OSError, AttributeError) as e:
+                tried.append(f"{path}: {e}")
+        else:
+            _knn[:] = [None, "; ".join(tried)]
+    return _knn[0]  # type: ignore[return-value]
+
+
+def knn_library_error() -> str:
+    """Why knn_library() returned None ("" when it did not)."""
+    knn_library()
+    return str(_knn[1])
