@@ -61,7 +61,8 @@ def experimental_listing(map_path):
     node = re.search(r"\bMEMGOV_EXPERIMENTAL\s*\{(.*?)\}", text, re.S)
     if node is None:
         return None
-    body = re.sub(r"\b(global|local)\s*:", "", node.group(1))
+    body = re.split(r"\blocal\s*:", node.group(1))[0]  # a library whose only node it is ends with local: *;
+    body = re.sub(r"\bglobal\s*:", "", body)
     return {n.strip() for n in body.split(";") if n.strip()}
 
 
