@@ -145,6 +145,7 @@ static void run_block(job *j, uint64_t b, char *scratch)
             mg_topk h = {.key = hkey + i * j->kk, .idx = hidx + i * j->kk, .k = j->kk, .n = kept[i]};
             const float *g = tile + i * cols;
             uint64_t self = j->o.exclude_self ? r0 + i : UINT64_MAX;
+            float worst = h.n == h.k ? h.key[0] : INFINITY;
             for (uint64_t c = 0; c < cols; c++) {
                 float key;
                 if (metric == MEMGOV_KNN_L2) {
@@ -155,12 +156,13 @@ static void run_block(job *j, uint64_t b, char *scratch)
                     key = den > 0.0f ? 1.0f - g[c] / den : 1.0f;
                 } else
                     key = -g[c];
-                /* the full heap's worst rejects most candidates before the call */
+                /* the full heap's worst key rejects most candidates with one compare */
+                if (key > worst || c0 + c == self)
+                    continue;
                 if (h.n == h.k && mg_topk_worse(key, (int64_t)(c0 + c), h.key[0], h.idx[0]))
                     continue;
-                if (c0 + c == self)
-                    continue;
                 mg_topk_push(&h, key, (int64_t)(c0 + c));
+                worst = h.n == h.k ? h.key[0] : INFINITY;
             }
             kept[i] = h.n;
         }
