@@ -231,7 +231,7 @@ static void tiny_cap_gives_the_same_result_and_stays_under_it(void **state)
         assert_memory_equal(i1, i2, m * k * sizeof *i1);
         assert_memory_equal(d1, d2, m * k * sizeof *d1);
         memgov_budget_stats bs = {.struct_size = sizeof bs};
-        assert_int_equal(memgov_budget_stats_get(scratch, &bs), MEMGOV_OK);
+        assert_int_equal(memgov_budget_get_stats(scratch, &bs), MEMGOV_OK);
         assert_true(bs.peak <= bo.hard_limit);
         assert_true(bs.peak >= st.scratch_bytes);
         assert_int_equal(bs.used, 0);
@@ -297,12 +297,12 @@ static void refusal_mid_way_is_enomem_and_leaks_nothing(void **state)
     assert_non_null(strstr(memgov_last_error(), "query block 1"));
     assert_non_null(strstr(memgov_last_error(), "shrinking"));
     memgov_budget_stats bs = {.struct_size = sizeof bs};
-    assert_int_equal(memgov_budget_stats_get(scratch, &bs), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(scratch, &bs), MEMGOV_OK);
     assert_int_equal(bs.used, 0);
     assert_int_equal(memgov_budget_set_limits(scratch, 64 * 1024, 0), MEMGOV_OK);
     o.progress = cancel_at_once;
     assert_int_equal(memgov_knn(base, n, base, m, d, k, &o, idx, dist, NULL), MEMGOV_ECANCELED);
-    assert_int_equal(memgov_budget_stats_get(scratch, &bs), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(scratch, &bs), MEMGOV_OK);
     assert_int_equal(bs.used, 0);
     assert_int_equal(memgov_budget_destroy(scratch), MEMGOV_OK);
     assert_int_equal(memgov_close(gov), MEMGOV_OK);
