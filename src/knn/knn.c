@@ -9,6 +9,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,7 +126,8 @@ static void run_block(job *j, uint64_t b, char *scratch)
     float *qn = tile + rows * j->nb;                   /* rows */
     float *bn = qn + rows;                             /* nb */
     float *hkey = bn + j->nb;                          /* rows x kk */
-    int64_t *hidx = (int64_t *)(void *)(hkey + rows * j->kk); /* rows x kk; 8-byte aligned: see block_bytes() */
+    /* rows x kk int64, rounded up to 8 bytes (block_bytes() counts the padding; the scratch itself is aligned) */
+    int64_t *hidx = (int64_t *)(((uintptr_t)(hkey + rows * j->kk) + 7) & ~(uintptr_t)7);
     exact_cand *ex = (exact_cand *)(void *)(hidx + rows * j->kk); /* kk */
     memgov_knn_metric metric = j->o.metric;
     if (metric != MEMGOV_KNN_INNER_PRODUCT)
