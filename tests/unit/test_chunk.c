@@ -15,9 +15,8 @@
 
 #include "memgov.h"
 #include "memgov/chunk.h"
+#include "budget_support.h" /* child(), KiB, MiB */
 
-#define KiB 1024ull
-#define MiB (1024ull * 1024)
 #define GiB (1024ull * 1024 * 1024)
 
 /* ---- planner ----------------------------------------------------------------------------------------------- */
@@ -115,7 +114,7 @@ static void planner_refuses_bad_input_and_overflow(void **state)
     assert_int_equal(memgov_chunk_plan_compute(&o, &p), MEMGOV_EINVAL);
 }
 
-static memgov *open_gov(uint64_t root_limit)
+static memgov *open_limited(uint64_t root_limit)
 {
     memgov_options go;
     memgov_options_init(&go);
@@ -126,24 +125,12 @@ static memgov *open_gov(uint64_t root_limit)
     return gov;
 }
 
-static memgov_budget *child(memgov_budget *parent, const char *name, uint64_t hard, uint64_t soft)
-{
-    memgov_budget_options bo;
-    memgov_budget_options_init(&bo);
-    bo.name = name;
-    bo.hard_limit = hard;
-    bo.soft_limit = soft;
-    memgov_budget *b = NULL;
-    assert_int_equal(memgov_budget_create(parent, &bo, &b), MEMGOV_OK);
-    return b;
-}
-
 static void planner_uses_the_smallest_headroom_of_the_chain(void **state)
 {
     (void)state;
-    memgov *gov = open_gov(1 * GiB);
-    memgov_budget *etl = child(memgov_root(gov), "etl", 256 * MiB, 128 * MiB);
-    memgov_budget *parse = child(etl, "parse", 0, 0);
+    memgov *gov = open_limited(1 * GiB);
+    memgov_budget *etl = child(memgov_root(gov), "etl", 256 * MiB, 128 * MiB, 0);
+    memgov_budget *parse = child(etl, "parse", 0, 0, 0);
     memgov_chunk_plan_options o;
     memgov_chunk_plan_options_init(&o);
     o.item_bytes = KiB;
@@ -173,7 +160,7 @@ static void planner_uses_the_smallest_headroom_of_the_chain(void **state)
     assert_int_equal(memgov_budget_destroy(etl), MEMGOV_OK);
     assert_int_equal(memgov_close(gov), MEMGOV_OK);
 
-    gov = open_gov(MEMGOV_OPEN_NO_LIMIT); /* no limit anywhere and no target: nothing to plan from */
+    gov = open_limited(MEMGOV_OPEN_NO_LIMIT); /* no limit anywhere and no target: nothing to plan from */
     o.budget = memgov_root(gov);
     assert_int_equal(memgov_chunk_plan_compute(&o, &q), MEMGOV_ESTATE);
     o.target_bytes = MiB;
@@ -738,8 +725,8 @@ static void csv_bad_options_and_files(void **state)
 static void csv_buffer_comes_from_the_budget(void **state)
 {
     (void)state;
-    memgov *gov = open_gov(1 * GiB);
-    memgov_budget *io = child(memgov_root(gov), "io", 1 * MiB, 0);
+    memgov *gov = open_limited(1 * GiB);
+    memgov_budget *io = child(memgov_root(gov), "io", 1 * MiB, 0, 0);
     const char *path = put_file("b.csv", "a,b\n1,2\n", 8);
     memgov_csv_options o = csv_opts(0, 1, 1, 256 * KiB);
     o.budget = io;

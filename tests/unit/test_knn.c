@@ -98,6 +98,15 @@ static void outputs_free(outputs *o)
     free(o->dist);
 }
 
+/* memgov's output equals the reference's: the same indices, and the exact distances rounded to float. */
+static void expect_reference(const outputs *o, uint64_t count)
+{
+    for (uint64_t i = 0; i < count; i++) {
+        assert_int_equal(o->got[i], o->want[i]);
+        assert_true(o->dist[i] == (float)o->wkey[i]);
+    }
+}
+
 static memgov_knn_options options(memgov_knn_metric metric, uint64_t scratch_bytes, uint32_t threads)
 {
     memgov_knn_options o;
@@ -125,10 +134,7 @@ static void exact_on_integer_data_with_duplicates(void **state)
         memgov_knn_options o = options(metrics[mi], 64 << 20, 1);
         memgov_knn_stats st = {.struct_size = sizeof st};
         assert_int_equal(memgov_knn(base, n, q, m, d, k, &o, got, dist, &st), MEMGOV_OK);
-        for (uint64_t i = 0; i < m * k; i++) {
-            assert_int_equal(got[i], want[i]);
-            assert_true(dist[i] == (float)wkey[i]);
-        }
+        expect_reference(&out, m * k);
     }
     free(base);
     free(q);
@@ -182,11 +188,7 @@ static void real_data_matches_brute_force(void **state)
         brute(base, n, q, m, d, k, metrics[mi], 0, want, wkey);
         memgov_knn_options o = options(metrics[mi], 8 << 20, 2);
         assert_int_equal(memgov_knn(base, n, q, m, d, k, &o, got, dist, NULL), MEMGOV_OK);
-        /* the 2k candidates by SGEMM hold the k nearest; their exact re-ranking is the reference's */
-        for (uint64_t i = 0; i < m * k; i++) {
-            assert_int_equal(got[i], want[i]);
-            assert_true(dist[i] == (float)wkey[i]);
-        }
+        expect_reference(&out, m * k); /* the 2k candidates by SGEMM hold the k nearest, re-ranked exactly */
     }
     free(base);
     free(q);
