@@ -107,6 +107,22 @@ static void expect_reference(const outputs *o, uint64_t count)
     }
 }
 
+/* A governor (no environment) and a budget `name` with a hard limit under its root. */
+static memgov_budget *scratch_budget(const char *name, uint64_t hard, memgov **gov)
+{
+    memgov_options go;
+    memgov_options_init(&go);
+    go.flags = MEMGOV_OPEN_NO_ENV;
+    assert_int_equal(memgov_open(&go, gov), MEMGOV_OK);
+    memgov_budget_options bo;
+    memgov_budget_options_init(&bo);
+    bo.name = name;
+    bo.hard_limit = hard;
+    memgov_budget *b = NULL;
+    assert_int_equal(memgov_budget_create(memgov_root(*gov), &bo, &b), MEMGOV_OK);
+    return b;
+}
+
 static memgov_knn_options options(memgov_knn_metric metric, uint64_t scratch_bytes, uint32_t threads)
 {
     memgov_knn_options o;
@@ -117,28 +133,36 @@ static memgov_knn_options options(memgov_knn_metric metric, uint64_t scratch_byt
     return o;
 }
 
-static void exact_on_integer_data_with_duplicates(void **state)
+/* n base points and m queries (integer coordinates in -r..r, or real ones when r is 0; every dup-th base point a
+ * duplicate), every metric of `metrics`: memgov_knn() with `threads` equals the reference. */
+static void compare_with_reference(unsigned seed, uint64_t n, uint64_t m, uint32_t d, uint32_t k, int r, int dup,
+                                   const memgov_knn_metric *metrics, int nmetrics, uint32_t threads)
 {
-    (void)state;
-    unsigned seed = 42;
-    const uint64_t n = 700, m = 90;
-    const uint32_t d = 13, k = 9;
-    float *base = points(n, d, 3, 5, &seed), *q = points(m, d, 3, 0, &seed);
+    float *base = points(n, d, r, dup, &seed), *q = points(m, d, r, 0, &seed);
     outputs out = outputs_new(m * k);
-    int64_t *want = out.want, *got = out.got;
-    double *wkey = out.wkey;
-    float *dist = out.dist;
-    const memgov_knn_metric metrics[] = {MEMGOV_KNN_L2, MEMGOV_KNN_INNER_PRODUCT};
-    for (int mi = 0; mi < 2; mi++) {
-        brute(base, n, q, m, d, k, metrics[mi], 0, want, wkey);
-        memgov_knn_options o = options(metrics[mi], 64 << 20, 1);
-        memgov_knn_stats st = {.struct_size = sizeof st};
-        assert_int_equal(memgov_knn(base, n, q, m, d, k, &o, got, dist, &st), MEMGOV_OK);
-        expect_reference(&out, m * k);
+    for (int mi = 0; mi < nmetrics; mi++) {
+        brute(base, n, q, m, d, k, metrics[mi], 0, out.want, out.wkey);
+        memgov_knn_options o = options(metrics[mi], 8 << 20, threads);
+        assert_int_equal(memgov_knn(base, n, q, m, d, k, &o, out.got, out.dist, NULL), MEMGOV_OK);
+        expect_reference(&out, m * k); /* real data: the 2k candidates by SGEMM hold the k nearest */
     }
     free(base);
     free(q);
     outputs_free(&out);
+}
+
+static void exact_on_integer_data_with_duplicates(void **state)
+{
+    (void)state;
+    const memgov_knn_metric metrics[] = {MEMGOV_KNN_L2, MEMGOV_KNN_INNER_PRODUCT};
+    compare_with_reference(42, 700, 90, 13, 9, 3, 5, metrics, 2, 1);
+}
+
+static void real_data_matches_brute_force(void **state)
+{
+    (void)state;
+    const memgov_knn_metric metrics[] = {MEMGOV_KNN_L2, MEMGOV_KNN_INNER_PRODUCT, MEMGOV_KNN_COSINE};
+    compare_with_reference(3, 1500, 120, 32, 15, 0, 0, metrics, 3, 2);
 }
 
 static void self_graph_excludes_self_and_breaks_ties_by_index(void **state)
@@ -172,29 +196,6 @@ static void self_graph_excludes_self_and_breaks_ties_by_index(void **state)
     outputs_free(&out);
 }
 
-static void real_data_matches_brute_force(void **state)
-{
-    (void)state;
-    unsigned seed = 3;
-    const uint64_t n = 1500, m = 120;
-    const uint32_t d = 32, k = 15;
-    float *base = points(n, d, 0, 0, &seed), *q = points(m, d, 0, 0, &seed);
-    outputs out = outputs_new(m * k);
-    int64_t *want = out.want, *got = out.got;
-    double *wkey = out.wkey;
-    float *dist = out.dist;
-    const memgov_knn_metric metrics[] = {MEMGOV_KNN_L2, MEMGOV_KNN_INNER_PRODUCT, MEMGOV_KNN_COSINE};
-    for (int mi = 0; mi < 3; mi++) {
-        brute(base, n, q, m, d, k, metrics[mi], 0, want, wkey);
-        memgov_knn_options o = options(metrics[mi], 8 << 20, 2);
-        assert_int_equal(memgov_knn(base, n, q, m, d, k, &o, got, dist, NULL), MEMGOV_OK);
-        expect_reference(&out, m * k); /* the 2k candidates by SGEMM hold the k nearest, re-ranked exactly */
-    }
-    free(base);
-    free(q);
-    outputs_free(&out);
-}
-
 /* A cap small enough for a few queries against a few base vectors gives bit for bit what a large cap gives,
  * with 1 and 3 threads, and the scratch stays under the budget's hard limit. */
 static void tiny_cap_gives_the_same_result_and_stays_under_it(void **state)
@@ -211,17 +212,9 @@ static void tiny_cap_gives_the_same_result_and_stays_under_it(void **state)
     assert_int_equal(memgov_knn(base, n, q, m, d, k, &big, i1, d1, &sb), MEMGOV_OK);
     assert_int_equal(sb.tiles, 1);
 
-    memgov_options go;
-    memgov_options_init(&go);
-    go.flags = MEMGOV_OPEN_NO_ENV;
     memgov *gov = NULL;
-    assert_int_equal(memgov_open(&go, &gov), MEMGOV_OK);
-    memgov_budget_options bo;
-    memgov_budget_options_init(&bo);
-    bo.name = "knn-scratch";
-    bo.hard_limit = 6 * 1024;
-    memgov_budget *scratch = NULL;
-    assert_int_equal(memgov_budget_create(memgov_root(gov), &bo, &scratch), MEMGOV_OK);
+    const uint64_t cap = 6 * 1024;
+    memgov_budget *scratch = scratch_budget("knn-scratch", cap, &gov);
     for (uint32_t threads = 1; threads <= 3; threads += 2) {
         memgov_knn_options tiny = options(MEMGOV_KNN_L2, 0, threads);
         tiny.scratch = scratch;
@@ -229,12 +222,12 @@ static void tiny_cap_gives_the_same_result_and_stays_under_it(void **state)
         memset(i2, 0, m * k * sizeof *i2);
         assert_int_equal(memgov_knn(base, n, q, m, d, k, &tiny, i2, d2, &st), MEMGOV_OK);
         assert_true(st.tiles > 100);
-        assert_true(st.scratch_bytes * threads <= bo.hard_limit);
+        assert_true(st.scratch_bytes * threads <= cap);
         assert_memory_equal(i1, i2, m * k * sizeof *i1);
         assert_memory_equal(d1, d2, m * k * sizeof *d1);
         memgov_budget_stats bs = {.struct_size = sizeof bs};
         assert_int_equal(memgov_budget_get_stats(scratch, &bs), MEMGOV_OK);
-        assert_true(bs.peak <= bo.hard_limit);
+        assert_true(bs.peak <= cap);
         assert_true(bs.peak >= st.scratch_bytes);
         assert_int_equal(bs.used, 0);
         assert_int_equal(bs.refusals, 0);
@@ -278,17 +271,9 @@ static void refusal_mid_way_is_enomem_and_leaks_nothing(void **state)
     float *base = points(n, d, 0, 0, &seed);
     int64_t *idx = malloc(m * k * sizeof *idx);
     float *dist = malloc(m * k * sizeof *dist);
-    memgov_options go;
-    memgov_options_init(&go);
-    go.flags = MEMGOV_OPEN_NO_ENV;
     memgov *gov = NULL;
-    assert_int_equal(memgov_open(&go, &gov), MEMGOV_OK);
-    memgov_budget_options bo;
-    memgov_budget_options_init(&bo);
-    bo.name = "shrinking";
-    bo.hard_limit = 64 * 1024;
-    memgov_budget *scratch = NULL;
-    assert_int_equal(memgov_budget_create(memgov_root(gov), &bo, &scratch), MEMGOV_OK);
+    const uint64_t cap = 64 * 1024;
+    memgov_budget *scratch = scratch_budget("shrinking", cap, &gov);
     memgov_knn_options o = options(MEMGOV_KNN_L2, 0, 1);
     o.scratch = scratch;
     o.scratch_bytes = 40 * 1024; /* several blocks */
