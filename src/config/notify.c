@@ -1,6 +1,5 @@
 /* Change notification: listeners run after a change, with no lock held, and remove_listener waits for running
  * rounds so that a listener's data may be freed once it returns. */
-#include <inttypes.h>
 #include <string.h>
 
 #include "config/config_internal.h"
@@ -37,15 +36,12 @@ MEMGOV_API memgov_status memgov_config_remove_listener(memgov_config *cfg, uint6
     if (cfg == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_config_remove_listener: cfg is NULL");
     pthread_mutex_lock(&cfg->lock);
-    if (!mg_id_table_remove(cfg->listeners, &cfg->nlisteners, sizeof cfg->listeners[0], id)) {
-        pthread_mutex_unlock(&cfg->lock);
-        return mg_fail(MEMGOV_ENOTFOUND, "memgov_config_remove_listener: no configuration listener with id %" PRIu64,
-                       id);
-    }
-    while (in_listener == 0 && cfg->notifying > 0)
+    memgov_status st = mg_id_table_remove(cfg->listeners, &cfg->nlisteners, sizeof cfg->listeners[0], id,
+                                          "memgov_config_remove_listener", "configuration listener");
+    while (st == MEMGOV_OK && in_listener == 0 && cfg->notifying > 0)
         pthread_cond_wait(&cfg->idle, &cfg->lock);
     pthread_mutex_unlock(&cfg->lock);
-    return MEMGOV_OK;
+    return st;
 }
 
 void mg_config_notify(memgov_config *cfg, const char *key)

@@ -611,14 +611,12 @@ MEMGOV_API memgov_status memgov_monitor_remove_alert_listener(memgov_monitor *mo
     if (mon == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_monitor_remove_alert_listener: the monitor is NULL");
     pthread_mutex_lock(&mon->lock);
-    if (!mg_id_table_remove(mon->callback, &mon->n_callbacks, sizeof mon->callback[0], id)) {
-        pthread_mutex_unlock(&mon->lock);
-        return mg_fail(MEMGOV_ENOTFOUND, "memgov_monitor_remove_alert_listener: no alert listener with id %llu",
-                       (unsigned long long)id);
-    }
-    mg_delivery_wait(&mon->delivery, &mon->lock);
+    memgov_status st = mg_id_table_remove(mon->callback, &mon->n_callbacks, sizeof mon->callback[0], id,
+                                          "memgov_monitor_remove_alert_listener", "alert listener");
+    if (st == MEMGOV_OK)
+        mg_delivery_wait(&mon->delivery, &mon->lock);
     pthread_mutex_unlock(&mon->lock);
-    return MEMGOV_OK;
+    return st;
 }
 
 MEMGOV_API memgov_status memgov_monitor_alert_history(memgov_monitor *mon, size_t index, memgov_alert *out)
