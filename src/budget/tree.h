@@ -1,5 +1,5 @@
 /* Internal: what the governor sees of src/budget. A governor owns one budget tree: its root budget, its lock and
- * the stocks' batch; the governor code never reads or writes budget internals (DESIGN.md section 1). */
+ * the stocks' batch; the governor code never reads or writes budget internals (docs/design.md 2.2). */
 #ifndef MG_BUDGET_TREE_H
 #define MG_BUDGET_TREE_H
 
