@@ -263,8 +263,10 @@ MEMGOV_API memgov_status memgov_config_history_get(const memgov_config *cfg, siz
 
 /* Writes the effective configuration (every key, its current value, its source, overlays, and the mode) as
  * text or JSON (MEMGOV_CONFIG_DUMP_* flags) into buf, NUL-terminated when size > 0; *needed gets the full
- * length (like snprintf). Errors: MEMGOV_EINVAL, MEMGOV_ERANGE (buf too small: call again with *needed + 1),
- * MEMGOV_ENOMEM. */
+ * length (like snprintf). Strings are escaped: in JSON every string is valid JSON (control characters escaped,
+ * bytes that are not UTF-8 written as U+FFFD); in text a control character is written as \n, \t or \xNN and a
+ * backslash doubled, so a value never starts a line. Errors: MEMGOV_EINVAL, MEMGOV_ERANGE (buf too small: call
+ * again with *needed + 1; buf then holds a NUL-terminated prefix). */
 MEMGOV_API memgov_status memgov_config_dump(const memgov_config *cfg, unsigned flags, char *buf, size_t size,
                                             size_t *needed);
 

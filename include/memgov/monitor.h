@@ -229,11 +229,13 @@ MEMGOV_API memgov_status memgov_monitor_alert_history(memgov_monitor *mon, size_
 
 typedef enum memgov_report_format {
     MEMGOV_REPORT_TEXT = 0, /* lines for people */
-    MEMGOV_REPORT_JSON = 1  /* one JSON object; unknown values are null */
+    MEMGOV_REPORT_JSON = 1  /* one JSON object; unknown values are null; names and units are escaped (a unit
+                               holding '"', '\\', control characters or invalid UTF-8 still gives valid JSON) */
 } memgov_report_format;
 
 /* Writes the summary — duration, samples, per metric last/average/min/peak (and when)/trend, swap use, the leak
- * suspicion, alerts — into buf (NUL-terminated when size > 0). *length (may be NULL) receives the full length
+ * suspicion (its trend over the time the samples cover, at most the trend window), alerts — into buf
+ * (NUL-terminated when size > 0). *length (may be NULL) receives the full length
  * without the NUL. Errors: MEMGOV_EINVAL (mon NULL, buf NULL with size > 0, unknown format), MEMGOV_ERANGE (the
  * text was cut: call again with *length + 1 bytes). Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_monitor_report(memgov_monitor *mon, memgov_report_format format, char *buf,

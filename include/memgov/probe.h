@@ -92,7 +92,7 @@ typedef struct memgov_probe {
     /* disk */
     uint64_t disk_total, disk_free; /* file system of disk_dir (free = available to unprivileged users) */
     uint64_t shm_total, shm_free;   /* /dev/shm (under root) */
-    /* refused sources (added in 0.2; present when struct_size covers them) */
+    /* refused sources (appended after 0.1.0: written when the caller's struct_size covers them) */
     unsigned rejected;         /* MEMGOV_PROBE_SRC_* bits of sources that were there but refused: junk where a
                                   number belongs ("12abc kB", "MemTotal: max", a negative cpu.max quota, a CPU list
                                   with text after it), a file that is not a regular file (a FIFO), a cgroup path

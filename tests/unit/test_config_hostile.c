@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -299,6 +300,71 @@ static void refused_fallback_thresholds_name_their_sources_and_clamps(void **sta
     remove_scratch();
 }
 
+/* Runs memgov_default() in a fresh child process (the default governor is created once per process) with the
+ * given environment; returns what the child wrote on stderr, and *ok whether memgov_default() returned a
+ * governor. The child writes memgov_last_error() on stderr when it did not. */
+static char *default_in_child(const char *const *env, int *ok)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(20); /* a hang (a FIFO waited on) kills the child: the parent sees a signal, not an exit */
+        for (const char *const *e = env; *e != NULL; e += 2)
+            setenv(e[0], e[1], 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        memgov *gov = memgov_default();
+        if (gov == NULL)
+            fprintf(stderr, "NULL: %s\n", memgov_last_error());
+        _exit(gov != NULL ? 0 : 1);
+    }
+    close(fds[1]);
+    char *text = calloc(1, 65536);
+    assert_non_null(text);
+    size_t len = 0;
+    ssize_t r;
+    while (len < 65535 && (r = read(fds[0], text + len, 65535 - len)) > 0)
+        len += (size_t)r;
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status)); /* not killed by the alarm */
+    *ok = WEXITSTATUS(status) == 0;
+    return text;
+}
+
+/* Issue 19 items 2 and 8: memgov_default() writes its warnings and clamps on stderr (unless log.warnings is
+ * false), and a FIFO as MEMGOV_CONFIG_FILE makes it fail at once with the reason, not hang. */
+static void the_default_governor_logs_its_warnings_and_refuses_a_fifo(void **state)
+{
+    (void)state;
+    int ok = 0;
+    const char *const typo[] = {"MEMGOV_ROOT_LIMIT", "0", "MEMGOV_ROOT_LIMT", "1GiB", NULL};
+    char *err = default_in_child(typo, &ok);
+    assert_true(ok);
+    assert_non_null(strstr(err, "memgov: corrected: env MEMGOV_ROOT_LIMIT: key 'root.limit' value '0' is below"));
+    assert_non_null(strstr(err, "memgov: warning: env MEMGOV_ROOT_LIMT: unknown key 'MEMGOV_ROOT_LIMT' ignored "
+                                "(did you mean 'MEMGOV_ROOT_LIMIT'?)"));
+    free(err);
+    const char *const quiet[] = {"MEMGOV_ROOT_LIMT", "1GiB", "MEMGOV_LOG_WARNINGS", "false", NULL};
+    err = default_in_child(quiet, &ok);
+    assert_true(ok);
+    assert_string_equal(err, "");
+    free(err);
+    char path[128];
+    snprintf(path, sizeof path, "%s/fifo", scratch_dir());
+    assert_int_equal(mkfifo(path, 0600), 0);
+    const char *const fifo[] = {"MEMGOV_CONFIG_FILE", path, NULL};
+    err = default_in_child(fifo, &ok);
+    assert_false(ok);
+    assert_non_null(strstr(err, "NULL: memgov_default: "));
+    assert_non_null(strstr(err, "is a FIFO"));
+    free(err);
+    remove_scratch();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +377,7 @@ int main(void)
         cmocka_unit_test(the_public_size_and_duration_parsers_take_the_configuration_syntax),
         cmocka_unit_test(memgov_open_keeps_its_warnings_and_clamps_for_the_caller),
         cmocka_unit_test(refused_fallback_thresholds_name_their_sources_and_clamps),
+        cmocka_unit_test(the_default_governor_logs_its_warnings_and_refuses_a_fifo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
