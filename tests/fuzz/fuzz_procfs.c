@@ -2,7 +2,8 @@
  * fixture tree the fuzzer writes (piece i -> paths[i]; an empty or missing piece removes the file), then the
  * memory and CPU parts of the probe, the cgroup directory readers and the PSI reader run on it. Canary files
  * outside the cgroup mount (inside the root and outside it) hold 777777: a probe that reports it followed a
- * cgroup path out of the mount. A directory path from the cgroup readers with a "." or ".." component fails too.
+ * cgroup path out of the mount. A directory path from the cgroup readers with a "." or ".." component fails too,
+ * and so does a MemTotal read as a number exactly when an independent strict check calls its line junk.
  * The tree lives in one mkdtemp directory (under /dev/shm, else /tmp) for the whole run, removed at exit. */
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +98,42 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* The oracle of the junk class: whether meminfo's first MemTotal line is well-formed ("MemTotal:", blanks, a
+ * decimal that fits 64 bits after the kB scaling, then nothing or " kB"), written independently of procfs.c. */
+static int memtotal_well_formed(const char *text, size_t len)
+{
+    for (size_t at = 0; at < len;) {
+        const char *line = text + at, *nl = memchr(line, '\n', len - at);
+        size_t n = nl != NULL ? (size_t)(nl - line) : len - at;
+        at += n + 1;
+        if (n < 9 || memcmp(line, "MemTotal", 8) != 0 || (line[8] != ':' && line[8] != ' ' && line[8] != '\t'))
+            continue;
+        size_t i = line[8] == ':' ? 9 : 8, digits = 0;
+        while (i < n && (line[i] == ' ' || line[i] == '\t'))
+            i++;
+        unsigned __int128 v = 0;
+        for (; i < n && line[i] >= '0' && line[i] <= '9'; i++, digits++)
+            v = v * 10 + (unsigned)(line[i] - '0') > UINT64_MAX ? (unsigned __int128)UINT64_MAX + 1
+                                                                : v * 10 + (unsigned)(line[i] - '0');
+        if (digits == 0 || v > UINT64_MAX)
+            return 0;
+        size_t j = i, k;
+        while (j < n && (line[j] == ' ' || line[j] == '\t'))
+            j++;
+        for (k = j; k < n && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'); k++)
+            ;
+        if (k == n)
+            return 1;
+        if (line[i] == ' ' && n - j >= 2 && memcmp(line + j, "kB", 2) == 0) {
+            for (j += 2; j < n && (line[j] == ' ' || line[j] == '\t' || line[j] == '\r'); j++)
+                ;
+            return j == n && v <= UINT64_MAX / 1024;
+        }
+        return 0;
+    }
+    return 0;
+}
+
 static void check_dir(int rc, const char *dir)
 {
     if (rc == 0 && (strncmp(dir, "/sys/fs/cgroup", 14) != 0 || !mg_cgroup_path_ok(dir)))
@@ -121,6 +158,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             unlink(full);
         start += len + 1;
     }
+    const uint8_t *end0 = memchr(data, 0, size);
+    size_t meminfo_len = end0 != NULL ? (size_t)(end0 - data) : size;
+    /* (the reader's buffer is 16 KiB: only judge meminfo files that fit it whole) */
+    int judge = meminfo_len < 16000, memtotal_ok = memtotal_well_formed((const char *)data, meminfo_len);
     memgov_probe p;
     memset(&p, 0, sizeof p);
     p.struct_size = sizeof p;
@@ -131,6 +172,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* read a canary: the probe left the cgroup mount */
     if (memchr(p.rejected_why, '\0', sizeof p.rejected_why) == NULL)
         abort();
+    if (judge && ((p.sources & MEMGOV_PROBE_SRC_MEMINFO) != 0) != memtotal_ok)
+        abort(); /* junk read as a number, or a good line refused */
     if (p.effective_memory > p.ram_total)
         abort();
     char dir[PATH_MAX];
