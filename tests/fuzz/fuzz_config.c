@@ -1,7 +1,8 @@
 /* libFuzzer target for the configuration parser: any bytes, loaded non-strict or strict (first byte), then the
  * results, the typed gets and both dumps. The configuration is created without probing the machine (no /proc read
- * per input) at a fixed effective memory. A crash, a sanitizer report, a leak or a broken invariant (a dump that
- * is not NUL-terminated at its length, a JSON dump with a raw control byte) fails the run. Dictionary:
+ * per input) at a fixed effective memory. A crash, a sanitizer report, a leak or a broken invariant (more
+ * messages than lines, a dump that is not NUL-terminated at its length, a JSON dump with a raw control byte)
+ * fails the run. Dictionary:
  * config.dict, generated from src/config/keys.c. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,6 +25,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < memgov_config_result_size(res); i++)
         if (memgov_config_result_message(res, i, NULL) == NULL)
             abort();
+    /* Bounded work: at most one message per line, plus the ordered pairs' warnings (7 pairs in 3 modes) and the
+     * byte-order mark's; and one duplicate warning per repeat, the first definition having none. A loader whose
+     * messages grow faster (one per earlier copy of a key: quadratic) fails here at the third copy. */
+    size_t lines = 1, assignments = 0, duplicates = 0;
+    for (size_t i = 0, has_eq = 0; i <= size; i++) {
+        if (i == size || data[i] == '\n') {
+            lines += i < size;
+            assignments += has_eq;
+            has_eq = 0;
+        } else if (data[i] == '=') {
+            has_eq = 1;
+        }
+    }
+    for (size_t i = 0; i < memgov_config_result_size(res); i++) {
+        const char *m = memgov_config_result_message(res, i, NULL); /* "fuzz:LINE: duplicate key '..." */
+        size_t d = strncmp(m, "fuzz:", 5) == 0 ? strspn(m + 5, "0123456789") : 0;
+        duplicates += d > 0 && strncmp(m + 5 + d, ": duplicate key '", 17) == 0;
+    }
+    if (memgov_config_result_size(res) > lines + 3 * 7 + 1 || (duplicates > 0 && duplicates >= assignments))
+        abort();
     memgov_config_set_mode(cfg, MEMGOV_MODE_MINIMAL);
     uint64_t bytes;
     memgov_config_get_size(cfg, "root.limit", &bytes);
