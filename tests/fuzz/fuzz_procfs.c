@@ -3,7 +3,8 @@
  * memory and CPU parts of the probe, the cgroup directory readers and the PSI reader run on it. Canary files
  * outside the cgroup mount (inside the root and outside it) hold 777777: a probe that reports it followed a
  * cgroup path out of the mount. A directory path from the cgroup readers with a "." or ".." component fails too,
- * and so does a MemTotal read as a number exactly when an independent strict check calls its line junk.
+ * and so does a MemTotal read as a number exactly when an independent strict check calls its line junk, or a
+ * first "0::/a" line of /proc/self/cgroup (wherever it lies in the file) that does not give /sys/fs/cgroup/a.
  * The tree lives in one mkdtemp directory (under /dev/shm, else /tmp) for the whole run, removed at exit. */
 #include <errno.h>
 #include <fcntl.h>
@@ -134,6 +135,23 @@ static int memtotal_well_formed(const char *text, size_t len)
     return 0;
 }
 
+/* The oracle of the cut-file class: the path of the first "ID::PATH" line of a /proc/self/cgroup text is "/a". */
+static int first_v2_line_is_a(const char *text, size_t len)
+{
+    for (size_t at = 0; at < len;) {
+        const char *line = text + at, *nl = memchr(line, '\n', len - at);
+        size_t n = nl != NULL ? (size_t)(nl - line) : len - at;
+        at += n + 1;
+        const char *c1 = memchr(line, ':', n);
+        if (c1 == NULL)
+            continue;
+        const char *c2 = memchr(c1 + 1, ':', n - (size_t)(c1 + 1 - line));
+        if (c2 == c1 + 1)
+            return (size_t)(line + n - (c2 + 1)) == 2 && memcmp(c2 + 1, "/a", 2) == 0;
+    }
+    return 0;
+}
+
 static void check_dir(int rc, const char *dir)
 {
     if (rc == 0 && (strncmp(dir, "/sys/fs/cgroup", 14) != 0 || !mg_cgroup_path_ok(dir)))
@@ -142,6 +160,7 @@ static void check_dir(int rc, const char *dir)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    struct { const char *text; size_t len; } pieces[N_PATHS] = {{NULL, 0}};
     size_t start = 0;
     for (size_t i = 0; i < N_PATHS; i++) {
         char full[PATH_MAX];
@@ -152,6 +171,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         const uint8_t *nul = memchr(data + start, 0, size - start);
         size_t len = nul != NULL ? (size_t)(nul - (data + start)) : size - start;
+        pieces[i].text = (const char *)data + start;
+        pieces[i].len = len;
         if (len > 0)
             put(root, paths[i], (const char *)data + start, len);
         else
@@ -177,7 +198,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (p.effective_memory > p.ram_total)
         abort();
     char dir[PATH_MAX];
-    check_dir(mg_cgroup2_dir(root, dir, sizeof dir), dir);
+    int v2 = mg_cgroup2_dir(root, dir, sizeof dir);
+    check_dir(v2, dir);
+    if (pieces[3].len > 0 && first_v2_line_is_a(pieces[1].text, pieces[1].len) &&
+        (v2 != 0 || strcmp(dir, "/sys/fs/cgroup/a") != 0))
+        abort(); /* the 0:: line was not found whole (a cut read of /proc/self/cgroup) */
     check_dir(mg_cgroup1_dir(root, "memory", dir, sizeof dir), dir);
     check_dir(mg_cgroup1_dir(root, "cpu,cpuacct", dir, sizeof dir), dir);
     double avg;
