@@ -35,6 +35,12 @@ const memgov_config_key mg_builtin_keys[] = {
     K("memmap.placement", ENUM, "auto", NULL, NULL, "auto|ram|disk",
       "where memmap arenas go: auto, ram (/dev/shm) or disk (memmap.dir)"),
     K("memmap.cap", SIZE, "0", "0", NULL, NULL, "most bytes of memmap arenas; 0 = no cap"),
+    K("run.report_file", STRING, "", NULL, NULL, NULL,
+      "file to which a process under memgov run appends its exit record (set by memgov run)"),
+    K("run.mode_file", STRING, "", NULL, NULL, NULL,
+      "file rewritten with the mode's name at each mode change and emergency of a process under memgov run"),
+    K("run.on_mode_change", STRING, "", NULL, NULL, NULL,
+      "shell command run at each mode change and emergency of a process under memgov run ($1: the mode)"),
     K("gpu.limit", SIZE, "0", "0", NULL, NULL, "cap on GPU memory in bytes; 0 = no cap (percentages are of host memory)"),
 #undef K
 };

@@ -6,10 +6,14 @@
 # jemalloc.h) to OUTDIR. With a non-empty CACHEDIR, a finished build is kept there under a key made of the
 # tarball's version file, the glue, the configure arguments and the compiler's version, and reused: the normal and
 # the sanitizer builds of one CI run share one jemalloc build (jemalloc itself is never built with sanitizers).
+# MGJE_EXTRA_GLUE (environment, optional): more glue files (paths, space-separated) compiled the same way and added
+# to the archive (the preload library's build: src/preload/meson.build); they are part of the cache key.
 set -eu
 src=$1; out=$2; cache=$3; cc=$4; shift 4
 
-key=$( { printf '%s\n' "$@"; $cc --version 2>&1 | head -n1; cat "$src/VERSION" "$src/mgje_fast.c"; echo glue-2; } |
+extra=${MGJE_EXTRA_GLUE:-}
+# shellcheck disable=SC2086
+key=$( { printf '%s\n' "$@"; $cc --version 2>&1 | head -n1; cat "$src/VERSION" "$src/mgje_fast.c" $extra; echo glue-2; } |
       sha256sum | cut -c1-16)
 if [ -n "$cache" ] && [ -f "$cache/$key/libjemalloc_pic.a" ] && [ -f "$cache/$key/mgje.h" ]; then
   echo "jemalloc: reusing cached build $cache/$key"
@@ -28,8 +32,11 @@ make -j"$jobs" build_lib_static >make.log 2>&1 || { tail -n 30 make.log >&2; exi
 # The glue, compiled as jemalloc compiles its own PIC objects (the command comes from jemalloc's Makefile).
 compile=$(printf 'mg-print-compile:\n\t@echo $(CC) $(CPPFLAGS) $(CFLAGS) $(PIC_CFLAGS)\n' |
           make -s -f Makefile -f - mg-print-compile)
-$compile -Werror -c "$src/mgje_fast.c" -o mgje_fast.pic.o >glue.log 2>&1 || { cat glue.log >&2; exit 1; }
-ar rcs lib/libjemalloc_pic.a mgje_fast.pic.o
+for glue in "$src/mgje_fast.c" $extra; do
+  obj=$(basename "$glue" .c).pic.o
+  $compile -Werror -c "$glue" -o "$obj" >glue.log 2>&1 || { cat glue.log >&2; exit 1; }
+  ar rcs lib/libjemalloc_pic.a "$obj"
+done
 cp lib/libjemalloc_pic.a "$out/"
 cp include/jemalloc/jemalloc.h "$out/mgje.h"
 
