@@ -21,6 +21,7 @@ extern const cli_command cli_demo;
 extern const cli_command cli_probe;
 extern const cli_command cli_config;
 extern const cli_command cli_monitor;
+extern const cli_command cli_run;
 
 /* The fallback part of `memgov demo` (tools/demo_fallback.c), for cmd_demo.c to call; returns CLI_OK or
  * CLI_FAILED. */

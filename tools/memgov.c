@@ -12,6 +12,7 @@ static const cli_command *const commands[] = {
     &cli_probe,
     &cli_config,
     &cli_monitor,
+    &cli_run,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
