@@ -15,25 +15,29 @@
 #  error "mgje_owner.c is written against jemalloc 5.3's internals: check it against this version's emap and edata"
 #endif
 
-size_t mgje_owner(const void *ptr, unsigned *arena);
-
 /* The usable size of the live block that starts at ptr and its arena's index (*arena); 0 (and *arena untouched)
  * when ptr is not the start of a live block of this jemalloc: outside its address map, in an extent that is not
  * active, inside a large block, or not on a region boundary of a slab. Thread safety: any thread; the answer is
  * exact for a block the caller owns (one not being freed concurrently). */
+size_t mgje_owner(const void *ptr, unsigned *arena);
+
 size_t mgje_owner(const void *ptr, unsigned *arena)
 {
     uintptr_t p = (uintptr_t)ptr;
     if (p == 0 || (p >> LG_VADDR) != 0 || (p & 7) != 0)
         return 0;
-    emap_full_alloc_ctx_t full;
-    if (emap_full_alloc_ctx_try_lookup(tsdn_fetch(), &arena_emap_global, ptr, &full) || full.edata == NULL ||
-        full.szind >= SC_NSIZES || edata_state_get(full.edata) != extent_state_active)
+    tsdn_t *tsdn = tsdn_fetch();
+    EMAP_DECLARE_RTREE_CTX;
+    rtree_contents_t c;
+    if (rtree_read_independent(tsdn, &arena_emap_global.rtree, rtree_ctx, p, &c) || c.edata == NULL ||
+        c.metadata.szind >= SC_NSIZES || c.metadata.state != extent_state_active)
         return 0;
-    size_t usable = sz_index2size(full.szind);
-    uintptr_t base = (uintptr_t)edata_addr_get(full.edata);
-    if (full.slab ? (p - base) % usable != 0 : p != base)
+    size_t usable = sz_index2size(c.metadata.szind);
+    uintptr_t diff = p - (uintptr_t)edata_addr_get(c.edata);
+    /* A slab's regions are usable bytes apart (the multiply-shift division jemalloc's own free uses, exact for
+     * multiples: a product that does not give diff back means diff is not one); a large block has one start. */
+    if (c.metadata.slab ? div_compute(&arena_binind_div_info[c.metadata.szind], diff) * usable != diff : diff != 0)
         return 0;
-    *arena = edata_arena_ind_get(full.edata);
+    *arena = edata_arena_ind_get(c.edata);
     return usable;
 }
