@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "budget/budget_internal.h"
+#include "config/fork.h"
+#include "fallback/fallback_internal.h"
 #include "internal/clock.h"
 #include "memgov.h"
 #include "preload/preload.h"
@@ -124,10 +126,15 @@ static void on_emergency(void *ctx, double pressure)
 
 /* ---- fork ------------------------------------------------------------------------------------------------------ */
 
-/* The governor's lock is the one a charge may take (a refusal drains the stocks under it); jemalloc's own locks
- * have jemalloc's handlers, the stock indices charge.c's. */
+/* The locks a charge in the child may need, taken before fork so that no thread that will not survive it holds
+ * one: the fallback machine's (a refusal steps it), the configuration's (a mode change switches its overlay),
+ * the governor's (a refusal drains the stocks under it) and this file's. None of them is held while another is
+ * taken, so any order is free of deadlock. jemalloc's locks have jemalloc's handlers, the stock indices
+ * charge.c's. */
 static void fork_prepare(void)
 {
+    mg_fallback_fork_prepare(memgov_governor_fallback(run.gov));
+    mg_config_fork_prepare(memgov_governor_config(run.gov));
     pthread_mutex_lock(&run.gov->lock);
     pthread_mutex_lock(&run.modes_lock);
 }
@@ -136,14 +143,18 @@ static void fork_parent(void)
 {
     pthread_mutex_unlock(&run.modes_lock);
     pthread_mutex_unlock(&run.gov->lock);
+    mg_config_fork_release(memgov_governor_config(run.gov));
+    mg_fallback_fork_parent(memgov_governor_fallback(run.gov));
 }
 
+/* The child is a process of its own under its own cap (docs/run.md): its record is its own. The monitor's thread
+ * did not survive the fork; refusals still feed the fallback machine. */
 static void fork_child(void)
 {
     pthread_mutex_unlock(&run.modes_lock);
     pthread_mutex_unlock(&run.gov->lock);
-    /* The child is a process of its own under its own cap (docs/run.md): its record is its own. The monitor's
-     * thread did not survive the fork; the machine is still fed by refusals. */
+    mg_config_fork_release(memgov_governor_config(run.gov));
+    mg_fallback_fork_child(memgov_governor_fallback(run.gov));
 }
 
 /* ---- the record at exit ---------------------------------------------------------------------------------------- */

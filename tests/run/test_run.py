@@ -15,6 +15,7 @@ import time
 
 MEMGOV, ENOMEM_EXE, BAD_ALLOC_EXE, STRESS_EXE = (os.path.abspath(a) for a in sys.argv[1:5])
 HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLE = os.path.join(HERE, "..", "..", "examples", "run_halve_batch.py")  # the docs/run.md recipe
 PY = "/usr/bin/python3"
 TMP = tempfile.mkdtemp(prefix="memgov-run-test.")
 failures = []
@@ -76,9 +77,9 @@ def numpy_fits():
 
 def halving_batch():
     n = 6 * 2**20  # naive: 2 arrays of 48 MiB = 96 MiB, 4x the cap
-    naive, _ = run([PY, os.path.join(HERE, "halve_batch.py"), str(n), "naive"], limit="24M")
+    naive, _ = run([PY, EXAMPLE, str(n), "naive"], limit="24M")
     expect(naive.returncode == 1 and b"MemoryError" in naive.stderr, f"naive version: exit {naive.returncode}")
-    p, rep = run([PY, os.path.join(HERE, "halve_batch.py"), str(n), "halving"], limit="24M")
+    p, rep = run([PY, EXAMPLE, str(n), "halving"], limit="24M")
     out = p.stdout.decode()
     expect(p.returncode == 0 and "halvings" in out, f"exit {p.returncode}: {out} {p.stderr[-500:]}")
     expect(int(out.split("halvings ")[1].split()[0]) >= 2, f"did not halve at least twice: {out}")
@@ -116,7 +117,7 @@ def statuses():
     expect(p.returncode == 128 + 15 and rep["signal"] == 15 and rep["process"] is None, f"signal: {p.returncode}")
     p, _ = run(["memgov-no-such-command"])
     expect(p.returncode == 127 and b"command not found" in p.stderr, f"missing: {p.returncode} {p.stderr}")
-    p, _ = run([os.path.join(HERE, "halve_batch.py")])  # not executable
+    p, _ = run([EXAMPLE])  # not executable
     expect(p.returncode == 126, f"not executable: {p.returncode}")
     p, _ = run(["true"], limit="lots")
     expect(p.returncode == 125 and b"'lots' is not a size" in p.stderr, f"bad size: {p.returncode} {p.stderr}")

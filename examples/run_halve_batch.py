@@ -1,6 +1,10 @@
-"""A pipeline step that catches MemoryError and halves its batch (what pipelines already write), run by test_run.py
-under `memgov run --limit CAP`. It sums f(x) = x*x over N float64 values in batches; the naive batch (all N at
-once) needs about 4x the cap, so only the halving version finishes. argv: N naive|halving."""
+"""memgov run's recipe (docs/run.md): a pipeline step that catches MemoryError and halves its batch, as pipelines
+already do, made dependable by a cap that turns "out of memory" into MemoryError instead of the OOM killer:
+
+    memgov run --limit 24M -- /usr/bin/python3 examples/run_halve_batch.py 6291456 halving
+
+It sums x*x over N float64 values in batches; the naive batch (all N at once) needs about 4x that cap, so
+`naive` ends with MemoryError and `halving` finishes with the right sum. tests/run/test_run.py runs both."""
 import sys
 
 import numpy as np
