@@ -4,7 +4,8 @@
 # and `pkg-config --cflags --libs memgov`, and run it against the installed library. With PYTHON_INSTALL_DIR
 # (the Python package is built): the package is installed there, that directory is on /usr/bin/python3's
 # sys.path (for the prefixes /usr/local and /usr), and `import memgov` from the installed copy loads the
-# installed library and allocates a numpy array from a budget.
+# installed library and allocates a numpy array from a budget. With PRELOAD=yes in the environment (the build has
+# the preload library of `memgov run`): it is installed next to libmemgov.so and exports malloc & co. only.
 set -eu
 build=$1; src=$2; cc=$3; sanitize=$4; pydir=${5:-}; prefix=${6:-}; libdir_opt=${7:-}
 dest=$(mktemp -d)
@@ -22,6 +23,19 @@ extra=""
 $cc -std=c11 -Wall -Werror $extra -o "$dest/consumer" "$src/tests/abi/consumer.c" $flags
 libdir=$(dirname "$(find "$dest" -name 'libmemgov.so.1' | head -n1)")
 LD_LIBRARY_PATH=$libdir "$dest/consumer"
+[ -n "$(find "$dest" -name memgov -path '*bin*' -type f)" ] || { echo "FAIL: the memgov program was not installed"; exit 1; }
+if [ "${PRELOAD:-no}" = yes ]; then
+  lib="$libdir/libmemgov-preload.so"
+  [ -f "$lib" ] || { echo "FAIL: $lib was not installed"; exit 1; }
+  for sym in malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign valloc pvalloc \
+             malloc_usable_size __libc_malloc __libc_free __libc_calloc __libc_realloc __libc_memalign; do
+    nm -D --defined-only "$lib" | grep -q " T $sym\$" || { echo "FAIL: $lib does not export $sym"; exit 1; }
+  done
+  if nm -D --defined-only "$lib" | grep -q ' T memgov_\| T mgje_'; then
+    echo "FAIL: $lib exports memgov's or jemalloc's own symbols"; exit 1
+  fi
+  echo "installed: $lib (exports the allocation functions only)"
+fi
 
 [ -n "$pydir" ] || exit 0
 [ -f "$dest$pydir/memgov/__init__.py" ] || { echo "FAIL: the Python package is not in $pydir"; exit 1; }
