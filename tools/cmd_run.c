@@ -2,7 +2,6 @@
  * (libmemgov-preload.so, src/preload), and reports at its end (docs/run.md). */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -33,32 +32,10 @@ typedef struct run_options {
 
 /* ---- sizes ------------------------------------------------------------------------------------------------------ */
 
-/* Parses a size as the configuration does (bytes with a unit, or a percentage of the effective memory). */
-static int parse_size(const char *what, const char *text, uint64_t effective, uint64_t *out)
+/* A size option through the configuration's one size parser; RUN_FAILED after the message. */
+static int parse_size(const char *option, const char *text, uint64_t effective, uint64_t *out)
 {
-    memgov_config *cfg;
-    if (memgov_config_create(&cfg) != MEMGOV_OK) {
-        fprintf(stderr, "memgov run: %s\n", memgov_last_error());
-        return -1;
-    }
-    memgov_config_key key;
-    memgov_config_key_init(&key);
-    key.name = "run.size";
-    key.type = MEMGOV_CONFIG_SIZE;
-    key.default_value = "0";
-    key.doc = "a size given to memgov run";
-    memgov_status st = memgov_config_register(cfg, &key);
-    if (st == MEMGOV_OK && effective != 0)
-        st = memgov_config_set_effective_memory(cfg, effective);
-    if (st == MEMGOV_OK)
-        st = memgov_config_set(cfg, "run.size", text);
-    if (st == MEMGOV_OK)
-        st = memgov_config_get_size(cfg, "run.size", out);
-    if (st != MEMGOV_OK)
-        fprintf(stderr, "memgov run: %s '%s' is not a size (bytes with a unit such as 200MiB or 2GB, or a percentage "
-                        "of the effective memory such as 50%%): %s\n", what, text, memgov_last_error());
-    memgov_config_destroy(cfg);
-    return st == MEMGOV_OK ? 0 : -1;
+    return cli_parse_size(&cli_run, option, text, effective, out) == CLI_OK ? 0 : RUN_FAILED;
 }
 
 /* root.limit as the governed process will resolve it without --limit (defaults, MEMGOV_CONFIG_FILE, MEMGOV_*). */
@@ -311,21 +288,20 @@ static double now_s(void)
 
 static int parse_options(int argc, char **argv, run_options *o)
 {
-    enum { OPT_SOFT = 256, OPT_SPILL, OPT_REPORT, OPT_REPORT_FILE };
+    enum { OPT_LIMIT = 256, OPT_SOFT, OPT_SPILL, OPT_REPORT, OPT_REPORT_FILE };
     static const struct option longs[] = {
-        {"limit", required_argument, NULL, 'l'},
+        {"limit", required_argument, NULL, OPT_LIMIT},
         {"soft", required_argument, NULL, OPT_SOFT},
         {"spill", required_argument, NULL, OPT_SPILL},
         {"report", required_argument, NULL, OPT_REPORT},
         {"report-file", required_argument, NULL, OPT_REPORT_FILE},
         {NULL, 0, NULL, 0},
     };
-    opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "+l:", longs, NULL)) != -1) {
+    while ((c = cli_next_option(&cli_run, argc, argv, longs)) >= 0) {
         switch (c) {
-        case 'l':
+        case OPT_LIMIT:
             o->limit = optarg;
             break;
         case OPT_SOFT:
@@ -336,21 +312,19 @@ static int parse_options(int argc, char **argv, run_options *o)
                             "(docs/run.md); run without --spill\n", optarg);
             return RUN_FAILED;
         case OPT_REPORT:
-            if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0)
-                return cli_usage_error(&cli_run, "--report must be text or json, not '%s'", optarg), RUN_FAILED;
+            if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
+                cli_usage_error(&cli_run, "--report must be text or json, not '%s'", optarg);
+                return RUN_FAILED;
+            }
             o->json = strcmp(optarg, "json") == 0;
             break;
-        case OPT_REPORT_FILE:
+        default: /* OPT_REPORT_FILE */
             o->report_file = optarg;
             break;
-        default:
-            if (optopt != 0)
-                cli_usage_error(&cli_run, "option %s needs a value or is unknown", argv[optind - 1]);
-            else
-                cli_usage_error(&cli_run, "unknown option '%s'", argv[optind - 1]);
-            return RUN_FAILED;
         }
     }
+    if (c == -2)
+        return RUN_FAILED;
     if (optind >= argc) {
         cli_usage_error(&cli_run, "no command to run (give it after --)");
         return RUN_FAILED;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/text.h"
 #include "memgov.h"
 #include "run.h"
 
@@ -118,18 +119,26 @@ void run_report_text(FILE *out, const run_report *r, const run_records *recs)
 
 /* ---- JSON ------------------------------------------------------------------------------------------------------- */
 
+/* A JSON string literal through the shared escaper (internal/text.h), whatever bytes s holds. */
 static void json_string(FILE *out, const char *s)
 {
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(out, "\\u%04x", *p);
-        else
-            fputc(*p, out);
+    char buf[1024];
+    mg_text t;
+    mg_text_init(&t, buf, sizeof buf);
+    mg_text_put_json(&t, s);
+    if (t.len < sizeof buf) {
+        fputs(buf, out);
+        return;
     }
-    fputc('"', out);
+    char *big = malloc(t.len + 1);
+    if (big == NULL) {
+        fputs("null", out);
+        return;
+    }
+    mg_text_init(&t, big, t.len + 1);
+    mg_text_put_json(&t, s);
+    fputs(big, out);
+    free(big);
 }
 
 static void json_modes(FILE *out, const char *modes)

@@ -555,7 +555,6 @@ void mg_fallback_fork_parent(memgov_fallback *fb)
 
 void mg_fallback_fork_child(memgov_fallback *fb)
 {
-    if (fb->delivering && !pthread_equal(fb->deliverer, pthread_self()))
-        fb->delivering = 0;
+    mg_delivery_after_fork(&fb->delivery);
     pthread_mutex_unlock(&fb->lock);
 }

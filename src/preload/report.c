@@ -106,9 +106,9 @@ static void mode_hooks(const char *what, const char *detail)
     }
 }
 
-static void on_transition(void *ctx, const memgov_fallback_transition *t)
+static void on_transition(const memgov_fallback_transition *t, void *user)
 {
-    (void)ctx;
+    (void)user;
     pthread_mutex_lock(&run.modes_lock);
     if (run.n_modes < MODES_KEPT)
         run.modes[run.n_modes++] = t->to;
@@ -116,9 +116,9 @@ static void on_transition(void *ctx, const memgov_fallback_transition *t)
     mode_hooks(memgov_mode_name(t->to), memgov_fallback_reason_name(t->reason));
 }
 
-static void on_emergency(void *ctx, double pressure)
+static void on_emergency(double pressure, void *user)
 {
-    (void)ctx;
+    (void)user;
     char p[32];
     snprintf(p, sizeof p, "%.3f", pressure);
     mode_hooks("emergency", p);
@@ -222,9 +222,9 @@ void mg_preload_report_start(memgov *gov)
     memgov_status st = memgov_budget_add_listener(memgov_root(gov), on_budget_event, NULL);
     memgov_fallback *fb = memgov_governor_fallback(gov);
     if (st == MEMGOV_OK)
-        st = memgov_fallback_subscribe(fb, on_transition, NULL, NULL);
+        st = memgov_fallback_add_listener(fb, on_transition, NULL, NULL);
     if (st == MEMGOV_OK)
-        st = memgov_fallback_on_emergency(fb, on_emergency, NULL, NULL);
+        st = memgov_fallback_add_emergency(fb, on_emergency, NULL, NULL);
     if (st == MEMGOV_OK)
         st = memgov_monitor_start(memgov_governor_monitor(gov));
     if (st != MEMGOV_OK)

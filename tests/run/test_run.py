@@ -120,7 +120,7 @@ def statuses():
     p, _ = run([EXAMPLE])  # not executable
     expect(p.returncode == 126, f"not executable: {p.returncode}")
     p, _ = run(["true"], limit="lots")
-    expect(p.returncode == 125 and b"'lots' is not a size" in p.stderr, f"bad size: {p.returncode} {p.stderr}")
+    expect(p.returncode == 125 and b"'lots': not a size" in p.stderr, f"bad size: {p.returncode} {p.stderr}")
     p, _ = run(["true"], extra=["--spill", TMP])
     expect(p.returncode == 125 and b"not built yet" in p.stderr, f"--spill: {p.returncode} {p.stderr}")
     p, _ = run(["true"], limit="1000000GiB")
