@@ -110,6 +110,11 @@ static void alignments(void)
         void *p = (void *)1;
         CHECK(posix_memalign(&p, odd[i], 64) == EINVAL && p == (void *)1);
     }
+    for (size_t a = 1; a <= 64; a <<= 1) { /* small blocks too: an 8-byte block is only 8-aligned by itself */
+        void *q = memalign(a, 5);
+        CHECK(q != NULL && ((uintptr_t)q & (a - 1)) == 0);
+        free(q);
+    }
     void *p = memalign(48, 10); /* glibc rounds a memalign alignment up to a power of two */
     CHECK(p != NULL && ((uintptr_t)p & 63) == 0);
     free(p);

@@ -1,6 +1,6 @@
 """`memgov run` and libmemgov-preload.so on real programs (suite 'run', normal build only: docs/run.md).
 
-usage: test_run.py MEMGOV ENOMEM_EXE BAD_ALLOC_EXE ALLOC_STRESS_EXE
+usage: test_run.py MEMGOV ENOMEM_EXE BAD_ALLOC_EXE ALLOC_STRESS_EXE DLOPEN_TLS_EXE TLS_MODULE
 
 Each check runs a program under `memgov run` and asserts on its exit status, its output and the exit report
 (JSON); the Debian programs' outputs are compared with runs without memgov. Debian's /usr/bin/python3 with numpy
@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-MEMGOV, ENOMEM_EXE, BAD_ALLOC_EXE, STRESS_EXE = (os.path.abspath(a) for a in sys.argv[1:5])
+MEMGOV, ENOMEM_EXE, BAD_ALLOC_EXE, STRESS_EXE, DLOPEN_TLS_EXE, TLS_MODULE = (os.path.abspath(a) for a in sys.argv[1:7])
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.join(HERE, "..", "..", "examples", "run_halve_batch.py")  # the docs/run.md recipe
 PY = "/usr/bin/python3"
@@ -106,6 +106,16 @@ def allocator_api():
     expect(proc["foreign_frees"] >= 3, f"foreign frees not seen: {proc}")
     expect(rep["children_total"] == 10, f"want 10 exec'd children with records of their own: {rep['children_total']}")
     expect(all(c["refusals"] == 1 for c in rep["children"]), "each exec'd child is refused its 256 MiB by its cap")
+
+
+def dlopen_tls():
+    mods = os.path.join(TMP, "tls")
+    os.makedirs(mods)
+    for i in range(40):  # more than the 14 spare slots of a thread's TLS vector: glibc must grow it with malloc
+        shutil.copy(TLS_MODULE, os.path.join(mods, f"libtls{i}.so"))
+    p, rep = run([DLOPEN_TLS_EXE, mods, "40"], limit="256M")
+    expect(p.returncode == 0 and b"dlopen_tls: ok" in p.stdout, f"exit {p.returncode}: {p.stderr[-500:]}")
+    expect(rep["process"]["allocations"] > 1000, f"nothing charged: {rep['process']}")
 
 
 # ---- exit statuses and bad input -------------------------------------------------------------------------------
@@ -231,6 +241,7 @@ for name, fn in [("numpy ones(10**9) under 200M: MemoryError", numpy_memory_erro
                  ("C++ std::bad_alloc", cxx_bad_alloc),
                  ("C NULL with ENOMEM", c_enomem),
                  ("allocator API stress (threads, fork+exec, alignment, realloc, foreign frees)", allocator_api),
+                 ("dlopen of 40 TLS libraries while threads allocate", dlopen_tls),
                  ("exit statuses and bad input", statuses),
                  ("statically linked program refused", static_program),
                  ("text report", text_report),
