@@ -13,13 +13,14 @@
 
 static char *(*getters[MAX_MODULES])(void);
 static int n_loaded;
+static int n_wanted;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static volatile int stop;
 
+/* Allocates while the modules come in, and 100 rounds more once all are there. */
 static void *worker(void *arg)
 {
     (void)arg;
-    while (!stop) {
+    for (int after = 0; after < 100;) {
         void *p[16];
         for (int i = 0; i < 16; i++) {
             p[i] = malloc((size_t)(i + 1) * 24);
@@ -33,6 +34,8 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&lock);
         for (int i = 0; i < n; i++)
             getters[i]()[0]++; /* this thread's TLS block of module i: allocated with malloc on first touch */
+        if (n == n_wanted)
+            after++;
     }
     return NULL;
 }
@@ -44,6 +47,7 @@ int main(int argc, char **argv)
     int n = atoi(argv[2]);
     if (n > MAX_MODULES)
         n = MAX_MODULES;
+    n_wanted = n;
     pthread_t th[THREADS];
     for (int t = 0; t < THREADS; t++)
         if (pthread_create(&th[t], NULL, worker, NULL) != 0)
@@ -64,7 +68,6 @@ int main(int argc, char **argv)
         getters[n_loaded++] = g;
         pthread_mutex_unlock(&lock);
     }
-    stop = 1;
     for (int t = 0; t < THREADS; t++)
         pthread_join(th[t], NULL);
     puts("dlopen_tls: ok");
