@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "config/config_internal.h"
-#include "config/fork.h"
 #include "internal/error.h"
 #include "internal/idtable.h"
 
@@ -64,15 +63,5 @@ void mg_config_notify(memgov_config *cfg, const char *key)
     pthread_mutex_lock(&cfg->lock);
     if (--cfg->notifying == 0)
         pthread_cond_broadcast(&cfg->idle);
-    pthread_mutex_unlock(&cfg->lock);
-}
-
-void mg_config_fork_prepare(memgov_config *cfg)
-{
-    pthread_mutex_lock(&cfg->lock);
-}
-
-void mg_config_fork_release(memgov_config *cfg)
-{
     pthread_mutex_unlock(&cfg->lock);
 }

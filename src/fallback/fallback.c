@@ -542,19 +542,3 @@ MEMGOV_API memgov_status memgov_fallback_get_stats(memgov_fallback *fb, memgov_f
     pthread_mutex_unlock(&fb->lock);
     return mg_struct_out(out, &s, sizeof s, "memgov_fallback_stats");
 }
-
-void mg_fallback_fork_prepare(memgov_fallback *fb)
-{
-    pthread_mutex_lock(&fb->lock);
-}
-
-void mg_fallback_fork_parent(memgov_fallback *fb)
-{
-    pthread_mutex_unlock(&fb->lock);
-}
-
-void mg_fallback_fork_child(memgov_fallback *fb)
-{
-    mg_delivery_after_fork(&fb->delivery);
-    pthread_mutex_unlock(&fb->lock);
-}

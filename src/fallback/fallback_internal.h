@@ -12,11 +12,4 @@ memgov_status mg_fallback_step_down(memgov_fallback *fb, memgov_fallback_reason 
  * NULL: refusals this thread reports to that machine are counted and move nothing (the run halves the batch). */
 extern _Thread_local memgov_fallback *mg_fallback_halving;
 
-/* For a process that forks while other threads use the machine (the preload library's fork handlers): before
- * fork, takes the machine's lock; after it, releases it, and in the child forgets a delivery that a thread which
- * did not survive the fork was making (the next event delivers the ones it left). */
-void mg_fallback_fork_prepare(memgov_fallback *fb);
-void mg_fallback_fork_parent(memgov_fallback *fb);
-void mg_fallback_fork_child(memgov_fallback *fb);
-
 #endif

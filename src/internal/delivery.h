@@ -54,12 +54,4 @@ static inline void mg_delivery_wait(mg_delivery *d, pthread_mutex_t *lock)
             pthread_cond_wait(&d->idle, lock);
 }
 
-/* In the child of fork(), with the lock held (taken before the fork): a delivery a thread that did not survive the
- * fork was making is over; the next event's thread delivers what it left. */
-static inline void mg_delivery_after_fork(mg_delivery *d)
-{
-    if (d->active && !pthread_equal(d->thread, pthread_self()))
-        d->active = false;
-}
-
 #endif

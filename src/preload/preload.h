@@ -30,7 +30,7 @@ void mg_preload_raw_leave(void);
 extern _Atomic uint64_t mg_preload_early_frees, mg_preload_foreign_frees;
 
 /* After the governor is open, before the first charged allocation: the listeners that feed the exit record, the
- * mode hooks (run.on_mode_change, run.mode_file), the monitor's thread and the fork handlers. Called raw. */
+ * mode hooks (run.on_mode_change, run.mode_file) and the monitor's thread. Called raw. */
 void mg_preload_report_start(memgov *gov);
 
 /* A message on stderr, formatted into a stack buffer (no allocation). */

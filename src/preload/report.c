@@ -2,7 +2,7 @@
  * - at exit, one record line appended to the file of run.report_file (`memgov run` reads it for its report);
  * - at each mode change and emergency of the fallback machine, the file of run.mode_file is rewritten with the
  *   mode's name and the command of run.on_mode_change runs (docs/run.md).
- * It also starts the monitor (whose samples drive the fallback machine) and registers the fork handlers. */
+ * It also starts the monitor (whose samples drive the fallback machine). */
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -13,8 +13,7 @@
 #include <unistd.h>
 
 #include "budget/budget_internal.h"
-#include "config/fork.h"
-#include "fallback/fallback_internal.h"
+#include "internal/atfork.h"
 #include "internal/clock.h"
 #include "memgov.h"
 #include "preload/preload.h"
@@ -126,36 +125,10 @@ static void on_emergency(double pressure, void *user)
 
 /* ---- fork ------------------------------------------------------------------------------------------------------ */
 
-/* The locks a charge in the child may need, taken before fork so that no thread that will not survive it holds
- * one: the fallback machine's (a refusal steps it), the configuration's (a mode change switches its overlay),
- * the governor's (a refusal drains the stocks under it) and this file's. None of them is held while another is
- * taken, so any order is free of deadlock. jemalloc's locks have jemalloc's handlers, the stock indices
- * charge.c's. */
-static void fork_prepare(void)
-{
-    mg_fallback_fork_prepare(memgov_governor_fallback(run.gov));
-    mg_config_fork_prepare(memgov_governor_config(run.gov));
-    pthread_mutex_lock(&run.gov->lock);
-    pthread_mutex_lock(&run.modes_lock);
-}
-
-static void fork_parent(void)
-{
-    pthread_mutex_unlock(&run.modes_lock);
-    pthread_mutex_unlock(&run.gov->lock);
-    mg_config_fork_release(memgov_governor_config(run.gov));
-    mg_fallback_fork_parent(memgov_governor_fallback(run.gov));
-}
-
-/* The child is a process of its own under its own cap (docs/run.md): its record is its own. The monitor's thread
- * did not survive the fork; refusals still feed the fallback machine. */
-static void fork_child(void)
-{
-    pthread_mutex_unlock(&run.modes_lock);
-    pthread_mutex_unlock(&run.gov->lock);
-    mg_config_fork_release(memgov_governor_config(run.gov));
-    mg_fallback_fork_child(memgov_governor_fallback(run.gov));
-}
+/* Every lock of memgov is held across fork() by internal/atfork.c, jemalloc's by jemalloc's handlers; this file's
+ * joins them. A child (with or without exec) is a process of its own under its own cap (docs/run.md): its record
+ * is its own; the monitor's thread did not survive the fork, refusals still feed the fallback machine. */
+static mg_fork_lock modes_fork;
 
 /* ---- the record at exit ---------------------------------------------------------------------------------------- */
 
@@ -179,7 +152,7 @@ __attribute__((destructor)) static void write_record(void)
         return;
     mg_preload_raw_enter();
     memgov_budget_stats st = {.struct_size = sizeof st};
-    memgov_budget_stats_get(memgov_root(run.gov), &st);
+    memgov_budget_get_stats(memgov_root(run.gov), &st);
     memgov_fallback_stats fs = {.struct_size = sizeof fs};
     memgov_fallback_get_stats(memgov_governor_fallback(run.gov), &fs);
     uint64_t over = atomic_load(&run.over_ns), since = atomic_load(&run.over_since_ns);
@@ -219,7 +192,7 @@ void mg_preload_report_start(memgov *gov)
     text_key(cfg, "run.report_file", run.report_file, sizeof run.report_file);
     text_key(cfg, "run.mode_file", run.mode_file, sizeof run.mode_file);
     text_key(cfg, "run.on_mode_change", run.on_mode_change, sizeof run.on_mode_change);
-    memgov_status st = memgov_budget_add_listener(memgov_root(gov), on_budget_event, NULL);
+    memgov_status st = memgov_budget_add_listener(memgov_root(gov), on_budget_event, NULL, NULL);
     memgov_fallback *fb = memgov_governor_fallback(gov);
     if (st == MEMGOV_OK)
         st = memgov_fallback_add_listener(fb, on_transition, NULL, NULL);
@@ -230,7 +203,5 @@ void mg_preload_report_start(memgov *gov)
     if (st != MEMGOV_OK)
         mg_preload_say("memgov-preload: the cap holds, but the report and mode hooks are incomplete: %s\n",
                        memgov_last_error());
-    if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
-        mg_preload_say("memgov-preload: no fork handlers: a fork while another thread is inside memgov may hang "
-                       "the child\n");
+    mg_fork_lock_add(&modes_fork, &run.modes_lock, MG_FORK_RANK_LEAF, NULL, NULL);
 }
