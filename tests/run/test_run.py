@@ -136,6 +136,11 @@ def statuses():
     expect(p.returncode == 125 and b"not built yet" in p.stderr, f"--spill: {p.returncode} {p.stderr}")
     p, _ = run(["true"], limit="1000000GiB")
     expect(p.returncode == 0 and b"above the effective memory" in p.stderr, f"huge limit: {p.stderr}")
+    probe = json.loads(subprocess.run([MEMGOV, "probe", "--json"], capture_output=True, check=True).stdout)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMGOV_")}
+    p, rep = run(["true"], env=env)  # no --limit: root.limit, 90 % of the effective memory
+    want = probe["effective_memory"] * 9 // 10
+    expect(p.returncode == 0 and abs(rep["process"]["limit"] - want) <= 1, f"default cap {rep['process']['limit']}, want {want}")
 
 
 def static_program():
