@@ -131,8 +131,17 @@ static memgov_status misfit(const unsigned char *src, memgov_dtype from, size_t 
         return mg_fail(MEMGOV_ERANGE, "downcast: element %zu (%s %s) does not fit %s (it does not round-trip; "
                        "abs_tolerance %g, rel_tolerance %g)", i, memgov_dtype_name(from), value,
                        memgov_dtype_name(to), o->abs_tolerance, o->rel_tolerance);
-    return mg_fail(MEMGOV_ERANGE, "downcast: element %zu (%s %s) does not fit %s (out of range, not integral, NaN "
-                   "or infinite)", i, memgov_dtype_name(from), value, memgov_dtype_name(to));
+    long double v = load_any(src, from, i);
+    const char *why = v != v ? "NaN has no integer" : isinf(v) ? "infinity has no integer" :
+                      v != truncl(v) ? "not integral" : "out of range";
+    static const char *const ranges[MEMGOV_DTYPE_COUNT_] = {
+        [MEMGOV_DTYPE_INT8] = "[-128, 127]", [MEMGOV_DTYPE_INT16] = "[-32768, 32767]",
+        [MEMGOV_DTYPE_INT32] = "[-2147483648, 2147483647]",
+        [MEMGOV_DTYPE_INT64] = "[-9223372036854775808, 9223372036854775807]", [MEMGOV_DTYPE_UINT8] = "[0, 255]",
+        [MEMGOV_DTYPE_UINT16] = "[0, 65535]", [MEMGOV_DTYPE_UINT32] = "[0, 4294967295]",
+        [MEMGOV_DTYPE_UINT64] = "[0, 18446744073709551615]", [MEMGOV_DTYPE_BOOL] = "[0, 1]"};
+    return mg_fail(MEMGOV_ERANGE, "downcast: element %zu (%s %s) does not fit %s %s: %s", i, memgov_dtype_name(from),
+                   value, memgov_dtype_name(to), ranges[to] ? ranges[to] : "", why);
 }
 
 /* Converts elements [0, n) one by one, front to back, or back to front (widening in place). */
