@@ -158,6 +158,46 @@ static memgov_status convert_generic(const unsigned char *src, memgov_dtype from
     return MEMGOV_OK;
 }
 
+/* Integers (not uint64) to integers, front to back, through int64 without long double. */
+static memgov_status convert_ints(const unsigned char *src, memgov_dtype from, size_t n, unsigned char *dst,
+                                  memgov_dtype to, const memgov_kernels_downcast_options *o, size_t *bad_index)
+{
+    int64_t lo, hi;
+    switch (to) {
+    case MEMGOV_DTYPE_INT8: lo = INT8_MIN, hi = INT8_MAX; break;
+    case MEMGOV_DTYPE_INT16: lo = INT16_MIN, hi = INT16_MAX; break;
+    case MEMGOV_DTYPE_INT32: lo = INT32_MIN, hi = INT32_MAX; break;
+    case MEMGOV_DTYPE_UINT8: lo = 0, hi = UINT8_MAX; break;
+    case MEMGOV_DTYPE_UINT16: lo = 0, hi = UINT16_MAX; break;
+    case MEMGOV_DTYPE_UINT32: lo = 0, hi = UINT32_MAX; break;
+    case MEMGOV_DTYPE_BOOL: lo = 0, hi = 1; break;
+    case MEMGOV_DTYPE_UINT64: lo = 0, hi = INT64_MAX; break;
+    default: lo = INT64_MIN, hi = INT64_MAX; break;
+    }
+    size_t ts = memgov_dtype_size(to);
+    for (size_t i = 0; i < n; i++) {
+        int64_t v;
+        switch (from) {
+        case MEMGOV_DTYPE_INT8: v = MG_LOAD(int8_t, src, i); break;
+        case MEMGOV_DTYPE_INT16: v = MG_LOAD(int16_t, src, i); break;
+        case MEMGOV_DTYPE_INT32: v = MG_LOAD(int32_t, src, i); break;
+        case MEMGOV_DTYPE_UINT16: v = MG_LOAD(uint16_t, src, i); break;
+        case MEMGOV_DTYPE_UINT32: v = MG_LOAD(uint32_t, src, i); break;
+        case MEMGOV_DTYPE_INT64: v = MG_LOAD(int64_t, src, i); break;
+        default: v = MG_LOAD(uint8_t, src, i); break; /* uint8, bool */
+        }
+        if (v < lo || v > hi)
+            return misfit(src, from, i, to, o, bad_index);
+        switch (ts) {
+        case 1: MG_STORE(uint8_t, dst, i, (uint8_t)v); break;
+        case 2: MG_STORE(uint16_t, dst, i, (uint16_t)v); break;
+        case 4: MG_STORE(uint32_t, dst, i, (uint32_t)v); break;
+        default: MG_STORE(uint64_t, dst, i, (uint64_t)v); break;
+        }
+    }
+    return MEMGOV_OK;
+}
+
 memgov_status mg_kconvert(const unsigned char *src, memgov_dtype from, size_t count, unsigned char *dst,
                           memgov_dtype to, const memgov_kernels_downcast_options *opts, size_t *bad_index)
 {
@@ -190,7 +230,8 @@ memgov_status mg_kconvert(const unsigned char *src, memgov_dtype from, size_t co
         }
         return MEMGOV_OK;
     }
-    (void)fs;
+    if (!mg_dtype_is_float(from) && !mg_dtype_is_float(to) && from != MEMGOV_DTYPE_UINT64 && !(ts > fs && dst == src))
+        return convert_ints(src, from, count, dst, to, opts, bad_index);
     return convert_generic(src, from, count, dst, to, opts, ts > fs && dst == src, bad_index);
 }
 

@@ -50,19 +50,37 @@ static inline uint64_t mix64(uint64_t x)
     return x;
 }
 
-static uint64_t hash_bytes(const char *p, size_t n)
+static inline uint64_t load64(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline uint64_t load32(const char *p)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/* A 64-bit hash of n bytes: 8-byte words folded by multiply and xor-shift, the tail read as (overlapping) fixed-size
+ * loads so that no variable-length copy is needed, then mixed. */
+static inline uint64_t hash_bytes(const char *p, size_t n)
 {
     uint64_t h = UINT64_C(0x6a09e667f3bcc909) ^ ((uint64_t)n * UINT64_C(0x9e3779b97f4a7c15));
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h = (h ^ w) * UINT64_C(0xbf58476d1ce4e5b9);
-        h ^= h >> 31;
-    }
-    if (i < n) {
-        uint64_t w = 0;
-        memcpy(&w, p + i, n - i);
+    if (n >= 8) {
+        size_t i = 0;
+        for (; i + 8 < n; i += 8) {
+            h = (h ^ load64(p + i)) * UINT64_C(0xbf58476d1ce4e5b9);
+            h ^= h >> 31;
+        }
+        h = (h ^ load64(p + n - 8)) * UINT64_C(0x94d049bb133111eb); /* the last 8 bytes, overlapping */
+    } else if (n >= 4) {
+        h = (h ^ (load32(p) << 32 | load32(p + n - 4))) * UINT64_C(0x94d049bb133111eb);
+    } else if (n > 0) {
+        uint64_t w = (uint64_t)(unsigned char)p[0] << 16 | (uint64_t)(unsigned char)p[n / 2] << 8 |
+                     (unsigned char)p[n - 1];
         h = (h ^ w) * UINT64_C(0x94d049bb133111eb);
     }
     return mix64(h);
@@ -157,11 +175,10 @@ static bool grow_table(memgov_kernels_dict *d, table *t)
 }
 
 /* The code of the string (p, n) or the int64 v, inserted at the end of the dictionary if new. -1 on failure. */
-static int64_t lookup(memgov_kernels_dict *d, table *t, const char *p, size_t n, int64_t v)
+static inline int64_t lookup(memgov_kernels_dict *d, table *t, const char *p, size_t n, int64_t v, uint64_t h)
 {
     if ((d->size + 1) * 2 > t->cap && !grow_table(d, t))
         return -1;
-    uint64_t h = d->strings ? hash_bytes(p, n) : mix64((uint64_t)v);
     uint64_t tag = h >> CODE_BITS;
     size_t mask = t->cap - 1, i = (size_t)h & mask;
     for (;; i = (i + 1) & mask) {
@@ -322,36 +339,54 @@ static memgov_status build(memgov_budget *budget, const source *s, const memgov_
         t.cap = 1024;
         ok = t.slots != NULL;
     }
-    for (size_t i = 0; ok && i < s->count; i++) {
-        int64_t code = -1;
-        if (is_null(s, i)) {
-            d->nulls++;
-        } else {
-            const char *p = NULL;
-            size_t n = 0;
+    /* In batches: hashes first, with a prefetch of each one's slot, then the lookups (the table and the
+     * dictionary outgrow the caches at a million distinct values). */
+    enum { BATCH = 16 };
+    const char *bp[BATCH];
+    size_t bn[BATCH];
+    uint64_t bh[BATCH];
+    int64_t bv[BATCH];
+    for (size_t base = 0; ok && base < s->count; base += BATCH) {
+        size_t m = s->count - base < BATCH ? s->count - base : BATCH;
+        for (size_t k = 0; k < m; k++) {
+            size_t i = base + k;
+            bp[k] = NULL;
+            bn[k] = 0;
+            bv[k] = 0;
+            if (is_null(s, i))
+                continue;
             switch (s->kind) {
             case SRC_UTF8:
-                n = (size_t)(s->off32[i + 1] - s->off32[i]);
-                p = n ? s->data + s->off32[i] : "";
+                bn[k] = (size_t)(s->off32[i + 1] - s->off32[i]);
+                bp[k] = bn[k] ? s->data + s->off32[i] : "";
                 break;
             case SRC_LARGE_UTF8:
-                n = (size_t)(s->off64[i + 1] - s->off64[i]);
-                p = n ? s->data + s->off64[i] : "";
+                bn[k] = (size_t)(s->off64[i + 1] - s->off64[i]);
+                bp[k] = bn[k] ? s->data + s->off64[i] : "";
                 break;
             case SRC_PTRS:
-                p = s->ptrs[i];
-                n = s->lengths[i];
+                bn[k] = s->lengths[i];
+                bp[k] = bn[k] ? s->ptrs[i] : "";
                 break;
             case SRC_INT64:
+                bp[k] = "";
+                bv[k] = MG_LOAD(int64_t, s->values, i);
                 break;
             }
-            code = lookup(d, &t, p, n, s->kind == SRC_INT64 ? MG_LOAD(int64_t, s->values, i) : 0);
-            ok = code >= 0;
+            bh[k] = d->strings ? hash_bytes(bp[k], bn[k]) : mix64((uint64_t)bv[k]);
+            __builtin_prefetch(&t.slots[bh[k] & (t.cap - 1)]);
         }
-        if (wide == 4)
-            MG_STORE(int32_t, d->codes, i, (int32_t)code);
-        else
-            MG_STORE(int64_t, d->codes, i, code);
+        for (size_t k = 0; ok && k < m; k++) {
+            int64_t code = -1;
+            if (bp[k] == NULL)
+                d->nulls++;
+            else
+                ok = (code = lookup(d, &t, bp[k], bn[k], bv[k], bh[k])) >= 0;
+            if (wide == 4)
+                MG_STORE(int32_t, d->codes, base + k, (int32_t)code);
+            else
+                MG_STORE(int64_t, d->codes, base + k, code);
+        }
     }
     memgov_free(budget, t.slots);
     if (ok && (o.flags & MEMGOV_FACTORIZE_SORT))
