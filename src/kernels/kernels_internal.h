@@ -81,6 +81,38 @@ static inline void mg_kblock_init(mg_kblock *b)
     b->max = -__builtin_inf();
 }
 
+/* The scalar part of a block summary, shared by every variant: folds x[from, n) into b's count, NaN count, sums,
+ * min and max (b->n counts non-NaN values), then ... */
+static inline void mg_kblock_fold(const void *x, size_t from, size_t n, double shift, mg_kblock *b)
+{
+    for (size_t i = from; i < n; i++) {
+        double v;
+        memcpy(&v, (const unsigned char *)x + i * 8, 8);
+        if (v != v) {
+            b->nan++;
+            continue;
+        }
+        b->n++;
+        b->sum += v;
+        b->ssum += v - shift;
+        b->min = v < b->min ? v : b->min;
+        b->max = v > b->max ? v : b->max;
+    }
+}
+
+/* ... the squared deviations of x[from, n) - shift from `mean` (NaN skipped). */
+static inline double mg_kblock_m2(const void *x, size_t from, size_t n, double shift, double mean)
+{
+    double m2 = 0;
+    for (size_t i = from; i < n; i++) {
+        double v;
+        memcpy(&v, (const unsigned char *)x + i * 8, 8);
+        if (v == v)
+            m2 += (v - shift - mean) * (v - shift - mean);
+    }
+    return m2;
+}
+
 /* ---- scan state of a downcast plan (mergeable, for the fused call's blocks) -------------------------------- */
 
 typedef struct mg_kstate {

@@ -76,30 +76,9 @@ static size_t narrow_f64_f32(const void *x, size_t n, void *dst)
 static void block_f64(const void *x, size_t n, double shift, mg_kblock *b)
 {
     mg_kblock_init(b);
-    double sum = 0, ssum = 0;
-    for (size_t i = 0; i < n; i++) {
-        double v = MG_LOAD(double, x, i);
-        if (v != v) {
-            b->nan++;
-            continue;
-        }
-        b->n++;
-        sum += v;
-        ssum += v - shift;
-        b->min = v < b->min ? v : b->min;
-        b->max = v > b->max ? v : b->max;
-    }
-    b->sum = sum;
-    b->ssum = ssum;
-    if (b->n == 0)
-        return;
-    double mean = ssum / (double)b->n, m2 = 0;
-    for (size_t i = 0; i < n; i++) {
-        double v = MG_LOAD(double, x, i);
-        if (v == v)
-            m2 += (v - shift - mean) * (v - shift - mean);
-    }
-    b->m2 = m2;
+    mg_kblock_fold(x, 0, n, shift, b);
+    if (b->n > 0)
+        b->m2 = mg_kblock_m2(x, 0, n, shift, b->ssum / (double)b->n);
 }
 
 const mg_kernels_variant mg_kernels_scalar = {

@@ -160,27 +160,17 @@ static void block_f64(const void *x, size_t n, double shift, mg_kblock *b)
         lo = a[j] < lo ? a[j] : lo;
         hi = c[j] > hi ? c[j] : hi;
     }
-    for (; i < n; i++) {
-        double v = MG_LOAD(double, p, i);
-        if (v != v) {
-            nan++;
-            continue;
-        }
-        sum += v;
-        ssum += v - shift;
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
-    }
     b->nan = nan;
-    b->n = n - nan;
+    b->n = body - nan;
     b->sum = sum;
     b->ssum = ssum;
     b->min = lo;
     b->max = hi;
     b->m2 = 0;
+    mg_kblock_fold(p, body, n, shift, b);
     if (b->n == 0)
         return;
-    double mean = ssum / (double)b->n;
+    double mean = b->ssum / (double)b->n;
     __m256d vm = _mm256_set1_pd(mean), m0 = _mm256_setzero_pd(), m1 = m0;
     for (i = 0; i < body; i += 4) {
         __m256d v = _mm256_loadu_pd((const double *)(p + i * 8));
@@ -191,11 +181,7 @@ static void block_f64(const void *x, size_t n, double shift, mg_kblock *b)
             m0 = _mm256_add_pd(m0, _mm256_mul_pd(d, d));
     }
     double m2 = hsum(_mm256_add_pd(m0, m1));
-    for (; i < n; i++) {
-        double v = MG_LOAD(double, p, i);
-        if (v == v)
-            m2 += (v - shift - mean) * (v - shift - mean);
-    }
+    m2 += mg_kblock_m2(p, body, n, shift, mean);
     b->m2 = m2;
 }
 

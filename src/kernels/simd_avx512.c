@@ -125,27 +125,17 @@ static void block_f64(const void *x, size_t n, double shift, mg_kblock *b)
     }
     double sum = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1)), ssum = _mm512_reduce_add_pd(_mm512_add_pd(t0, t1));
     double lo = _mm512_reduce_min_pd(vlo), hi = _mm512_reduce_max_pd(vhi);
-    for (; i < n; i++) {
-        double v = MG_LOAD(double, p, i);
-        if (v != v) {
-            nan++;
-            continue;
-        }
-        sum += v;
-        ssum += v - shift;
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
-    }
     b->nan = nan;
-    b->n = n - nan;
+    b->n = body - nan;
     b->sum = sum;
     b->ssum = ssum;
     b->min = lo;
     b->max = hi;
     b->m2 = 0;
+    mg_kblock_fold(p, body, n, shift, b);
     if (b->n == 0)
         return;
-    double mean = ssum / (double)b->n;
+    double mean = b->ssum / (double)b->n;
     __m512d vm = _mm512_set1_pd(mean), m0 = _mm512_setzero_pd(), m1 = m0;
     for (i = 0; i < body; i += 8) {
         __m512d v = _mm512_loadu_pd(p + i * 8);
@@ -157,11 +147,7 @@ static void block_f64(const void *x, size_t n, double shift, mg_kblock *b)
             m0 = _mm512_add_pd(m0, _mm512_mul_pd(d, d));
     }
     double m2 = _mm512_reduce_add_pd(_mm512_add_pd(m0, m1));
-    for (; i < n; i++) {
-        double v = MG_LOAD(double, p, i);
-        if (v == v)
-            m2 += (v - shift - mean) * (v - shift - mean);
-    }
+    m2 += mg_kblock_m2(p, body, n, shift, mean);
     b->m2 = m2;
 }
 
