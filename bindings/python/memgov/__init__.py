@@ -34,6 +34,16 @@ __version__: str = _LIB.memgov_version_string().decode()
 #: How the loaded C library was built (memgov_build_info()).
 build_info: str = _LIB.memgov_build_info().decode()
 
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    """memgov.kernels and memgov.pandas load on first use (they import numpy, and pandas)."""
+    if name in ("kernels", "pandas"):
+        import importlib
+        return importlib.import_module("." + name, __name__)
+    raise AttributeError(f"module 'memgov' has no attribute {name!r}")
+
+
 __all__ = [
     "Alert", "Budget", "BudgetEvent", "BudgetExceededError", "BudgetStats", "BusyError", "CanceledError",
     "Config", "ConfigChange", "ConfigTypeError", "ExistsError", "Fallback", "FallbackStats", "Governor",

@@ -200,6 +200,46 @@ ALERT_FN = CFUNCTYPE(None, POINTER(Alert), c_void_p)
 LEAK_FN = CFUNCTYPE(None, c_uint32, c_void_p)
 REPORT_TEXT, REPORT_JSON = 0, 1
 
+# kernels.h (experimental tier)
+class DowncastOptions(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("flags", c_uint32), ("abs_tolerance", c_double),
+                ("rel_tolerance", c_double)]
+
+
+DOWNCAST_UNSIGNED, DOWNCAST_FLOAT_TO_INT, DOWNCAST_KEEP_FLOAT64 = 0x1, 0x2, 0x4
+
+
+class DowncastPlan(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("from_", c_int), ("to", c_int), ("count", c_uint64),
+                ("nan_count", c_uint64), ("min", c_double), ("max", c_double), ("int_min", ctypes.c_int64),
+                ("int_max", ctypes.c_int64), ("uint_min", c_uint64), ("uint_max", c_uint64),
+                ("bytes_from", c_uint64), ("bytes_to", c_uint64), ("bytes_saved", c_uint64)]
+
+
+class FactorizeOptions(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("flags", c_uint32)]
+
+
+FACTORIZE_SORT = 0x1
+
+
+class Accumulator(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("count", c_uint64), ("nan_count", c_uint64), ("min", c_double),
+                ("max", c_double), ("shift", c_double), ("mean", c_double), ("m2", c_double), ("sum", c_double),
+                ("sum_c", c_double)]
+
+
+class KernelsSummary(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("count", c_uint64), ("nan_count", c_uint64), ("min", c_double),
+                ("max", c_double), ("mean", c_double), ("var", c_double), ("var_sample", c_double),
+                ("std", c_double), ("sum", c_double)]
+
+
+#: memgov_dtype values (common.h) by numpy dtype name.
+DTYPES = {"int8": 1, "int16": 2, "int32": 3, "int64": 4, "uint8": 5, "uint16": 6, "uint32": 7, "uint64": 8,
+          "float16": 9, "float32": 10, "float64": 11, "bool": 12}
+
+
 # ---- prototypes: name -> (restype, argtypes) --------------------------------------------------------------------
 
 # memgov/chunk.h (experimental tier)
@@ -354,6 +394,28 @@ PROTOTYPES = {
     "memgov_csv_header": (_S, [_P, POINTER(c_uint64)]),
     "memgov_csv_next": (_S, [_P, POINTER(CsvChunk)]),
     "memgov_csv_close": (None, [_P]),
+    # kernels.h (experimental tier)
+    "memgov_kernels_isa": (c_char_p, []),
+    "memgov_kernels_downcast_options_init": (None, [POINTER(DowncastOptions)]),
+    "memgov_kernels_plan_downcast": (_S, [_P, c_int, c_size_t, POINTER(DowncastOptions), POINTER(DowncastPlan)]),
+    "memgov_kernels_apply_downcast": (_S, [_P, c_int, c_size_t, _P, c_int, POINTER(DowncastOptions),
+                                           POINTER(c_size_t)]),
+    "memgov_kernels_downcast": (_S, [_P, c_int, c_size_t, _P, POINTER(DowncastOptions), POINTER(DowncastPlan)]),
+    "memgov_kernels_factorize_options_init": (None, [POINTER(FactorizeOptions)]),
+    "memgov_kernels_factorize_large_utf8": (_S, [_P, _P, _P, c_size_t, c_size_t, _P, POINTER(FactorizeOptions),
+                                                 POINTER(_P)]),
+    "memgov_kernels_factorize_int64": (_S, [_P, _P, c_size_t, _P, POINTER(FactorizeOptions), POINTER(_P)]),
+    "memgov_kernels_dict_destroy": (None, [_P]),
+    "memgov_kernels_dict_size": (c_size_t, [_P]),
+    "memgov_kernels_dict_null_count": (c_size_t, [_P]),
+    "memgov_kernels_dict_codes": (_P, [_P, POINTER(c_int), POINTER(c_size_t)]),
+    "memgov_kernels_dict_strings": (_S, [_P, POINTER(POINTER(ctypes.c_int64)), POINTER(_P)]),
+    "memgov_kernels_dict_int64": (_P, [_P]),
+    "memgov_kernels_describe": (_S, [_P, c_int, c_size_t, POINTER(KernelsSummary)]),
+    "memgov_kernels_accumulator_init": (None, [POINTER(Accumulator)]),
+    "memgov_kernels_accumulate": (_S, [POINTER(Accumulator), _P, c_int, c_size_t]),
+    "memgov_kernels_accumulator_merge": (_S, [POINTER(Accumulator), POINTER(Accumulator)]),
+    "memgov_kernels_accumulator_result": (_S, [POINTER(Accumulator), POINTER(KernelsSummary)]),
 }
 
 
