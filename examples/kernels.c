@@ -89,7 +89,7 @@ int main(void)
     st = memgov_kernels_factorize_utf8(budget, offsets, data, sizeof data - 1, 6, NULL, NULL, &dict);
     printf("in a 64-byte budget: %s (%s)\n", memgov_status_name(st), memgov_last_error());
     memgov_budget_stats bst = {.struct_size = sizeof bst};
-    CHECK(memgov_budget_stats_get(budget, &bst));
+    CHECK(memgov_budget_get_stats(budget, &bst));
     printf("budget use after the refusal: %llu bytes\n", (unsigned long long)bst.used);
 
     /* 4. Statistics of two chunks (e.g. two threads), merged. */

@@ -81,8 +81,8 @@ typedef struct memgov_kernels_downcast_plan {
  *   target wins when it is strictly narrower than the float target (a tie keeps the float). float16 and float32
  *   columns stay as they are unless they become integers.
  * - an empty column: int8 for integer columns, float32 for float64 (float16/float32: unchanged).
- * Errors: MEMGOV_EINVAL (src NULL with count > 0, plan NULL, bad struct_size, unknown dtype, bad tolerance),
- * MEMGOV_EOVERFLOW (count * element size overflows). Thread safety: any thread. */
+ * Errors: MEMGOV_EINVAL (src NULL with count > 0, plan NULL, bad struct_size, unknown flag or dtype, negative or NaN
+ * tolerance), MEMGOV_EOVERFLOW (count above SIZE_MAX / 8, for every downcast call). Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_kernels_plan_downcast(const void *src, memgov_dtype from, size_t count,
                                                      const memgov_kernels_downcast_options *opts, memgov_kernels_downcast_plan *plan);
 

@@ -241,8 +241,8 @@ memgov_status mg_kcheck_column(const char *what, const void *src, memgov_dtype f
     if (src == NULL && count > 0)
         return mg_fail(MEMGOV_EINVAL, "%s: src is NULL with count %zu", what, count);
     if (count > SIZE_MAX / 8)
-        return mg_fail(MEMGOV_EOVERFLOW, "%s: count %zu * %zu bytes overflows size_t", what, count,
-                       memgov_dtype_size(from));
+        return mg_fail(MEMGOV_EOVERFLOW, "%s: count %zu exceeds SIZE_MAX / 8 = %zu (the bytes of the widest "
+                       "element type would overflow size_t)", what, count, SIZE_MAX / 8);
     return MEMGOV_OK;
 }
 

@@ -122,7 +122,10 @@ static bool same_double(double a, double b)
 
 static void check_variant(const char *name)
 {
-    assert_true(mg_kernels_variant_built(name));
+    if (!mg_kernels_variant_built(name)) { /* not x86-64: only the scalar variant is built */
+        printf("SKIPPED: the %s kernel variant is not built for this architecture\n", name);
+        skip();
+    }
     const mg_kernels_variant *v = mg_kernels_variant_named(name), *s = &mg_kernels_scalar;
     if (v == NULL) {
         printf("SKIPPED: the %s kernel variant is built but this CPU lacks %s; it was not run\n", name,
@@ -713,7 +716,7 @@ static int close_gov(void **state)
 static uint64_t used(memgov_budget *b)
 {
     memgov_budget_stats st = {.struct_size = sizeof st};
-    assert_int_equal(memgov_budget_stats_get(b, &st), MEMGOV_OK);
+    assert_int_equal(memgov_budget_get_stats(b, &st), MEMGOV_OK);
     return st.used;
 }
 
