@@ -12,10 +12,7 @@
 
 MEMGOV_API void memgov_budget_options_init(memgov_budget_options *opts)
 {
-    if (opts == NULL)
-        return;
-    memset(opts, 0, sizeof *opts);
-    opts->struct_size = sizeof *opts;
+    mg_struct_init(opts, sizeof *opts);
 }
 
 static memgov_status check_limits(const char *name, uint64_t hard, uint64_t soft)

@@ -30,10 +30,7 @@ struct memgov_batcher {
 
 MEMGOV_API void memgov_batcher_options_init(memgov_batcher_options *o)
 {
-    if (o == NULL)
-        return;
-    memset(o, 0, sizeof *o);
-    o->struct_size = sizeof *o;
+    mg_struct_init(o, sizeof *o);
 }
 
 static memgov_status read_options(const memgov_batcher_options *opts, memgov_batcher_options *o)

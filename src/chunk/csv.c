@@ -52,10 +52,8 @@ struct memgov_csv {
 
 MEMGOV_API void memgov_csv_options_init(memgov_csv_options *o)
 {
-    if (o == NULL)
+    if (!mg_struct_init(o, sizeof *o))
         return;
-    memset(o, 0, sizeof *o);
-    o->struct_size = sizeof *o;
     o->target_bytes = DEFAULT_TARGET;
     o->delimiter = ',';
     o->quote = '"';

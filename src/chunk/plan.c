@@ -10,10 +10,7 @@
 
 MEMGOV_API void memgov_chunk_plan_options_init(memgov_chunk_plan_options *o)
 {
-    if (o == NULL)
-        return;
-    memset(o, 0, sizeof *o);
-    o->struct_size = sizeof *o;
+    mg_struct_init(o, sizeof *o);
 }
 
 /* The smallest headroom over budget and its ancestors: below the soft limit while it is not crossed, else below

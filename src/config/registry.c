@@ -106,10 +106,7 @@ static memgov_status register_locked(memgov_config *cfg, const memgov_config_key
 
 MEMGOV_API void memgov_config_key_init(memgov_config_key *key)
 {
-    if (key == NULL)
-        return;
-    memset(key, 0, sizeof *key);
-    key->struct_size = sizeof *key;
+    mg_struct_init(key, sizeof *key);
 }
 
 MEMGOV_API memgov_status memgov_config_register(memgov_config *cfg, const memgov_config_key *key)

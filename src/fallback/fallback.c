@@ -68,18 +68,13 @@ MEMGOV_API const char *memgov_fallback_reason_name(memgov_fallback_reason reason
 
 MEMGOV_API void memgov_pressure_init(memgov_pressure *p)
 {
-    if (p == NULL)
-        return;
-    memset(p, 0, sizeof *p);
-    p->struct_size = sizeof *p;
+    mg_struct_init(p, sizeof *p);
 }
 
 MEMGOV_API void memgov_fallback_options_init(memgov_fallback_options *o)
 {
-    if (o == NULL)
+    if (!mg_struct_init(o, sizeof *o))
         return;
-    memset(o, 0, sizeof *o);
-    o->struct_size = sizeof *o;
     o->light_enter = 0.70;
     o->light_exit = 0.60;
     o->minimal_enter = 0.85;

@@ -12,10 +12,8 @@ _Thread_local memgov_fallback *mg_fallback_halving;
 
 MEMGOV_API void memgov_fallback_run_options_init(memgov_fallback_run_options *o)
 {
-    if (o == NULL)
+    if (!mg_struct_init(o, sizeof *o))
         return;
-    memset(o, 0, sizeof *o);
-    o->struct_size = sizeof *o;
     o->max_attempts = 4; /* one per mode, and one more in MINIMAL after the longest pause */
     o->backoff_ns = 100000000u;
     o->backoff_max_ns = 2000000000u;

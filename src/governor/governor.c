@@ -20,10 +20,7 @@ struct memgov {
 
 MEMGOV_API void memgov_options_init(memgov_options *opts)
 {
-    if (opts == NULL)
-        return;
-    memset(opts, 0, sizeof *opts);
-    opts->struct_size = sizeof *opts;
+    mg_struct_init(opts, sizeof *opts);
 }
 
 static memgov_status open_governor(const memgov_options *opts, memgov **out, bool is_default)

@@ -2,8 +2,21 @@
 #ifndef MG_INTERNAL_STRUCTSIZE_H
 #define MG_INTERNAL_STRUCTSIZE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include "memgov/common.h"
+
+/* The start of every public memgov_*_init(T *p): zero-fills the struct at p (size bytes, sizeof *p) and sets its
+ * first field, size_t struct_size, to size. Returns false, touching nothing, when p is NULL; true otherwise. */
+static inline bool mg_struct_init(void *p, size_t size)
+{
+    if (p == NULL)
+        return false;
+    memset(p, 0, size);
+    memcpy(p, &size, sizeof size); /* struct_size is always the first field */
+    return true;
+}
 
 /* Copies a caller's option struct into the library's own `ours` (ours_size bytes, already filled with the
  * defaults by the caller of this function when `theirs` is NULL). `theirs` begins with size_t struct_size.

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "internal/error.h"
+#include "internal/structsize.h"
 #include "kernels/kernels_internal.h"
 
 struct memgov_kernels_dict {
@@ -510,10 +511,7 @@ MEMGOV_API memgov_status memgov_kernels_factorize_int64(memgov_budget *budget, c
 
 MEMGOV_API void memgov_kernels_factorize_options_init(memgov_kernels_factorize_options *opts)
 {
-    if (opts == NULL)
-        return;
-    memset(opts, 0, sizeof *opts);
-    opts->struct_size = sizeof *opts;
+    mg_struct_init(opts, sizeof *opts);
 }
 
 /* ---- accessors --------------------------------------------------------------------------------------------- */

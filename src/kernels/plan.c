@@ -9,10 +9,7 @@
 
 MEMGOV_API void memgov_kernels_downcast_options_init(memgov_kernels_downcast_options *opts)
 {
-    if (opts == NULL)
-        return;
-    memset(opts, 0, sizeof *opts);
-    opts->struct_size = sizeof *opts;
+    mg_struct_init(opts, sizeof *opts);
 }
 
 memgov_status mg_kdowncast_opts(memgov_kernels_downcast_options *ours, const memgov_kernels_downcast_options *theirs,

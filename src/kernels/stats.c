@@ -9,10 +9,8 @@
 
 MEMGOV_API void memgov_kernels_accumulator_init(memgov_kernels_accumulator *acc)
 {
-    if (acc == NULL)
+    if (!mg_struct_init(acc, sizeof *acc))
         return;
-    memset(acc, 0, sizeof *acc);
-    acc->struct_size = sizeof *acc;
     acc->min = acc->max = NAN;
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/structsize.h"
 #include "knn/topk.h"
 #include "memgov/chunk.h"
 #include "memgov/extension.h"
@@ -24,10 +25,8 @@
 
 MEMGOV_API void memgov_knn_options_init(memgov_knn_options *o)
 {
-    if (o == NULL)
+    if (!mg_struct_init(o, sizeof *o))
         return;
-    memset(o, 0, sizeof *o);
-    o->struct_size = sizeof *o;
     o->metric = MEMGOV_KNN_L2;
     o->threads = 1;
 }

@@ -21,10 +21,8 @@
 
 MEMGOV_API void memgov_monitor_options_init(memgov_monitor_options *o)
 {
-    if (o == NULL)
+    if (!mg_struct_init(o, sizeof *o))
         return;
-    memset(o, 0, sizeof *o);
-    o->struct_size = sizeof *o;
     o->interval_ns = 1000000000u;
     o->history_capacity = 3600;
     o->trend_window_ns = 60000000000u;
@@ -36,10 +34,7 @@ MEMGOV_API void memgov_monitor_options_init(memgov_monitor_options *o)
 
 MEMGOV_API void memgov_alert_rule_init(memgov_alert_rule *rule)
 {
-    if (rule == NULL)
-        return;
-    memset(rule, 0, sizeof *rule);
-    rule->struct_size = sizeof *rule;
+    mg_struct_init(rule, sizeof *rule);
 }
 
 MEMGOV_API const char *memgov_alert_level_name(memgov_alert_level level)

@@ -12,10 +12,7 @@
 
 MEMGOV_API void memgov_probe_options_init(memgov_probe_options *opts)
 {
-    if (opts == NULL)
-        return;
-    memset(opts, 0, sizeof *opts);
-    opts->struct_size = sizeof *opts;
+    mg_struct_init(opts, sizeof *opts);
 }
 
 int mg_probe_refused(memgov_probe *p, unsigned src, const char *path, int rc)
