@@ -7,9 +7,19 @@ import ctypes
 from typing import Union
 
 from ._lib import LIB
-from .errors import error_for, InvalidArgumentError, ParseError, RangeError
+from .errors import error_for, ConfigTypeError, InvalidArgumentError, ParseError, RangeError
 
 SizeLike = Union[int, str]
+
+def _check_parse(st: int, what: str) -> None:
+    """Raises for a failed parse: text that is not a size or duration (MEMGOV_ETYPE or MEMGOV_EPARSE) is a
+    ParseError, any other status its own class; the message is the library's, prefixed with `what`."""
+    if st == 0:
+        return
+    err = error_for(st)
+    cls = ParseError if st in (ConfigTypeError.status, ParseError.status) else type(err)
+    raise cls(f"{what}: {err.message}", st)
+
 
 def parse_size(value: SizeLike, what: str = "size") -> int:
     """Bytes of `value`: a non-negative int below 2**64, or text such as "2GiB", "512M", "80%".
@@ -30,11 +40,7 @@ def parse_size(value: SizeLike, what: str = "size") -> int:
         from .probe import probe
         effective = probe(hwloc=False, cpuid=False).effective_memory
     out = ctypes.c_uint64()
-    st = LIB.memgov_config_parse_size(text.encode(), effective, ctypes.byref(out))
-    if st != 0:
-        err = error_for(st)
-        cls = ParseError if st in (8, 9) else type(err)  # text that is not a size is a parse error
-        raise cls(f"{what}: {err.message}", st)
+    _check_parse(LIB.memgov_config_parse_size(text.encode(), effective, ctypes.byref(out)), what)
     return out.value
 
 
@@ -47,10 +53,7 @@ def parse_duration(value: Union[int, float, str], what: str = "duration") -> flo
             raise RangeError(f"{what}: {value} s is negative")
         return float(value)
     out = ctypes.c_uint64()
-    st = LIB.memgov_config_parse_duration(value.strip().encode(), ctypes.byref(out))
-    if st != 0:
-        err = error_for(st)
-        raise (ParseError if st in (8, 9) else type(err))(f"{what}: {err.message}", st)
+    _check_parse(LIB.memgov_config_parse_duration(value.strip().encode(), ctypes.byref(out)), what)
     return out.value / 1e9
 
 
