@@ -48,8 +48,10 @@ typedef struct memgov_budget memgov_budget;
 /* ---- creation ---------------------------------------------------------------------------------------------- */
 
 /* Budget flags. */
-#define MEMGOV_BUDGET_OWN_ARENA 0x1u /* the budget's blocks come from a jemalloc arena of its own (stats per arena);
-                                        without it they come from the parent's arena */
+#define MEMGOV_BUDGET_OWN_ARENA 0x1u /* the budget's blocks come from a jemalloc arena of its own (stats per arena),
+                                        split into up to 16 shards that its threads spread over (configuration
+                                        key budget.arena_shards, docs/budgets.md); without it they come from the
+                                        parent's arena (and shards) */
 
 /* Options of memgov_budget_create(). Begins with struct_size (docs/abi.md); fill with memgov_budget_options_init. */
 typedef struct memgov_budget_options {
@@ -233,7 +235,8 @@ typedef struct memgov_budget_stats {
     uint64_t refusals;        /* requests this budget refused for good */
     uint64_t reclaims;        /* calls of this budget's reclaim callbacks */
     uint32_t children;        /* direct children */
-    uint32_t own_arena;       /* 1 if the budget has its own jemalloc arena (the fields below are filled) */
+    uint32_t own_arena;       /* 1 if the budget has its own jemalloc arena (the fields below are filled, each
+                                 summed over the arena's shards) */
     uint64_t arena_allocated; /* jemalloc: bytes allocated in the arena (blocks in thread caches included) */
     uint64_t arena_active;    /* jemalloc: bytes in active pages */
     uint64_t arena_resident;  /* jemalloc: bytes resident */

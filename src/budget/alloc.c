@@ -40,7 +40,7 @@ static void *charged_block(memgov_budget *b, size_t size, size_t align, bool zer
         return too_large(b, size);
     if (mg_charge_begin(b, n, true, c) != MEMGOV_OK)
         return NULL;
-    void *p = mg_backend_alloc(b->arena, size, align, zero);
+    void *p = mg_backend_alloc(mg_budget_arena(b), size, align, zero);
     if (p == NULL) {
         mg_charge_rollback(c);
         return system_refused(b, size);
@@ -56,7 +56,7 @@ static void *charged_resize(memgov_budget *b, void *ptr, size_t old, size_t size
         return too_large(b, size);
     if (*n > old && mg_charge_begin(b, *n - old, false, c) != MEMGOV_OK)
         return NULL;
-    void *q = mg_backend_resize(b->arena, ptr, size);
+    void *q = mg_backend_resize(mg_budget_arena(b), ptr, size);
     if (q == NULL) {
         if (*n > old)
             mg_charge_rollback(c);
@@ -76,11 +76,11 @@ static size_t freed_size(void *ptr, size_t size)
 
 static void *charged_block(memgov_budget *b, size_t size, size_t align, bool zero, mg_charge *c)
 {
-    void *p = mg_backend_alloc(b->arena, size, align, zero);
+    void *p = mg_backend_alloc(mg_budget_arena(b), size, align, zero);
     if (p == NULL)
         return system_refused(b, size);
     if (mg_charge_begin(b, mg_backend_usable(p), true, c) != MEMGOV_OK) {
-        mg_backend_free(b->arena, p, 0);
+        mg_backend_free(mg_budget_arena(b), p, 0);
         return NULL;
     }
     return p;
@@ -89,16 +89,16 @@ static void *charged_block(memgov_budget *b, size_t size, size_t align, bool zer
 /* Allocates, copies and frees, so that the new block's usable size is known before the old one goes. */
 static void *charged_resize(memgov_budget *b, void *ptr, size_t old, size_t size, size_t *n, mg_charge *c)
 {
-    void *q = mg_backend_alloc(b->arena, size, 0, false);
+    void *q = mg_backend_alloc(mg_budget_arena(b), size, 0, false);
     if (q == NULL)
         return system_refused(b, size);
     *n = mg_backend_usable(q);
     if (*n > old && mg_charge_begin(b, *n - old, false, c) != MEMGOV_OK) {
-        mg_backend_free(b->arena, q, 0);
+        mg_backend_free(mg_budget_arena(b), q, 0);
         return NULL;
     }
     memcpy(q, ptr, old < *n ? old : *n);
-    mg_backend_free(b->arena, ptr, 0);
+    mg_backend_free(mg_budget_arena(b), ptr, 0);
     return q;
 }
 
@@ -191,7 +191,7 @@ static __attribute__((noinline)) void free_slow(memgov_budget *budget, void *ptr
     if (ptr == NULL || budget == NULL)
         return;
     size_t n = freed_size(ptr, size);
-    mg_backend_free(budget->arena, ptr, size);
+    mg_backend_free(mg_budget_arena(budget), ptr, size);
     mg_uncharge_free(budget, n);
     mg_fast_bind(budget);
 }

@@ -30,7 +30,8 @@ MG_HOT mg_stock *fast_slot(memgov_budget *b)
     return __builtin_expect(s->tok == mg_me.tok, 1) ? s : NULL;
 }
 
-/* After a general-path operation: binds the caller's slot in b to this thread's tcache for b's arena (not if the
+/* After a general-path operation: binds the caller's slot in b to this thread's tcache for its shard of b's arena
+ * (mg_budget_arena; not if the
  * thread has no tcache for it: its table is full, or jemalloc refused one). */
 static inline void mg_fast_bind(memgov_budget *b)
 {
@@ -39,7 +40,7 @@ static inline void mg_fast_bind(memgov_budget *b)
     mg_stock *s = &b->stock[mg_me.index - 1];
     if (s->tok == mg_me.tok)
         return;
-    if (mg_backend_fast_bind(b->arena, &s->je_tcache, &s->flags))
+    if (mg_backend_fast_bind(mg_budget_arena(b), &s->je_tcache, &s->flags))
         s->tok = mg_me.tok;
 }
 

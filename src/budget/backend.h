@@ -31,8 +31,9 @@ memgov_status mg_arena_acquire(unsigned *arena);
 /* Gives an arena whose budget is gone back to the pool (arenas are never destroyed: other threads' caches may
  * still hold its free blocks). */
 void mg_arena_give_back(unsigned arena);
-/* Fills the arena_* fields of *st for the arena (jemalloc), refreshing jemalloc's statistics. */
-void mg_arena_stats(unsigned arena, memgov_budget_stats *st);
+/* Fills the arena_* fields of *st with the sums over the n arenas (a budget's shards; jemalloc), refreshing
+ * jemalloc's statistics once. */
+void mg_arena_stats(const unsigned *arenas, unsigned n, memgov_budget_stats *st);
 
 #if MG_BACKEND_KNOWS_SIZE_BEFORE
 /* The usable size a block of `size` bytes aligned to `align` (0 = default) will have; 0 if it is larger than the

@@ -117,7 +117,7 @@ static uint64_t arena_stat(unsigned arena, const char *leaf)
     return v;
 }
 
-void mg_arena_stats(unsigned arena, memgov_budget_stats *st)
+void mg_arena_stats(const unsigned *arenas, unsigned n, memgov_budget_stats *st)
 {
     uint64_t epoch = 1;
     size_t len = sizeof epoch;
@@ -126,11 +126,14 @@ void mg_arena_stats(unsigned arena, memgov_budget_stats *st)
     len = sizeof page;
     mgje_mallctl("arenas.page", &page, &len, NULL, 0);
     st->own_arena = 1;
-    st->arena_allocated = arena_stat(arena, "small.allocated") + arena_stat(arena, "large.allocated");
-    st->arena_active = arena_stat(arena, "pactive") * page;
-    st->arena_resident = arena_stat(arena, "resident");
-    st->arena_mapped = arena_stat(arena, "mapped");
-    st->arena_retained = arena_stat(arena, "retained");
+    for (unsigned i = 0; i < n; i++) {
+        unsigned a = arenas[i];
+        st->arena_allocated += arena_stat(a, "small.allocated") + arena_stat(a, "large.allocated");
+        st->arena_active += arena_stat(a, "pactive") * page;
+        st->arena_resident += arena_stat(a, "resident");
+        st->arena_mapped += arena_stat(a, "mapped");
+        st->arena_retained += arena_stat(a, "retained");
+    }
 }
 
 /* ---- one explicit tcache per (thread, arena) ------------------------------------------------------------- */

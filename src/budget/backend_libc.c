@@ -1,6 +1,7 @@
 /* The allocation backend of -Dalloc_backend=libc (sanitizer builds): blocks from the C library's malloc, arenas
  * only labels. Chosen in src/meson.build; the interface is backend.h. */
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,9 +14,12 @@ void mg_backend_init(bool stocks_plain, void (*on_thread_flush)(void))
     (void)on_thread_flush;
 }
 
+/* Distinct labels, so that a budget's arena shards are told apart here too (tests). */
+static _Atomic unsigned next_label = 1;
+
 memgov_status mg_arena_acquire(unsigned *arena)
 {
-    *arena = 0;
+    *arena = atomic_fetch_add_explicit(&next_label, 1, memory_order_relaxed);
     return MEMGOV_OK;
 }
 
@@ -24,9 +28,10 @@ void mg_arena_give_back(unsigned arena)
     (void)arena;
 }
 
-void mg_arena_stats(unsigned arena, memgov_budget_stats *st)
+void mg_arena_stats(const unsigned *arenas, unsigned n, memgov_budget_stats *st)
 {
-    (void)arena;
+    (void)arenas;
+    (void)n;
     (void)st;
 }
 

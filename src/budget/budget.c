@@ -65,7 +65,12 @@ memgov_status mg_budget_new(mg_tree *tree, memgov_budget *parent, const memgov_b
             free(b);
             return st;
         }
+        b->home = b;
+        atomic_init(&b->shard[0], b->arena);
+        for (unsigned k = 1; k < MG_SHARDS_MAX; k++)
+            atomic_init(&b->shard[k], MG_SHARD_NONE);
     } else {
+        b->home = parent->home;
         b->arena = parent->arena;
     }
     if (parent != NULL) {
@@ -110,9 +115,43 @@ memgov_status mg_budget_check_idle(memgov_budget *b, const char *what)
 void mg_budget_free(memgov_budget *b)
 {
     if (b->own_arena)
-        mg_arena_give_back(b->arena);
+        for (unsigned k = 0; k < MG_SHARDS_MAX; k++) {
+            unsigned a = atomic_load_explicit(&b->shard[k], memory_order_relaxed);
+            if (a != MG_SHARD_NONE)
+                mg_arena_give_back(a);
+        }
     free(b->name);
     free(b);
+}
+
+/* ---- arena shards (budget_internal.h) ------------------------------------------------------------------------ */
+
+/* Makes shard k of home: a fresh arena, published with a compare-and-swap (a thread that loses the race gives its
+ * arena back and uses the winner's). Shard 0 if no arena can be had. */
+static __attribute__((noinline)) unsigned shard_make(memgov_budget *home, unsigned k)
+{
+    unsigned a, none = MG_SHARD_NONE;
+    if (mg_arena_acquire(&a) != MEMGOV_OK)
+        return home->arena; /* the failure's message is not this caller's business: the allocation goes on */
+    if (atomic_compare_exchange_strong_explicit(&home->shard[k], &none, a, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return a;
+    mg_arena_give_back(a);
+    return none;
+}
+
+unsigned mg_budget_arena(memgov_budget *b)
+{
+    memgov_budget *home = b->home;
+    unsigned n = atomic_load_explicit(&b->tree->arena_shards, memory_order_relaxed);
+    if (n <= 1 || home->single_arena)
+        return home->arena;
+    unsigned i = mg_me.index;
+    if (i == 0)
+        i = mg_stock_take_index();
+    unsigned k = (i - 1) % n;
+    unsigned a = atomic_load_explicit(&home->shard[k], memory_order_acquire);
+    return a != MG_SHARD_NONE ? a : shard_make(home, k);
 }
 
 /* Under the lock: the check, the budget's own stocks given back (so that its ancestors' use is exact the moment it
@@ -200,8 +239,15 @@ MEMGOV_API memgov_status memgov_budget_get_stats(memgov_budget *budget, memgov_b
         st.children++;
     pthread_mutex_unlock(&budget->tree->lock);
 #ifndef MG_ALLOC_LIBC
-    if (budget->own_arena)
-        mg_arena_stats(budget->arena, &st);
+    if (budget->own_arena) {
+        unsigned arenas[MG_SHARDS_MAX], n = 0;
+        for (unsigned k = 0; k < MG_SHARDS_MAX; k++) {
+            unsigned a = atomic_load_explicit(&budget->shard[k], memory_order_acquire);
+            if (a != MG_SHARD_NONE)
+                arenas[n++] = a;
+        }
+        mg_arena_stats(arenas, n, &st);
+    }
 #endif
     return mg_struct_out(out, &st, sizeof st, "memgov_budget_stats");
 }
@@ -238,6 +284,7 @@ memgov_status mg_tree_open(const memgov_budget_options *root_opts, mg_tree **out
         return mg_fail(MEMGOV_ENOMEM, "memgov_open: could not create the budget tree's condition variable");
     }
     atomic_init(&tree->charge_batch, MG_STOCK_BATCH_DEFAULT);
+    atomic_init(&tree->arena_shards, 1); /* until the governor reads budget.arena_shards */
     memgov_status st = mg_budget_new(tree, NULL, root_opts, &tree->root);
     if (st != MEMGOV_OK) {
         pthread_cond_destroy(&tree->calls_done);
@@ -293,4 +340,9 @@ mg_tree_levels mg_tree_levels_of(memgov_budget *budget)
 void mg_tree_set_charge_batch(mg_tree *tree, uint64_t batch)
 {
     atomic_store(&tree->charge_batch, batch > MG_TREE_BATCH_MAX ? MG_TREE_BATCH_MAX : batch);
+}
+
+void mg_tree_set_arena_shards(mg_tree *tree, unsigned shards)
+{
+    atomic_store(&tree->arena_shards, shards < 1 ? 1 : shards > MG_SHARDS_MAX ? MG_SHARDS_MAX : shards);
 }

@@ -33,6 +33,7 @@ struct mg_tree {
     pthread_mutex_t lock;
     pthread_cond_t calls_done; /* broadcast when a callback run or an event delivery ends */
     _Atomic uint64_t charge_batch; /* budget.charge_batch: the most a stock refill adds (0: no stocks) */
+    _Atomic unsigned arena_shards; /* budget.arena_shards resolved (1..MG_SHARDS_MAX): arenas per own-arena budget */
     uint64_t last_id;              /* the last callback id given out (ids start at 1, never reused) */
     memgov_budget *root;
     mg_fork_lock fork;
@@ -99,6 +100,14 @@ typedef struct mg_stock {
     int flags;
 } mg_stock;
 
+/* Arena shards (docs/design.md 4.16, docs/budgets.md): a budget with its own arena has up to MG_SHARDS_MAX
+ * jemalloc arenas, shard 0 made with the budget, the others on the first use by a thread mapped to them; each
+ * thread uses the shard (its stock slot index - 1) mod the tree's arena_shards, so threads of one budget do not
+ * share an arena's locks. Blocks may be freed through any shard's tcache (jemalloc returns each block to its own
+ * arena), and the budget's counters do not depend on the arena, so accounting is the same with any shard count. */
+#define MG_SHARDS_MAX 16
+#define MG_SHARD_NONE (~0u) /* memgov_budget.shard[k]: not created yet */
+
 struct memgov_budget {
     /* Charged bytes: live bytes plus the stocks of this budget and of its descendants. Written by refills,
      * give-backs and large charges; a cache line of its own, so that the read-mostly fields below stay shared. */
@@ -114,8 +123,14 @@ struct memgov_budget {
     alignas(64) mg_tree *tree;
     memgov_budget *parent;
     unsigned depth; /* root = 1 */
-    unsigned arena;
+    unsigned arena;  /* shard 0: the arena made with the budget (with own_arena), else its arena home's */
     bool own_arena;
+    /* The budget kept to one arena (no shards: an arena with hooks of its own, e.g. file-backed). Set before the
+     * budget is used by any thread. */
+    bool single_arena;
+    memgov_budget *home; /* the budget whose arenas this one uses: itself with own_arena, else its parent's home */
+    /* With own_arena: shard k's arena (shard[0] == arena), MG_SHARD_NONE until made (mg_budget_arena). */
+    _Atomic unsigned shard[MG_SHARDS_MAX];
     char *name;
     /* Under tree->lock. */
     memgov_budget *first_child, *next_sibling;
@@ -127,6 +142,9 @@ struct memgov_budget {
 /* Creates a budget (root when parent is NULL) of `tree`; validates the options. */
 memgov_status mg_budget_new(mg_tree *tree, memgov_budget *parent, const memgov_budget_options *opts,
                             memgov_budget **out);
+/* The arena the calling thread uses for b's blocks: its shard of b's arena home, made on first use (shard 0 if
+ * that fails: slower, still exact). */
+unsigned mg_budget_arena(memgov_budget *b);
 /* Fails with MEMGOV_EBUSY and a message when b has live bytes or children; `what` names the operation. Called
  * with tree->lock held. */
 memgov_status mg_budget_check_idle(memgov_budget *b, const char *what);

@@ -30,5 +30,9 @@ mg_tree_levels mg_tree_levels_of(memgov_budget *budget);
 /* Sets the most a stock refill adds (budget.charge_batch; 0 turns stocks off); clamped to MG_TREE_BATCH_MAX. */
 #define MG_TREE_BATCH_MAX ((uint64_t)16 << 20)
 void mg_tree_set_charge_batch(mg_tree *tree, uint64_t batch);
+/* Sets how many arena shards each budget with its own arena spreads its threads over (budget.arena_shards,
+ * resolved: 0 there means the usable CPUs); clamped to 1..16 (MG_SHARDS_MAX). Threads already bound to a shard
+ * move at their next binding; blocks stay valid whatever the count. */
+void mg_tree_set_arena_shards(mg_tree *tree, unsigned shards);
 
 #endif

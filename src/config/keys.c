@@ -9,6 +9,8 @@ const memgov_config_key mg_builtin_keys[] = {
       "soft limit of the root budget as a fraction of its hard limit (crossing it warns)"),
     K("budget.charge_batch", SIZE, "64KiB", "0", "16MiB", NULL,
       "bytes a thread pre-charges per budget so that most allocations touch no shared counter"),
+    K("budget.arena_shards", UNSIGNED, "0", "0", "16", NULL,
+      "jemalloc arenas a budget with its own arena spreads its threads over; 0 = the usable CPUs (at most 16)"),
     K("monitor.interval", DURATION, "1s", "1ms", "1h", NULL, "period of the monitor's sampler thread"),
     K("log.warnings", BOOL, "true", NULL, NULL, NULL,
       "memgov_default() writes the warnings and corrections of its configuration loads to stderr"),

@@ -66,6 +66,20 @@ static void read_charge_batch(mg_parts *parts)
     mg_tree_set_charge_batch(mg_budget_tree(parts->root), batch); /* clamped there; the key's range says so too */
 }
 
+/* budget.arena_shards, for the budgets' next shard bindings (0: the usable CPUs the probe finds). */
+static void read_arena_shards(mg_parts *parts)
+{
+    uint64_t shards;
+    if (memgov_config_get_unsigned(parts->config, "budget.arena_shards", &shards) != MEMGOV_OK)
+        return;
+    if (shards == 0) {
+        memgov_probe p;
+        probe_memory(parts->proc_root, &p);
+        shards = p.usable_cpus > 0 ? p.usable_cpus : 1;
+    }
+    mg_tree_set_arena_shards(mg_budget_tree(parts->root), (unsigned)(shards > 16 ? 16 : shards));
+}
+
 /* A change of root.limit or root.soft_ratio, of the mode (their overlays) or a load re-derives the root's
  * limits; of budget.charge_batch (or the mode, or a load), the stocks' batch. Runs on the thread that changed the
  * configuration, outside its lock. */
@@ -75,6 +89,8 @@ static void on_config_change(memgov_config *cfg, const char *key, void *user)
     mg_parts *parts = user;
     if (key == NULL || strcmp(key, "budget.charge_batch") == 0 || strcmp(key, "mode") == 0)
         read_charge_batch(parts);
+    if (key == NULL || strcmp(key, "budget.arena_shards") == 0 || strcmp(key, "mode") == 0)
+        read_arena_shards(parts);
     if (key != NULL && strcmp(key, "root.limit") != 0 && strcmp(key, "root.soft_ratio") != 0 &&
         strcmp(key, "mode") != 0)
         return;
@@ -295,6 +311,7 @@ memgov_status mg_parts_wire(mg_parts *parts, memgov_budget *root, bool start_mon
 {
     parts->root = root;
     read_charge_batch(parts);
+    read_arena_shards(parts);
     memgov_status st = create_fallback(parts);
     if (st == MEMGOV_OK && (st = memgov_budget_add_listener(root, on_budget_event, parts, &parts->root_listener)) == MEMGOV_OK)
         parts->root_listening = 1;

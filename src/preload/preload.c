@@ -357,6 +357,9 @@ __attribute__((constructor)) static void preload_start(void)
         mg_preload_say("memgov-preload: no cap for this process: %s\n", memgov_last_error());
     } else {
         memgov_budget *r = memgov_root(gov);
+        /* Governed blocks are told by their arena (kind_of), so the root keeps its one arena: no shards
+         * (budget_internal.h; nothing has allocated from the root yet). */
+        r->single_arena = true;
         atomic_store_explicit(&root_arena, r->arena, memory_order_relaxed);
         mg_preload_report_start(gov);
         atomic_store_explicit(&root, r, memory_order_release);

@@ -1,5 +1,5 @@
 /* Stress: threads allocate, resize and free random sizes (16 B to 4 MiB) against tight caps while a watcher
- * reads every budget's use. The caps must hold at every moment the watcher looks, the books must balance at
+ * reads every budget's use, with arena shards (budget.arena_shards 2: more threads than shards) and with one. The caps must hold at every moment the watcher looks, the books must balance at
  * the end, and (jemalloc backend) each own arena's allocated bytes must equal memgov's accounting. Runs for a
  * fixed wall time (about a second) and asserts nothing about speed. Small blocks go through the per-thread stocks,
  * large ones through the shared counters, and refusals drain the stocks, so all three paths race here; the
@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -18,10 +19,11 @@
 
 #include "budget/backend.h"
 #include "budget/budget_internal.h"
+#include "budget/stock.h"
 #include "memgov.h"
 
 #define MiB (1024u * 1024u)
-#define WORKERS 3
+#define WORKERS 6
 #define SLOTS 24
 #define N_BUDGETS 4
 
@@ -37,6 +39,7 @@ typedef struct worker {
     size_t sizes[SLOTS];
     unsigned long ops, refused, allocs, frees;
     int corrupted;
+    unsigned index, arena; /* the thread's stock slot index and the arena it used for its budget (its shard) */
 } worker;
 
 static unsigned next_rand(unsigned *s)
@@ -124,13 +127,25 @@ static void *work(void *arg)
         w->ops++;
     }
     /* Live blocks stay for the main thread to check against the arenas; this thread's caches go at exit. */
+    w->index = mg_me.index;
+    w->arena = mg_budget_arena(w->budget);
     return NULL;
 }
 
-static void caps_hold_and_the_books_balance_under_concurrent_churn(void **state)
+/* The shards of b's arena home made so far. */
+static unsigned shards_made(memgov_budget *b)
 {
-    (void)state;
+    unsigned n = 0;
+    for (unsigned k = 0; k < MG_SHARDS_MAX; k++)
+        n += atomic_load(&b->home->shard[k]) != MG_SHARD_NONE;
+    return n;
+}
+
+static void churn_with_shards(const char *shards)
+{
+    unsigned n_shards = (unsigned)atoi(shards);
     memgov *gov = open_with_root(caps[0]);
+    assert_int_equal(memgov_config_set(memgov_governor_config(gov), "budget.arena_shards", shards), MEMGOV_OK);
     budgets[0] = memgov_root(gov);
     const char *names[N_BUDGETS] = {"root", "a", "b", "shared"};
     for (int i = 1; i < N_BUDGETS; i++) {
@@ -156,6 +171,24 @@ static void caps_hold_and_the_books_balance_under_concurrent_churn(void **state)
     for (int i = 0; i < WORKERS; i++)
         assert_int_equal(pthread_join(tw[i], NULL), 0);
     assert_int_equal(pthread_join(watcher, NULL), 0);
+
+    /* Each worker used shard (index - 1) mod n of its budget's arena home, and only shards some thread used exist
+     * (besides shard 0, made with the budget). */
+    for (int i = 0; i < WORKERS; i++) {
+        memgov_budget *home = workers[i].budget->home;
+        unsigned k = (workers[i].index - 1) % n_shards;
+        assert_int_equal(workers[i].arena, atomic_load(&home->shard[k]));
+    }
+    for (int i = 1; i <= 2; i++) {
+        unsigned used_shards[MG_SHARDS_MAX] = {0}, expect = 1;
+        used_shards[0] = 1;
+        for (int w = 0; w < WORKERS; w++)
+            if (workers[w].budget->home == budgets[i])
+                used_shards[(workers[w].index - 1) % n_shards] = 1;
+        for (unsigned k = 1; k < MG_SHARDS_MAX; k++)
+            expect += used_shards[k];
+        assert_int_equal(shards_made(budgets[i]), expect);
+    }
 
     unsigned long refused = 0;
     for (int i = 0; i < WORKERS; i++) {
@@ -225,6 +258,107 @@ static void caps_hold_and_the_books_balance_under_concurrent_churn(void **state)
     assert_int_equal(memgov_budget_destroy(budgets[3]), MEMGOV_OK);
     assert_int_equal(memgov_budget_destroy(budgets[2]), MEMGOV_OK);
     assert_int_equal(memgov_budget_destroy(budgets[1]), MEMGOV_OK);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
+static void caps_hold_and_the_books_balance_under_concurrent_churn(void **state)
+{
+    (void)state;
+    churn_with_shards("2");
+}
+
+static void caps_hold_and_the_books_balance_with_one_shard(void **state)
+{
+    (void)state;
+    churn_with_shards("1"); /* then each budget has shard 0 only (checked inside) */
+}
+
+/* Two live threads on a budget with shards for each get different arenas; blocks allocated on one shard and freed
+ * through another go back to their own arena; the statistics sum the shards and match the accounting exactly;
+ * children without an arena of their own use their parent's shards; a single-arena budget has none. */
+typedef struct shard_job {
+    memgov_budget *b, *child;
+    unsigned arena, child_arena;
+    void *blocks[64];
+} shard_job;
+
+static void *allocate_on_a_shard(void *arg)
+{
+    shard_job *j = arg;
+    for (int i = 0; i < 64; i++) {
+        j->blocks[i] = memgov_malloc(i % 2 ? j->b : j->child, i == 63 ? 300 * 1024 : (size_t)16 << (i % 10));
+        assert_non_null(j->blocks[i]);
+    }
+    j->arena = mg_budget_arena(j->b);
+    j->child_arena = mg_budget_arena(j->child);
+    return NULL; /* this thread's tcaches are given back as it exits */
+}
+
+static void threads_of_a_budget_use_their_own_shards_and_the_books_stay_exact(void **state)
+{
+    (void)state;
+    memgov *gov = open_with_root(64 * MiB);
+    assert_int_equal(memgov_config_set(memgov_governor_config(gov), "budget.arena_shards", "16"), MEMGOV_OK);
+    memgov_budget_options o;
+    memgov_budget_options_init(&o);
+    o.flags = MEMGOV_BUDGET_OWN_ARENA;
+    memgov_budget *b = NULL, *c = NULL, *single = NULL;
+    assert_int_equal(memgov_budget_create(memgov_root(gov), &o, &b), MEMGOV_OK);
+    memgov_budget_options_init(&o);
+    assert_int_equal(memgov_budget_create(b, &o, &c), MEMGOV_OK);
+    void *mine = memgov_malloc(b, 1000);
+    unsigned my_arena = mg_budget_arena(b);
+    assert_int_equal(my_arena, atomic_load(&b->shard[(mg_me.index - 1) % 16]));
+    shard_job j = {.b = b, .child = c};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, allocate_on_a_shard, &j), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_not_equal(j.arena, my_arena); /* both threads alive at once: different indices, 16 shards */
+    assert_int_equal(j.child_arena, j.arena);
+    uint64_t live = memgov_usable_size(b, mine);
+    for (int i = 0; i < 64; i++)
+        live += memgov_usable_size(b, j.blocks[i]);
+    mg_backend_thread_flush();
+    memgov_budget_stats st = {.struct_size = sizeof st};
+    assert_int_equal(memgov_budget_get_stats(b, &st), MEMGOV_OK);
+    assert_int_equal(st.used, live);
+#ifndef MG_ALLOC_LIBC
+    assert_int_equal(st.arena_allocated, live); /* the sum over both shards */
+#endif
+    for (int i = 0; i < 64; i++) /* freed through this thread's shard */
+        memgov_free(i % 2 ? b : c, j.blocks[i]);
+    memgov_free(b, mine);
+    mg_backend_thread_flush();
+    assert_int_equal(memgov_budget_get_stats(b, &st), MEMGOV_OK);
+    assert_int_equal(st.used, 0);
+    assert_int_equal(st.allocations, st.frees);
+#ifndef MG_ALLOC_LIBC
+    assert_int_equal(st.arena_allocated, 0);
+#endif
+
+    /* One shard: every thread uses shard 0; a single-arena budget never has more. */
+    assert_int_equal(memgov_config_set(memgov_governor_config(gov), "budget.arena_shards", "1"), MEMGOV_OK);
+    shard_job k = {.b = b, .child = c};
+    assert_int_equal(pthread_create(&t, NULL, allocate_on_a_shard, &k), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(k.arena, b->arena);
+    for (int i = 0; i < 64; i++)
+        memgov_free(i % 2 ? b : c, k.blocks[i]);
+    assert_int_equal(memgov_config_set(memgov_governor_config(gov), "budget.arena_shards", "16"), MEMGOV_OK);
+    memgov_budget_options_init(&o);
+    o.flags = MEMGOV_BUDGET_OWN_ARENA;
+    assert_int_equal(memgov_budget_create(memgov_root(gov), &o, &single), MEMGOV_OK);
+    single->single_arena = true;
+    shard_job s = {.b = single, .child = single};
+    assert_int_equal(pthread_create(&t, NULL, allocate_on_a_shard, &s), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(s.arena, single->arena);
+    assert_int_equal(shards_made(single), 1);
+    for (int i = 0; i < 64; i++)
+        memgov_free(single, s.blocks[i]);
+    assert_int_equal(memgov_budget_destroy(single), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(c), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
     assert_int_equal(memgov_close(gov), MEMGOV_OK);
 }
 
@@ -471,6 +605,8 @@ static void a_child_of_fork_drains_and_allocates(void **state)
     skip();
 #endif
     memgov *gov = open_with_root(64 * MiB);
+    /* With shards: the child's thread allocates on its own shard of the root, the churning thread on another. */
+    assert_int_equal(memgov_config_set(memgov_governor_config(gov), "budget.arena_shards", "4"), MEMGOV_OK);
     memgov_budget *root = memgov_root(gov);
     atomic_store(&churn_stop, false);
     pthread_t t;
@@ -504,6 +640,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(caps_hold_and_the_books_balance_under_concurrent_churn),
+        cmocka_unit_test(caps_hold_and_the_books_balance_with_one_shard),
+        cmocka_unit_test(threads_of_a_budget_use_their_own_shards_and_the_books_stay_exact),
         cmocka_unit_test(concurrent_reservations_respect_the_cap),
         cmocka_unit_test(the_default_governor_is_created_once_under_a_race),
         cmocka_unit_test(concurrent_refusals_each_reclaim_once_and_are_all_heard),
