@@ -13,5 +13,6 @@
 #include "memgov/kernels.h"
 #include "memgov/monitor.h"
 #include "memgov/probe.h"
+#include "memgov/threads.h"
 
 #endif /* MEMGOV_H */

@@ -23,7 +23,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 
 # Packages: build, libraries, tests (FFI from python3 and R, ABI checks, sanitizers, fuzzing), benchmarks, the
-# Python package (python3-dev and python3-numpy for its numpy handler, python3-pandas for its tests).
+# Python package (python3-dev and python3-numpy for its numpy handler, python3-pandas for its tests), the BLAS and
+# OpenMP runtimes the thread-pool tests load (tests/unit/test_pools.c) and threadpoolctl, which watches them.
 PACKAGES=(
   gcc make pkg-config meson ninja-build bzip2 dpkg-dev
   libhwloc-dev libcpuid-dev libcmocka-dev abigail-tools binutils
@@ -31,6 +32,7 @@ PACKAGES=(
   clang libclang-rt-14-dev llvm
   libjemalloc-dev libmimalloc-dev
   libopenblas-dev python3-sklearn python3-faiss
+  libopenblas0-pthread libopenblas0-openmp libgomp1 libomp5-14 libblis4-pthread python3-threadpoolctl
 )
 if [ -n "${MEMGOV_BOOTSTRAP_EXTRA:-}" ]; then
   read -r -a extra <<<"$MEMGOV_BOOTSTRAP_EXTRA"

@@ -1,0 +1,406 @@
+/* The BLAS and OpenMP thread pools loaded in the process (memgov_pools_*): found by walking the loaded objects and
+ * asking each for the control functions it defines itself, read and set through those functions only. */
+#include <dlfcn.h>
+#include <link.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/error.h"
+#include "internal/grow.h"
+#include "internal/structsize.h"
+#include "memgov/threads.h"
+
+#define VERSION_MAX 64      /* bytes kept of a version string, terminator included */
+#define MKL_VERSION_BUF 256 /* what MKL_Get_Version_String may write */
+
+/* How to read and set one pool. `wide` getters and setters take and return a 64-bit integer (BLIS's dim_t in a
+ * 64-bit integer build), the others an int. */
+typedef struct pool {
+    memgov_pool_kind kind;
+    uint32_t flags;
+    const char *name;
+    const char *threading;
+    char *path;
+    char version[VERSION_MAX];
+    size_t order; /* index of the kind in KINDS */
+    void *get;
+    void *set;
+    bool wide;
+    bool has_saved;
+    int saved;
+    int limit;
+} pool;
+
+struct memgov_pools {
+    pool *items;
+    size_t count, cap;
+    void **handles; /* dlopen(RTLD_NOLOAD) references, one per object holding a pool: keep it loaded */
+    size_t nhandles, handles_cap;
+};
+
+/* ---- calling the pools' functions ---------------------------------------------------------------------------- */
+
+typedef int (*int_getter)(void);
+typedef void (*int_setter)(int);
+typedef int64_t (*wide_getter)(void);
+typedef void (*wide_setter)(int64_t);
+
+/* A function pointer from dlsym's object pointer (POSIX guarantees the conversion). */
+#define FN(type, ptr) ((type)(uintptr_t)(ptr))
+
+static int64_t pool_read(const pool *p)
+{
+    return p->wide ? FN(wide_getter, p->get)() : FN(int_getter, p->get)();
+}
+
+static void pool_write(const pool *p, int threads)
+{
+    if (p->wide)
+        FN(wide_setter, p->set)(threads);
+    else
+        FN(int_setter, p->set)(threads);
+}
+
+/* A value a pool's getter may answer and memgov may put back: 1..MEMGOV_POOLS_MAX_THREADS, and BLIS's -1. */
+static bool restorable(const pool *p, int64_t v)
+{
+    return (v >= 1 && v <= MEMGOV_POOLS_MAX_THREADS) || (p->kind == MEMGOV_POOL_BLIS && v == -1);
+}
+
+/* ---- finding the pools ----------------------------------------------------------------------------------------- */
+
+/* A loaded object as dl_iterate_phdr reports it: its name ("" for the main program) and load bias. */
+typedef struct loaded {
+    char *name;
+    ElfW(Addr) base;
+} loaded;
+
+typedef struct walk {
+    loaded *items;
+    size_t count, cap;
+    bool failed;
+} walk;
+
+static int note_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    walk *w = data;
+    loaded *grown = mg_grow(w->items, &w->cap, w->count, sizeof *w->items, 32);
+    char *name = strdup(info->dlpi_name != NULL ? info->dlpi_name : "");
+    if (grown == NULL || name == NULL) {
+        free(name);
+        w->failed = true;
+        return 1; /* stops the walk */
+    }
+    w->items = grown;
+    w->items[w->count++] = (loaded){name, info->dlpi_addr};
+    return 0;
+}
+
+/* The address of `symbol` if the object of `map` defines it itself: dlsym on a handle also searches the object's
+ * dependencies, so the definition's own object decides (a libblas.so.3 that reaches OpenBLAS through its
+ * dependency is not a second OpenBLAS). */
+static void *own_symbol(void *handle, const struct link_map *map, const char *symbol)
+{
+    void *addr = dlsym(handle, symbol);
+    if (addr == NULL)
+        return NULL;
+    Dl_info info;
+    struct link_map *owner = NULL;
+    if (dladdr1(addr, &info, (void **)&owner, RTLD_DL_LINKMAP) == 0 || owner != map)
+        return NULL;
+    return addr;
+}
+
+static void *own_symbol_of(void *handle, const struct link_map *map, const char *symbol, const char *ilp64)
+{
+    void *addr = own_symbol(handle, map, symbol);
+    return addr != NULL || ilp64 == NULL ? addr : own_symbol(handle, map, ilp64);
+}
+
+/* Copies at most VERSION_MAX - 1 bytes of the first word after `skip` words of text into out. */
+static void copy_word(char *out, const char *text, int skip)
+{
+    out[0] = '\0';
+    if (text == NULL)
+        return;
+    size_t len = strnlen(text, 4096);
+    size_t i = 0;
+    for (int w = 0;; w++) {
+        while (i < len && text[i] == ' ')
+            i++;
+        size_t start = i;
+        while (i < len && text[i] != ' ')
+            i++;
+        if (w == skip) {
+            size_t n = i - start < VERSION_MAX - 1 ? i - start : VERSION_MAX - 1;
+            memcpy(out, text + start, n);
+            out[n] = '\0';
+            return;
+        }
+        if (i >= len)
+            return;
+    }
+}
+
+typedef const char *(*text_fn)(void);
+typedef int (*int_query)(void);
+typedef int64_t (*wide_query)(void);
+typedef void (*mkl_version_fn)(char *, int);
+
+static void describe_openblas(pool *p, void *h, const struct link_map *m)
+{
+    void *config = own_symbol_of(h, m, "openblas_get_config", "openblas_get_config64_");
+    if (config != NULL) {
+        const char *text = FN(text_fn, config)();
+        if (text != NULL && strncmp(text, "OpenBLAS ", 9) == 0)
+            copy_word(p->version, text, 1);
+    }
+    void *parallel = own_symbol_of(h, m, "openblas_get_parallel", "openblas_get_parallel64_");
+    int layer = parallel != NULL ? FN(int_query, parallel)() : -1;
+    p->threading = layer == 0 ? "disabled" : layer == 1 ? "pthreads" : layer == 2 ? "openmp" : "";
+    if (layer == 2)
+        p->flags |= MEMGOV_POOL_PER_THREAD;
+}
+
+/* BLIS's integers (dim_t, gint_t) are 64-bit unless it was built for 32; bli_info_get_int_type_size says which.
+ * Its own answer is a gint_t: its low 32 bits are right in either build. */
+static void describe_blis(pool *p, void *h, const struct link_map *m)
+{
+    void *size = own_symbol(h, m, "bli_info_get_int_type_size");
+    p->wide = size == NULL || (int32_t)FN(wide_query, size)() != 32;
+    void *version = own_symbol(h, m, "bli_info_get_version_str");
+    if (version != NULL)
+        copy_word(p->version, FN(text_fn, version)(), 0);
+    void *omp = own_symbol(h, m, "bli_info_get_enable_openmp");
+    void *pth = own_symbol(h, m, "bli_info_get_enable_pthreads");
+    if (omp != NULL && (int32_t)FN(wide_query, omp)() != 0)
+        p->threading = "openmp";
+    else if (pth != NULL && (int32_t)FN(wide_query, pth)() != 0)
+        p->threading = "pthreads";
+    else if (omp != NULL && pth != NULL)
+        p->threading = "disabled";
+}
+
+static void describe_mkl(pool *p, void *h, const struct link_map *m)
+{
+    void *version = own_symbol(h, m, "MKL_Get_Version_String");
+    if (version == NULL)
+        return;
+    char buf[MKL_VERSION_BUF] = {0};
+    FN(mkl_version_fn, version)(buf, (int)sizeof buf - 1);
+    const char *at = strstr(buf, "Version ");
+    if (at != NULL)
+        copy_word(p->version, at, 1);
+}
+
+/* The kinds, in the order a snapshot keeps them: the OpenMP runtimes first, so that a restore (in reverse order)
+ * puts the calling thread's OpenMP count back last, after an OpenMP-built OpenBLAS's setter has changed it. */
+typedef struct kind_spec {
+    memgov_pool_kind kind;
+    const char *name;
+    const char *get, *set, *ilp64_get, *ilp64_set;
+    void (*describe)(pool *, void *, const struct link_map *);
+} kind_spec;
+
+static const kind_spec KINDS[] = {
+    {MEMGOV_POOL_GNU_OPENMP, "openmp", "omp_get_max_threads", "omp_set_num_threads", NULL, NULL, NULL},
+    {MEMGOV_POOL_OPENBLAS, "openblas", "openblas_get_num_threads", "openblas_set_num_threads",
+     "openblas_get_num_threads64_", "openblas_set_num_threads64_", describe_openblas},
+    {MEMGOV_POOL_BLIS, "blis", "bli_thread_get_num_threads", "bli_thread_set_num_threads", NULL, NULL,
+     describe_blis},
+    {MEMGOV_POOL_MKL, "mkl", "MKL_Get_Max_Threads", "MKL_Set_Num_Threads", NULL, NULL, describe_mkl},
+};
+
+/* Which OpenMP runtime an object defining omp_get_max_threads is. */
+static void describe_openmp(pool *p, void *h, const struct link_map *m)
+{
+    p->threading = "openmp";
+    p->flags |= MEMGOV_POOL_PER_THREAD;
+    if (own_symbol(h, m, "__kmpc_fork_call") != NULL) {
+        p->kind = MEMGOV_POOL_LLVM_OPENMP;
+        p->name = "libomp";
+    } else if (own_symbol(h, m, "GOMP_parallel") != NULL) {
+        p->kind = MEMGOV_POOL_GNU_OPENMP;
+        p->name = "libgomp";
+    } else {
+        p->kind = MEMGOV_POOL_OTHER_OPENMP;
+    }
+}
+
+static char *object_path(const char *name)
+{
+    char *real = realpath(name[0] != '\0' ? name : "/proc/self/exe", NULL);
+    return real != NULL ? real : strdup(name);
+}
+
+/* Adds the pool of kind KINDS[spec] if the object of handle h defines its getter. False when memory ran out. */
+static bool add_pool(memgov_pools *s, void *h, const struct link_map *map, const char *name, size_t spec,
+                     bool *found)
+{
+    const kind_spec *k = &KINDS[spec];
+    void *get = own_symbol_of(h, map, k->get, k->ilp64_get);
+    if (get == NULL)
+        return true;
+    pool *grown = mg_grow(s->items, &s->cap, s->count, sizeof *s->items, 4);
+    if (grown == NULL)
+        return false;
+    s->items = grown;
+    char *path = object_path(name);
+    if (path == NULL)
+        return false;
+    pool *p = &s->items[s->count++];
+    *p = (pool){.kind = k->kind, .order = spec, .name = k->name, .threading = "", .path = path, .get = get,
+                .set = own_symbol_of(h, map, k->set, k->ilp64_set)};
+    if (k->describe != NULL)
+        k->describe(p, h, map);
+    else
+        describe_openmp(p, h, map);
+    if (p->set == NULL || !restorable(p, pool_read(p)))
+        p->flags |= MEMGOV_POOL_READ_ONLY;
+    *found = true;
+    return true;
+}
+
+/* Adds the pools that a loaded object defines, keeping a reference on it if there are any. False when memory
+ * ran out. */
+static bool add_object_pools(memgov_pools *s, const loaded *obj)
+{
+    void *h = dlopen(obj->name[0] != '\0' ? obj->name : NULL, RTLD_LAZY | RTLD_NOLOAD);
+    if (h == NULL)
+        return true; /* unloaded meanwhile, or not openable (the vDSO): no pool */
+    struct link_map *map = NULL;
+    bool found = false, ok = true;
+    if (dlinfo(h, RTLD_DI_LINKMAP, &map) == 0 && map != NULL && map->l_addr == obj->base)
+        for (size_t k = 0; ok && k < sizeof KINDS / sizeof KINDS[0]; k++)
+            ok = add_pool(s, h, map, obj->name, k, &found);
+    if (ok && found) {
+        void **grown = mg_grow(s->handles, &s->handles_cap, s->nhandles, sizeof *s->handles, 4);
+        if (grown != NULL) {
+            s->handles = grown;
+            s->handles[s->nhandles++] = h;
+            return true;
+        }
+        ok = false;
+    }
+    dlclose(h); /* on failure the snapshot is destroyed, so its pools of this object go unused */
+    return ok;
+}
+
+/* Stable order by kind (KINDS' order), the objects' load order within a kind. */
+static void order_by_kind(memgov_pools *s)
+{
+    for (size_t i = 1; i < s->count; i++) {
+        pool p = s->items[i];
+        size_t j = i;
+        for (; j > 0 && s->items[j - 1].order > p.order; j--)
+            s->items[j] = s->items[j - 1];
+        s->items[j] = p;
+    }
+}
+
+MEMGOV_API memgov_status memgov_pools_find(memgov_pools **out)
+{
+    if (out == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_pools_find: out is NULL");
+    *out = NULL;
+    memgov_pools *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return mg_fail(MEMGOV_ENOMEM, "memgov_pools_find: no memory for the snapshot");
+    walk w = {0};
+    dl_iterate_phdr(note_object, &w);
+    bool ok = !w.failed;
+    for (size_t i = 0; ok && i < w.count; i++)
+        ok = add_object_pools(s, &w.items[i]);
+    for (size_t i = 0; i < w.count; i++)
+        free(w.items[i].name);
+    free(w.items);
+    if (!ok) {
+        memgov_pools_destroy(s);
+        return mg_fail(MEMGOV_ENOMEM, "memgov_pools_find: no memory for the list of loaded objects and pools");
+    }
+    order_by_kind(s);
+    *out = s;
+    return MEMGOV_OK;
+}
+
+/* ---- reading, limiting, restoring ------------------------------------------------------------------------------ */
+
+MEMGOV_API size_t memgov_pools_count(const memgov_pools *pools)
+{
+    return pools != NULL ? pools->count : 0;
+}
+
+MEMGOV_API memgov_status memgov_pools_get(const memgov_pools *pools, size_t index, memgov_pool_info *out)
+{
+    if (pools == NULL || out == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_pools_get: %s is NULL", pools == NULL ? "pools" : "out");
+    if (index >= pools->count)
+        return mg_fail(MEMGOV_ENOTFOUND, "memgov_pools_get: index %zu is past the snapshot's %zu pools", index,
+                       pools->count);
+    const pool *p = &pools->items[index];
+    int64_t now = pool_read(p);
+    memgov_pool_info info = {
+        .struct_size = sizeof info, .kind = p->kind, .flags = p->flags, .name = p->name, .path = p->path,
+        .version = p->version, .threading = p->threading,
+        .threads = now < INT32_MIN ? INT32_MIN : now > INT32_MAX ? INT32_MAX : (int)now,
+        .saved_threads = p->has_saved ? p->saved : 0, .limit = p->limit};
+    return mg_struct_out(out, &info, sizeof info, "memgov_pool_info");
+}
+
+MEMGOV_API memgov_status memgov_pools_limit(memgov_pools *pools, int threads)
+{
+    if (pools == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_pools_limit: pools is NULL");
+    if (threads < 1 || threads > MEMGOV_POOLS_MAX_THREADS)
+        return mg_fail(MEMGOV_ERANGE, "memgov_pools_limit: %d threads is outside [1, %d] "
+                       "(MEMGOV_POOLS_MAX_THREADS)", threads, MEMGOV_POOLS_MAX_THREADS);
+    memgov_status st = MEMGOV_OK;
+    for (size_t i = 0; i < pools->count; i++) {
+        pool *p = &pools->items[i];
+        if (p->flags & MEMGOV_POOL_READ_ONLY)
+            continue;
+        if (!p->has_saved) {
+            int64_t before = pool_read(p);
+            if (!restorable(p, before))
+                continue; /* a per-thread value this thread sees out of range: left alone */
+            p->saved = (int)before;
+            p->has_saved = true;
+        }
+        pool_write(p, threads);
+        p->limit = threads;
+        int64_t after = pool_read(p);
+        if (after > threads && st == MEMGOV_OK)
+            st = mg_fail(MEMGOV_ESTATE, "memgov_pools_limit: pool '%s' (%s) reports %lld threads after being "
+                         "limited to %d", p->name, p->path, (long long)after, threads);
+    }
+    return st;
+}
+
+MEMGOV_API memgov_status memgov_pools_restore(memgov_pools *pools)
+{
+    if (pools == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_pools_restore: pools is NULL");
+    for (size_t i = pools->count; i-- > 0;) {
+        pool *p = &pools->items[i];
+        if (!p->has_saved)
+            continue;
+        pool_write(p, p->saved);
+        p->has_saved = false;
+        p->limit = 0;
+    }
+    return MEMGOV_OK;
+}
+
+MEMGOV_API void memgov_pools_destroy(memgov_pools *pools)
+{
+    if (pools == NULL)
+        return;
+    for (size_t i = 0; i < pools->count; i++)
+        free(pools->items[i].path);
+    for (size_t i = 0; i < pools->nhandles; i++)
+        dlclose(pools->handles[i]);
+    free(pools->items);
+    free(pools->handles);
+    free(pools);
+}
