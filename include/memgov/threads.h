@@ -23,7 +23,8 @@ extern "C" {
 /*
  * The pools are found as threadpoolctl finds them: every object loaded in the process (dl_iterate_phdr, the main
  * program included) is opened again with RTLD_NOLOAD, and a pool is an object that itself defines (not merely
- * reaches through a dependency) the control functions of a kind below. Each pool is then read and set through its
+ * reaches through a dependency) the control functions of a kind below (each object's own ELF symbol table is read
+ * first, so that only objects holding a pool are asked through dlsym). Each pool is then read and set through its
  * own functions only; nothing is loaded that was not loaded already, and a snapshot holds a reference on each
  * pool's object so that it cannot be unloaded while the snapshot lives.
  *

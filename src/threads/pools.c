@@ -10,6 +10,7 @@
 #include "internal/grow.h"
 #include "internal/structsize.h"
 #include "memgov/threads.h"
+#include "threads/pools_elf.h"
 
 #define VERSION_MAX 64      /* bytes kept of a version string, terminator included */
 #define MKL_VERSION_BUF 256 /* what MKL_Get_Version_String may write */
@@ -70,52 +71,50 @@ static bool restorable(const pool *p, int64_t v)
 
 /* ---- finding the pools ----------------------------------------------------------------------------------------- */
 
-/* A loaded object as dl_iterate_phdr reports it: its name ("" for the main program) and load bias. */
+
+/* A loaded object that may hold a pool, as dl_iterate_phdr reports it: its name ("" for the main program), load
+ * bias and the address ranges of its PT_LOAD segments (nseg 0: more than MAX_SEGMENTS, dladdr1 decides). */
+#define MAX_SEGMENTS 16
 typedef struct loaded {
     char *name;
     ElfW(Addr) base;
+    uintptr_t lo[MAX_SEGMENTS], hi[MAX_SEGMENTS];
+    int nseg;
 } loaded;
 
-typedef struct walk {
-    loaded *items;
-    size_t count, cap;
-    bool failed;
-} walk;
+/* A loaded object opened again (dlopen RTLD_NOLOAD) to look its symbols up. */
+typedef struct opened {
+    void *handle;
+    const loaded *obj;
+    const struct link_map *map;
+} opened;
 
-static int note_object(struct dl_phdr_info *info, size_t size, void *data)
+static bool owns(const opened *o, const void *addr)
 {
-    walk *w = data;
-    loaded *grown = mg_grow(w->items, &w->cap, w->count, sizeof *w->items, 32);
-    char *name = strdup(info->dlpi_name != NULL ? info->dlpi_name : "");
-    if (grown == NULL || name == NULL) {
-        free(name);
-        w->failed = true;
-        return 1; /* stops the walk */
+    if (o->obj->nseg == 0) { /* dladdr1 scans the owner's whole symbol table: only when the ranges are unknown */
+        Dl_info info;
+        struct link_map *owner = NULL;
+        return dladdr1(addr, &info, (void **)&owner, RTLD_DL_LINKMAP) != 0 && owner == o->map;
     }
-    w->items = grown;
-    w->items[w->count++] = (loaded){name, info->dlpi_addr};
-    return 0;
+    for (int i = 0; i < o->obj->nseg; i++)
+        if ((uintptr_t)addr >= o->obj->lo[i] && (uintptr_t)addr < o->obj->hi[i])
+            return true;
+    return false;
 }
 
-/* The address of `symbol` if the object of `map` defines it itself: dlsym on a handle also searches the object's
- * dependencies, so the definition's own object decides (a libblas.so.3 that reaches OpenBLAS through its
+/* The address of `symbol` if the object defines it itself: dlsym on a handle also searches the object's
+ * dependencies, so where the definition lies decides (a libblas.so.3 that reaches OpenBLAS through its
  * dependency is not a second OpenBLAS). */
-static void *own_symbol(void *handle, const struct link_map *map, const char *symbol)
+static void *own_symbol(const opened *o, const char *symbol)
 {
-    void *addr = dlsym(handle, symbol);
-    if (addr == NULL)
-        return NULL;
-    Dl_info info;
-    struct link_map *owner = NULL;
-    if (dladdr1(addr, &info, (void **)&owner, RTLD_DL_LINKMAP) == 0 || owner != map)
-        return NULL;
-    return addr;
+    void *addr = dlsym(o->handle, symbol);
+    return addr != NULL && owns(o, addr) ? addr : NULL;
 }
 
-static void *own_symbol_of(void *handle, const struct link_map *map, const char *symbol, const char *ilp64)
+static void *own_symbol_of(const opened *o, const char *symbol, const char *ilp64)
 {
-    void *addr = own_symbol(handle, map, symbol);
-    return addr != NULL || ilp64 == NULL ? addr : own_symbol(handle, map, ilp64);
+    void *addr = own_symbol(o, symbol);
+    return addr != NULL || ilp64 == NULL ? addr : own_symbol(o, ilp64);
 }
 
 /* Copies at most VERSION_MAX - 1 bytes of the first word after `skip` words of text into out. */
@@ -148,15 +147,15 @@ typedef int (*int_query)(void);
 typedef int64_t (*wide_query)(void);
 typedef void (*mkl_version_fn)(char *, int);
 
-static void describe_openblas(pool *p, void *h, const struct link_map *m)
+static void describe_openblas(pool *p, const opened *o)
 {
-    void *config = own_symbol_of(h, m, "openblas_get_config", "openblas_get_config64_");
+    void *config = own_symbol_of(o, "openblas_get_config", "openblas_get_config64_");
     if (config != NULL) {
         const char *text = FN(text_fn, config)();
         if (text != NULL && strncmp(text, "OpenBLAS ", 9) == 0)
             copy_word(p->version, text, 1);
     }
-    void *parallel = own_symbol_of(h, m, "openblas_get_parallel", "openblas_get_parallel64_");
+    void *parallel = own_symbol_of(o, "openblas_get_parallel", "openblas_get_parallel64_");
     int layer = parallel != NULL ? FN(int_query, parallel)() : -1;
     p->threading = layer == 0 ? "disabled" : layer == 1 ? "pthreads" : layer == 2 ? "openmp" : "";
     if (layer == 2)
@@ -165,15 +164,15 @@ static void describe_openblas(pool *p, void *h, const struct link_map *m)
 
 /* BLIS's integers (dim_t, gint_t) are 64-bit unless it was built for 32; bli_info_get_int_type_size says which.
  * Its own answer is a gint_t: its low 32 bits are right in either build. */
-static void describe_blis(pool *p, void *h, const struct link_map *m)
+static void describe_blis(pool *p, const opened *o)
 {
-    void *size = own_symbol(h, m, "bli_info_get_int_type_size");
+    void *size = own_symbol(o, "bli_info_get_int_type_size");
     p->wide = size == NULL || (int32_t)FN(wide_query, size)() != 32;
-    void *version = own_symbol(h, m, "bli_info_get_version_str");
+    void *version = own_symbol(o, "bli_info_get_version_str");
     if (version != NULL)
         copy_word(p->version, FN(text_fn, version)(), 0);
-    void *omp = own_symbol(h, m, "bli_info_get_enable_openmp");
-    void *pth = own_symbol(h, m, "bli_info_get_enable_pthreads");
+    void *omp = own_symbol(o, "bli_info_get_enable_openmp");
+    void *pth = own_symbol(o, "bli_info_get_enable_pthreads");
     if (omp != NULL && (int32_t)FN(wide_query, omp)() != 0)
         p->threading = "openmp";
     else if (pth != NULL && (int32_t)FN(wide_query, pth)() != 0)
@@ -182,9 +181,9 @@ static void describe_blis(pool *p, void *h, const struct link_map *m)
         p->threading = "disabled";
 }
 
-static void describe_mkl(pool *p, void *h, const struct link_map *m)
+static void describe_mkl(pool *p, const opened *o)
 {
-    void *version = own_symbol(h, m, "MKL_Get_Version_String");
+    void *version = own_symbol(o, "MKL_Get_Version_String");
     if (version == NULL)
         return;
     char buf[MKL_VERSION_BUF] = {0};
@@ -200,7 +199,7 @@ typedef struct kind_spec {
     memgov_pool_kind kind;
     const char *name;
     const char *get, *set, *ilp64_get, *ilp64_set;
-    void (*describe)(pool *, void *, const struct link_map *);
+    void (*describe)(pool *, const opened *);
 } kind_spec;
 
 static const kind_spec KINDS[] = {
@@ -213,19 +212,62 @@ static const kind_spec KINDS[] = {
 };
 
 /* Which OpenMP runtime an object defining omp_get_max_threads is. */
-static void describe_openmp(pool *p, void *h, const struct link_map *m)
+static void describe_openmp(pool *p, const opened *o)
 {
     p->threading = "openmp";
     p->flags |= MEMGOV_POOL_PER_THREAD;
-    if (own_symbol(h, m, "__kmpc_fork_call") != NULL) {
+    if (own_symbol(o, "__kmpc_fork_call") != NULL) {
         p->kind = MEMGOV_POOL_LLVM_OPENMP;
         p->name = "libomp";
-    } else if (own_symbol(h, m, "GOMP_parallel") != NULL) {
+    } else if (own_symbol(o, "GOMP_parallel") != NULL) {
         p->kind = MEMGOV_POOL_GNU_OPENMP;
         p->name = "libgomp";
     } else {
         p->kind = MEMGOV_POOL_OTHER_OPENMP;
     }
+}
+
+typedef struct walk {
+    loaded *items;
+    size_t count, cap;
+    bool failed;
+} walk;
+
+/* Notes the objects whose own symbol table has a pool's getter, or cannot be read (then dlsym decides). */
+static int note_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    const char *getters[2 * sizeof KINDS / sizeof KINDS[0]];
+    size_t n = 0;
+    for (size_t k = 0; k < sizeof KINDS / sizeof KINDS[0]; k++) {
+        getters[n++] = KINDS[k].get;
+        if (KINDS[k].ilp64_get != NULL)
+            getters[n++] = KINDS[k].ilp64_get;
+    }
+    if (mg_elf_defines(info, getters, n) == 0)
+        return 0;
+    walk *w = data;
+    loaded *grown = mg_grow(w->items, &w->cap, w->count, sizeof *w->items, 8);
+    char *name = strdup(info->dlpi_name != NULL ? info->dlpi_name : "");
+    if (grown == NULL || name == NULL) {
+        free(name);
+        w->failed = true;
+        return 1; /* stops the walk */
+    }
+    w->items = grown;
+    loaded *obj = &w->items[w->count++];
+    *obj = (loaded){.name = name, .base = info->dlpi_addr};
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        if (obj->nseg == MAX_SEGMENTS) {
+            obj->nseg = 0;
+            break;
+        }
+        obj->lo[obj->nseg] = (uintptr_t)info->dlpi_addr + ph->p_vaddr;
+        obj->hi[obj->nseg++] = (uintptr_t)info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+    }
+    return 0;
 }
 
 static char *object_path(const char *name)
@@ -235,27 +277,26 @@ static char *object_path(const char *name)
 }
 
 /* Adds the pool of kind KINDS[spec] if the object of handle h defines its getter. False when memory ran out. */
-static bool add_pool(memgov_pools *s, void *h, const struct link_map *map, const char *name, size_t spec,
-                     bool *found)
+static bool add_pool(memgov_pools *s, const opened *o, size_t spec, bool *found)
 {
     const kind_spec *k = &KINDS[spec];
-    void *get = own_symbol_of(h, map, k->get, k->ilp64_get);
+    void *get = own_symbol_of(o, k->get, k->ilp64_get);
     if (get == NULL)
         return true;
     pool *grown = mg_grow(s->items, &s->cap, s->count, sizeof *s->items, 4);
     if (grown == NULL)
         return false;
     s->items = grown;
-    char *path = object_path(name);
+    char *path = object_path(o->obj->name);
     if (path == NULL)
         return false;
     pool *p = &s->items[s->count++];
     *p = (pool){.kind = k->kind, .order = spec, .name = k->name, .threading = "", .path = path, .get = get,
-                .set = own_symbol_of(h, map, k->set, k->ilp64_set)};
+                .set = own_symbol_of(o, k->set, k->ilp64_set)};
     if (k->describe != NULL)
-        k->describe(p, h, map);
+        k->describe(p, o);
     else
-        describe_openmp(p, h, map);
+        describe_openmp(p, o);
     if (p->set == NULL || !restorable(p, pool_read(p)))
         p->flags |= MEMGOV_POOL_READ_ONLY;
     *found = true;
@@ -266,24 +307,26 @@ static bool add_pool(memgov_pools *s, void *h, const struct link_map *map, const
  * ran out. */
 static bool add_object_pools(memgov_pools *s, const loaded *obj)
 {
-    void *h = dlopen(obj->name[0] != '\0' ? obj->name : NULL, RTLD_LAZY | RTLD_NOLOAD);
-    if (h == NULL)
+    opened o = {.handle = dlopen(obj->name[0] != '\0' ? obj->name : NULL, RTLD_LAZY | RTLD_NOLOAD), .obj = obj};
+    if (o.handle == NULL)
         return true; /* unloaded meanwhile, or not openable (the vDSO): no pool */
     struct link_map *map = NULL;
     bool found = false, ok = true;
-    if (dlinfo(h, RTLD_DI_LINKMAP, &map) == 0 && map != NULL && map->l_addr == obj->base)
+    if (dlinfo(o.handle, RTLD_DI_LINKMAP, &map) == 0 && map != NULL && map->l_addr == obj->base) {
+        o.map = map;
         for (size_t k = 0; ok && k < sizeof KINDS / sizeof KINDS[0]; k++)
-            ok = add_pool(s, h, map, obj->name, k, &found);
+            ok = add_pool(s, &o, k, &found);
+    }
     if (ok && found) {
         void **grown = mg_grow(s->handles, &s->handles_cap, s->nhandles, sizeof *s->handles, 4);
         if (grown != NULL) {
             s->handles = grown;
-            s->handles[s->nhandles++] = h;
+            s->handles[s->nhandles++] = o.handle;
             return true;
         }
         ok = false;
     }
-    dlclose(h); /* on failure the snapshot is destroyed, so its pools of this object go unused */
+    dlclose(o.handle); /* on failure the snapshot is destroyed, so its pools of this object go unused */
     return ok;
 }
 

@@ -8,6 +8,8 @@
  *   blis LIB                  BLIS (pthreads)
  *   fakes MKL STUB HOSTILE STUBBORN GETTER_ONLY   the stand-ins */
 #include <dlfcn.h>
+#include <link.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -21,6 +23,7 @@
 #include <cmocka.h>
 
 #include "memgov.h"
+#include "threads/pools_elf.h"
 
 static char **libs; /* the scenario's library paths (argv after the scenario) */
 static int nlibs;
@@ -270,6 +273,85 @@ static void openblas_openmp_and_its_libgomp_are_both_limited_and_restored(void *
     /* h stays open: unloading libgomp makes its constructor's allocation look leaked to LeakSanitizer */
 }
 
+/* ---- the ELF reader that spares dlsym its misses ----------------------------------------------------------- */
+
+static const char *const PROBED[] = {"omp_get_max_threads", "openblas_get_num_threads", "GOMP_parallel", "malloc",
+                                     "dgemm_", "cblas_dgemm", "gfortran_set_args", "no_such_symbol_anywhere"};
+#define NPROBED (sizeof PROBED / sizeof PROBED[0])
+
+typedef struct agreement {
+    int objects, known, disagreements, defined;
+} agreement;
+
+static bool inside(const struct dl_phdr_info *info, const void *addr)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (uintptr_t)addr >= lo && (uintptr_t)addr < lo + ph->p_memsz)
+            return true;
+    }
+    return false;
+}
+
+/* For every named object: the ELF reader's answer against dlsym's address lying in the object's own segments. */
+static int compare_with_dlsym(struct dl_phdr_info *info, size_t size, void *data)
+{
+    agreement *a = data;
+    void *h = info->dlpi_name[0] != '\0' ? dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+    if (h == NULL)
+        return 0;
+    a->objects++;
+    uint32_t bits = mg_elf_defines(info, PROBED, NPROBED);
+    if (bits != MG_ELF_UNKNOWN) {
+        a->known++;
+        for (size_t i = 0; i < NPROBED; i++) {
+            void *addr = dlsym(h, PROBED[i]);
+            bool expected = addr != NULL && inside(info, addr);
+            a->defined += expected;
+            if (expected != ((bits >> i) & 1)) {
+                print_error("%s: %s: ELF reader %d, dlsym %d\n", info->dlpi_name, PROBED[i], (int)((bits >> i) & 1),
+                            (int)expected);
+                a->disagreements++;
+            }
+        }
+    }
+    dlclose(h);
+    return 0;
+}
+
+static void the_elf_reader_agrees_with_the_loader_on_every_object(void **state)
+{
+    void *h = load(libs[0]);
+    agreement a = {0};
+    dl_iterate_phdr(compare_with_dlsym, &a);
+    assert_int_equal(a.disagreements, 0);
+    assert_true(a.objects >= 5); /* libc, libm, libgomp, libgfortran, OpenBLAS, ... */
+    assert_int_equal(a.known, a.objects);
+    assert_true(a.defined >= 6); /* malloc, omp_*, GOMP_parallel, openblas_*, dgemm_, cblas_dgemm, gfortran_* */
+    (void)h;
+}
+
+/* Tables that point outside the object's readable segments are refused, never followed. */
+static void the_elf_reader_refuses_tables_outside_the_object(void **state)
+{
+    static ElfW(Dyn) dyn[4];
+    static uint32_t hash[4] = {1, 1, 1, 6};
+    ElfW(Phdr) ph[2] = {{.p_type = PT_LOAD, .p_flags = PF_R, .p_vaddr = (uintptr_t)dyn, .p_memsz = sizeof dyn},
+                        {.p_type = PT_DYNAMIC, .p_flags = PF_R, .p_vaddr = (uintptr_t)dyn, .p_memsz = sizeof dyn}};
+    struct dl_phdr_info info = {.dlpi_addr = 0, .dlpi_name = "fake", .dlpi_phdr = ph, .dlpi_phnum = 2};
+    const char *names[] = {"omp_get_max_threads"};
+    dyn[0] = (ElfW(Dyn)){.d_tag = DT_GNU_HASH, .d_un.d_ptr = (uintptr_t)hash};
+    dyn[1] = (ElfW(Dyn)){.d_tag = DT_SYMTAB, .d_un.d_ptr = (uintptr_t)hash};
+    dyn[2] = (ElfW(Dyn)){.d_tag = DT_STRTAB, .d_un.d_ptr = (uintptr_t)hash};
+    dyn[3] = (ElfW(Dyn)){.d_tag = DT_STRSZ, .d_un.d_val = 16};
+    assert_int_equal(mg_elf_defines(&info, names, 1), MG_ELF_UNKNOWN); /* hash table outside the segment */
+    ph[0].p_memsz = 0;
+    assert_int_equal(mg_elf_defines(&info, names, 1), MG_ELF_UNKNOWN); /* dynamic section outside */
+    info.dlpi_phnum = 0;
+    assert_int_equal(mg_elf_defines(&info, names, 1), MG_ELF_UNKNOWN); /* no dynamic section at all */
+}
+
 /* ---- the OpenMP runtimes --------------------------------------------------------------------------------------- */
 
 typedef struct region {
@@ -485,6 +567,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(bad_arguments_are_refused_with_the_limit_named),
             cmocka_unit_test(the_child_environment_sets_every_pool_variable_and_keeps_the_rest),
             cmocka_unit_test(the_child_environment_checks_its_size),
+            cmocka_unit_test(the_elf_reader_refuses_tables_outside_the_object),
         };
         return cmocka_run_group_tests_name("pools-none", tests, NULL, NULL);
     }
@@ -497,7 +580,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(scenario, "openblas-openmp") == 0 && nlibs == 1) {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(openblas_openmp_and_its_libgomp_are_both_limited_and_restored)};
+            cmocka_unit_test(openblas_openmp_and_its_libgomp_are_both_limited_and_restored),
+            cmocka_unit_test(the_elf_reader_agrees_with_the_loader_on_every_object),
+        };
         return cmocka_run_group_tests_name("pools-openblas-openmp", tests, NULL, NULL);
     }
     if (strcmp(scenario, "gomp") == 0 && nlibs == 1) {
