@@ -28,6 +28,7 @@ from .governor import Governor, default
 from .monitor import Alert, LeakReport, MetricStats, Monitor, MonitorStats, leak_check
 from .probe import ProbeResult, probe
 from .sizes import format_bytes, parse_duration, parse_size
+from . import threads  # memgov.threads: the BLAS and OpenMP pools (and thread leases)
 
 #: The loaded C library's release version (memgov_version_string()).
 __version__: str = _LIB.memgov_version_string().decode()
@@ -52,4 +53,5 @@ __all__ = [
     "ProbeResult", "RangeError", "Reservation", "SizeOverflowError", "StateError", "Transition",
     "UnsupportedError", "ValidationResult", "__version__", "build_info", "default", "format_bytes", "knn",
     "leak_check", "parse_duration", "parse_size", "probe", "read_csv_chunks", "set_callback_error_hook",
+    "threads",
 ]

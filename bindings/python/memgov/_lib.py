@@ -266,6 +266,18 @@ class CsvChunk(_Sized):
                 ("flags", c_uint32)]
 
 
+# memgov/threads.h (experimental tier): the BLAS and OpenMP thread pools
+class PoolInfo(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("kind", c_int), ("flags", c_uint32), ("name", c_char_p),
+                ("path", c_char_p), ("version", c_char_p), ("threading", c_char_p), ("threads", c_int),
+                ("saved_threads", c_int), ("limit", c_int)]
+
+
+POOL_KINDS = {1: "openblas", 2: "blis", 3: "mkl", 4: "gnu_openmp", 5: "llvm_openmp", 6: "other_openmp"}
+POOL_PER_THREAD, POOL_READ_ONLY = 0x1, 0x2
+POOLS_MAX_THREADS = 65536
+
+
 # memgov/knn.h (libmemgov_knn, experimental tier)
 class KnnOptions(_Sized):
     _fields_ = [("struct_size", c_size_t), ("metric", c_int), ("exclude_self", c_int), ("scratch", c_void_p),
@@ -416,6 +428,16 @@ PROTOTYPES = {
     "memgov_kernels_accumulate": (_S, [POINTER(Accumulator), _P, c_int, c_size_t]),
     "memgov_kernels_accumulator_merge": (_S, [POINTER(Accumulator), POINTER(Accumulator)]),
     "memgov_kernels_accumulator_result": (_S, [POINTER(Accumulator), POINTER(KernelsSummary)]),
+    # threads.h (experimental tier): the BLAS and OpenMP thread pools
+    "memgov_pools_find": (_S, [POINTER(_P)]),
+    "memgov_pools_count": (c_size_t, [_P]),
+    "memgov_pools_get": (_S, [_P, c_size_t, POINTER(PoolInfo)]),
+    "memgov_pools_limit": (_S, [_P, c_int]),
+    "memgov_pools_restore": (_S, [_P]),
+    "memgov_pools_destroy": (None, [_P]),
+    "memgov_pools_env_name": (c_char_p, [c_size_t]),
+    "memgov_pools_child_env": (_S, [POINTER(c_char_p), c_int, POINTER(POINTER(c_char_p))]),
+    "memgov_pools_child_env_free": (None, [POINTER(c_char_p)]),
 }
 
 
