@@ -1,7 +1,7 @@
 /* Internal: which of a few symbol names a loaded object defines, read from its own ELF GNU hash table. The pools'
  * finder (pools.c) asks this of every loaded object so that dlsym, whose misses search the object's whole
  * dependency tree and format an error each time, runs only where a control function is there (docs/design.md
- * 4.16). */
+ * 4.17). */
 #ifndef MG_THREADS_POOLS_ELF_H
 #define MG_THREADS_POOLS_ELF_H
 
