@@ -185,6 +185,7 @@ typedef struct job {
     const size_t *sizes; /* the mix's sequence (MIX_SIZES) */
     ring *in, *out;  /* pc */
     pthread_barrier_t *start;
+    double t0, t1; /* the thread's own start and end (after the barrier) */
 } job;
 
 static void *must(const allocator *a, size_t size)
@@ -262,16 +263,20 @@ static void run_pc(const job *j)
     }
 }
 
+static double now_ns(void);
+
 static void *thread_main(void *arg)
 {
     job *j = arg;
     pthread_barrier_wait(j->start);
+    j->t0 = now_ns();
     if (j->w == BATCH_LOOP)
         run_batch(j);
     else if (j->w == MIX)
         run_mix(j);
     else
         run_pc(j);
+    j->t1 = now_ns();
     direct_thread_done();
     return NULL;
 }
@@ -286,7 +291,8 @@ static double now_ns(void)
 static size_t mix_sizes[MAX_THREADS][MIX_SIZES];
 static ring rings[MAX_THREADS];
 
-/* Nanoseconds per malloc+free pair per thread, one run (thread creation excluded: they start at a barrier). */
+/* Nanoseconds per malloc+free pair per thread, one run: from the first thread's start to the last one's end, as
+ * the threads see them (thread creation excluded: they start at a barrier; the main thread's scheduling too). */
 static double run_once(const allocator *a, workload w, size_t size, int threads, long rounds)
 {
     pthread_barrier_t start;
@@ -306,10 +312,15 @@ static double run_once(const allocator *a, workload w, size_t size, int threads,
         }
     }
     pthread_barrier_wait(&start);
-    double t0 = now_ns();
-    for (int t = 0; t < threads; t++)
+    double t0 = 0, t1 = 0;
+    for (int t = 0; t < threads; t++) {
         pthread_join(tid[t], NULL);
-    double elapsed = now_ns() - t0;
+        if (t == 0 || jobs[t].t0 < t0)
+            t0 = jobs[t].t0;
+        if (jobs[t].t1 > t1)
+            t1 = jobs[t].t1;
+    }
+    double elapsed = t1 - t0;
     pthread_barrier_destroy(&start);
     return elapsed / ((double)rounds * BATCH);
 }

@@ -77,7 +77,7 @@ static __attribute__((noinline)) void *fast_malloc_public(memgov_budget *b, mg_s
     if (p != NULL)
         return p;
     mg_count_owned(&s->n_alloc, (uint64_t)-1);
-    mg_uncharge(b, mg_size_class[(size + 7) >> 3].usable);
+    mg_uncharge(b, mg_fast_class(size).usable);
     return NULL;
 }
 
@@ -89,7 +89,7 @@ MG_HOT bool mg_fast_malloc(memgov_budget *budget, size_t size, void **out)
     if (__builtin_expect(budget == NULL || size - 1 >= atomic_load_explicit(&mg_fast_max, memory_order_relaxed) ||
                          (s = fast_slot(budget)) == NULL, 0))
         return false;
-    mg_class c = mg_size_class[(size + 7) >> 3];
+    mg_class c = mg_fast_class(size);
     if (__builtin_expect(!fast_take(s, c.usable), 0))
         return false;
     void *p = mgje_fast_mallocx(c.index, s->je_tcache);

@@ -40,18 +40,26 @@ void mg_arena_stats(const unsigned *arenas, unsigned n, memgov_budget_stats *st)
  * allocator can give. */
 size_t mg_backend_size_for(size_t size, size_t align);
 /* The fast path's size classes (docs/design.md 4.4): for a request of 1..MG_FAST_MAX bytes with the default
- * alignment, mg_size_class[(size + 7) >> 3] is its usable size, as nallocx() gives it (jemalloc's classes up to
- * there are multiples of 8), and jemalloc's index of that class (for mgje_fast_mallocx). Filled by
+ * alignment, mg_fast_class(size) is its usable size, as nallocx() gives it, and jemalloc's index of that class
+ * (for mgje_fast_mallocx): up to MG_FAST_SMALL from mg_size_class[(size + 7) >> 3] (jemalloc's classes up to there
+ * are multiples of 8), above it from mg_size_class_big[(size + 1023) >> 10] (multiples of 2 KiB there). Filled by
  * mg_backend_init() before the first budget exists. */
-#define MG_FAST_MAX 8192
+#define MG_FAST_SMALL 8192
+#define MG_FAST_MAX 65536
 typedef struct mg_class {
-    uint16_t usable;
-    uint16_t index;
+    uint32_t usable;
+    uint32_t index;
 } mg_class;
-extern mg_class mg_size_class[MG_FAST_MAX / 8 + 1];
-/* The fast path's gate: MG_FAST_MAX while the fast path is on, else 0. It is off before the table is filled, if
- * jemalloc's classes are not as expected, without membarrier (the locked fallback, stock.h: the general path
- * then serves every request), and while an allocation fault is armed (tests). */
+extern mg_class mg_size_class[MG_FAST_SMALL / 8 + 1];
+extern mg_class mg_size_class_big[MG_FAST_MAX / 1024 + 1];
+__attribute__((always_inline)) static inline mg_class mg_fast_class(size_t size)
+{
+    return size <= MG_FAST_SMALL ? mg_size_class[(size + 7) >> 3] : mg_size_class_big[(size + 1023) >> 10];
+}
+/* The fast path's gate: the largest size it serves while it is on (MG_FAST_MAX, or MG_FAST_SMALL when jemalloc's
+ * thread caches stop below MG_FAST_MAX: a tcache_max set lower through MGJE_MALLOC_CONF), else 0. It is off before
+ * the tables are filled, if jemalloc's classes are not as expected, without membarrier (the locked fallback,
+ * stock.h: the general path then serves every request), and while an allocation fault is armed (tests). */
 extern _Atomic size_t mg_fast_max;
 /* What the calling thread's fast path uses for a budget on `arena`: its explicit tcache for that arena, as the
  * glue takes it (*tcache), and the jemalloc flags naming the arena and that tcache (*flags). False (no tcache:

@@ -12,11 +12,28 @@
 #include "internal/grow.h"
 #include "internal/je.h"
 
+/* ---- the private jemalloc's options ---------------------------------------------------------------------- */
+
+/* Compiled-in run-time options of the private jemalloc (its `malloc_conf` symbol, read at its initialisation;
+ * MGJE_MALLOC_CONF in the environment still overrides each one). Chosen by measurement for 16 B .. 64 KiB
+ * (docs/design.md 4.18, docs/benchmarks.md "Thread-cache tuning"): thread caches hold the large classes up to
+ * 64 KiB too (jemalloc's default stops at 32 KiB: above, every block took the arena's locks), and every bin holds at
+ * least MG_JE_SLOTS blocks (jemalloc's defaults, 20 for the classes of 4 KiB and up, made a batch of 32 flush and
+ * refill the bin through the arena on every round); the thread-cache GC runs every 256 KiB a thread allocates
+ * instead of every 64 KiB (at 64 KiB blocks it ran at every allocation). The fast path's tables follow tcache_max
+ * (classes_fill). */
+#define MG_JE_SLOTS 64
+#define MG_JE_STR_(x) #x
+#define MG_JE_STR(x) MG_JE_STR_(x)
+const char *mgje_malloc_conf = "tcache_max:65536,tcache_nslots_small_min:" MG_JE_STR(MG_JE_SLOTS)
+                               ",tcache_nslots_large:" MG_JE_STR(MG_JE_SLOTS) ",tcache_gc_incr_bytes:262144";
+
 /* ---- size classes ---------------------------------------------------------------------------------------- */
 
-mg_class mg_size_class[MG_FAST_MAX / 8 + 1];
+mg_class mg_size_class[MG_FAST_SMALL / 8 + 1];
+mg_class mg_size_class_big[MG_FAST_MAX / 1024 + 1];
 _Atomic size_t mg_fast_max;
-static bool classes_ok;
+static size_t classes_max; /* the largest size the tables serve: 0, MG_FAST_SMALL or MG_FAST_MAX */
 /* mg_backend_init's arguments (every call passes the same). */
 static _Atomic bool plain_stocks;
 static void (*_Atomic thread_flushed)(void);
@@ -24,34 +41,41 @@ static pthread_once_t classes_once = PTHREAD_ONCE_INIT;
 
 static void fast_gate(void)
 {
-    bool on = classes_ok && atomic_load(&plain_stocks) &&
+    bool on = atomic_load(&plain_stocks) &&
               atomic_load_explicit(&mg_fault_armed_[MG_FAULT_ALLOC], memory_order_relaxed) == 0;
-    atomic_store_explicit(&mg_fast_max, on ? MG_FAST_MAX : 0, memory_order_relaxed);
+    atomic_store_explicit(&mg_fast_max, on ? classes_max : 0, memory_order_relaxed);
 }
 
-/* The class of every size in (8(k-1), 8k] (k = 0: the size 1), or false if they do not share one that nallocx
- * and the glue agree on. */
-static bool class_of(size_t k, mg_class *c)
+/* The class of every size in (step(k-1), step k] (k = 0: the size 1), or false if they do not share one that
+ * nallocx and the glue agree on. */
+static bool class_of(size_t k, size_t step, mg_class *c)
 {
-    size_t first = k == 0 ? 1 : k * 8 - 7, last = k == 0 ? 1 : k * 8, u, u_first;
+    size_t first = k == 0 ? 1 : k * step - step + 1, last = k == 0 ? 1 : k * step, u, u_first;
     size_t n = mgje_nallocx(last, 0), n_first = mgje_nallocx(first, 0);
     unsigned index = mgje_fast_index(last, &u), index_first = mgje_fast_index(first, &u_first);
-    if (n != n_first || n != u || u != u_first || index != index_first || n > UINT16_MAX || index > UINT16_MAX)
+    if (n != n_first || n != u || u != u_first || index != index_first || index == ~0u)
         return false;
-    c->usable = (uint16_t)n;
-    c->index = (uint16_t)index;
+    c->usable = (uint32_t)n;
+    c->index = index;
     return true;
 }
 
 static void classes_fill(void)
 {
-    /* Every size in (8(k-1), 8k] shares the class of 8k: jemalloc's classes up to MG_FAST_MAX are multiples of 8.
-     * Checked for the first size of each range too, and against the glue's view of the classes: a jemalloc built
-     * otherwise leaves the fast path off (mg_fast_max 0) rather than miscounting. */
-    for (size_t k = 0; k <= MG_FAST_MAX / 8; k++)
-        if (!class_of(k, &mg_size_class[k]))
-            return;
-    classes_ok = true;
+    /* Every size in (8(k-1), 8k] shares the class of 8k: jemalloc's classes up to MG_FAST_SMALL are multiples of 8;
+     * above, every size in (1024(k-1), 1024k] shares the class of 1024k (classes of 2 KiB steps up to 16 KiB, 4 KiB
+     * to 32 KiB, 8 KiB to 64 KiB). Checked for the first size of each range too, and against the glue's view of
+     * the classes (which ends where jemalloc's thread caches end: tcache_max): a jemalloc built or configured
+     * otherwise serves less from the fast path (or nothing: mg_fast_max 0) rather than miscounting. */
+    for (size_t k = 0; k <= MG_FAST_SMALL / 8; k++)
+        if (!class_of(k, 8, &mg_size_class[k]))
+            goto done;
+    classes_max = MG_FAST_SMALL;
+    for (size_t k = MG_FAST_SMALL / 1024 + 1; k <= MG_FAST_MAX / 1024; k++)
+        if (!class_of(k, 1024, &mg_size_class_big[k]))
+            goto done;
+    classes_max = MG_FAST_MAX;
+done:
     atomic_store(&mg_fault_changed_, fast_gate);
     fast_gate();
 }

@@ -69,9 +69,9 @@ typedef struct mg_callback_table {
  * it. */
 #define MG_STOCK_OWNED 16                  /* slots each owned by one live thread */
 #define MG_STOCK_SLOTS (MG_STOCK_OWNED + 1) /* and one shared by the threads beyond them */
-#define MG_STOCK_BATCH_DEFAULT ((uint64_t)64 << 10) /* budget.charge_batch's default, until the key is read */
+#define MG_STOCK_BATCH_DEFAULT ((uint64_t)256 << 10) /* budget.charge_batch's default, until the key is read */
 #define MG_STOCK_BATCH_MAX MG_TREE_BATCH_MAX         /* and its upper bound */
-#define MG_STOCK_MAX_CHARGE ((uint64_t)8 << 10) /* larger requests always go to the shared counters */
+#define MG_STOCK_MAX_CHARGE ((uint64_t)64 << 10) /* larger requests always go to the shared counters */
 
 /* A slot's word: the stocked bytes, and MG_STOCK_OPEN while frees may add to them. A drain empties and closes a
  * slot; only a refill (which needs headroom below every level's soft and hard limit) opens it again. So a free

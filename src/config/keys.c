@@ -7,7 +7,7 @@ const memgov_config_key mg_builtin_keys[] = {
       "hard limit of the root budget: bytes or a percentage of the effective memory"),
     K("root.soft_ratio", DOUBLE, "0.9", "0", "1", NULL,
       "soft limit of the root budget as a fraction of its hard limit (crossing it warns)"),
-    K("budget.charge_batch", SIZE, "64KiB", "0", "16MiB", NULL,
+    K("budget.charge_batch", SIZE, "256KiB", "0", "16MiB", NULL,
       "bytes a thread pre-charges per budget so that most allocations touch no shared counter"),
     K("budget.arena_shards", UNSIGNED, "0", "0", "16", NULL,
       "jemalloc arenas a budget with its own arena spreads its threads over; 0 = the usable CPUs (at most 16)"),

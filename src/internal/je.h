@@ -11,12 +11,13 @@
  * 4.11): the budget fast path's calls, written against jemalloc 5.3.0's internals. Thread safety: as mallocx. */
 
 /* The size-class index jemalloc gives a request of `size` bytes with the default alignment, and its usable size
- * (*usable, as nallocx gives it); ~0u (and *usable 0) when `size` is 0 or not a small size class (above 14 KiB). */
+ * (*usable, as nallocx gives it); ~0u (and *usable 0) when `size` is 0 or above the largest class thread caches
+ * hold (jemalloc's tcache_max option: 64 KiB as memgov sets it, src/budget/backend_jemalloc.c). */
 unsigned mgje_fast_index(size_t size, size_t *usable);
 /* The explicit tcache that `flags` name (MALLOCX_TCACHE(tc)), to give the two calls below; NULL when they name
  * none. The caller must stop using it before the tcache is destroyed (tcache.destroy). */
 void *mgje_fast_tcache(int flags);
-/* A block of the small class `index` (from mgje_fast_index) from `tcache`'s bin: what mgje_mallocx does when the
+/* A block of the class `index` (from mgje_fast_index) from `tcache`'s bin: what mgje_mallocx does when the
  * bin holds one (the same bin operation, thread events and statistics, without mallocx's option parsing). NULL,
  * having done nothing, when the bin is empty or the thread is off jemalloc's fast path (its first call, a hook
  * or a debug option installed): the caller then calls mgje_mallocx with the flags naming the arena and the

@@ -668,7 +668,7 @@ static void a_crossing_made_only_by_stocks_is_not_announced(void **state)
     uint64_t id_l = 0;
     assert_int_equal(memgov_budget_add_listener(b, record, &l, &id_l), MEMGOV_OK);
     memgov_free(b, memgov_malloc(b, 512));
-    assert_true(stocked(b) > 60 * KiB); /* a full refill (budget.charge_batch, 64 KiB), then the block itself */
+    assert_true(stocked(b) > 60 * KiB); /* a refill (budget.charge_batch, within the soft limit), then the block */
     assert_int_equal(memgov_reserve(b, 150 * KiB), MEMGOV_OK);
     assert_int_equal(stocked(b), 0);
     assert_int_equal(used(b), 150 * KiB);
@@ -701,13 +701,17 @@ static void the_fast_path_rebinds_after_the_thread_caches_are_flushed(void **sta
 }
 
 #if MG_BACKEND_KNOWS_SIZE_BEFORE
-/* The fast path's class table (usable size and jemalloc's class index, for the glue in the private jemalloc)
- * agrees with nallocx for every size it serves, and the glue answers "no class" and "no tcache" where it must. */
+/* The fast path's class tables (usable size and jemalloc's class index, for the glue in the private jemalloc)
+ * agree with nallocx for every size they serve (up to 64 KiB with memgov's tcache_max), and the glue answers
+ * "no class" and "no tcache" where it must. */
 static void the_fast_size_classes_match_jemalloc(void **state)
 {
     (void)state;
-    for (size_t size = 1; size <= MG_FAST_MAX; size++) {
-        mg_class c = mg_size_class[(size + 7) >> 3];
+    size_t tcache_max = 0, len = sizeof tcache_max;
+    assert_int_equal(mgje_mallctl("arenas.tcache_max", &tcache_max, &len, NULL, 0), 0);
+    size_t served = tcache_max >= MG_FAST_MAX ? MG_FAST_MAX : MG_FAST_SMALL;
+    for (size_t size = 1; size <= served; size++) {
+        mg_class c = mg_fast_class(size);
         size_t usable;
         unsigned index = mgje_fast_index(size, &usable);
         if (c.usable != mgje_nallocx(size, 0) || c.index != index || usable != c.usable)
@@ -717,12 +721,15 @@ static void the_fast_size_classes_match_jemalloc(void **state)
     size_t usable = 1;
     assert_int_equal(mgje_fast_index(0, &usable), ~0u);
     assert_int_equal(usable, 0);
-    assert_int_equal(mgje_fast_index(15 * KiB, &usable), ~0u); /* above jemalloc's small classes (14 KiB) */
+    assert_int_equal(mgje_fast_index(tcache_max + 1, &usable), ~0u); /* above what thread caches hold */
     assert_int_equal(usable, 0);
     assert_null(mgje_fast_tcache(0));                   /* the thread's automatic tcache: not for the glue */
     assert_null(mgje_fast_tcache(MALLOCX_TCACHE_NONE)); /* no tcache at all */
-    /* on unless the stocks are in locked mode (MG_STOCK_FORCE_LOCKED, no membarrier) */
-    assert_int_equal(atomic_load(&mg_fast_max), mg_stock_plain() ? MG_FAST_MAX : 0);
+    /* on unless the stocks are in locked mode (MG_STOCK_FORCE_LOCKED, no membarrier); up to 64 KiB unless
+     * MGJE_MALLOC_CONF set a smaller tcache_max */
+    assert_int_equal(atomic_load(&mg_fast_max), mg_stock_plain() ? served : 0);
+    if (getenv("MGJE_MALLOC_CONF") == NULL)
+        assert_int_equal(served, MG_FAST_MAX); /* memgov's compiled-in tcache_max (backend_jemalloc.c) */
 }
 
 static uint64_t thread_counter(const char *name)
@@ -737,27 +744,34 @@ static uint64_t thread_counter(const char *name)
  * (which also drive its tcache garbage collection) move by the usable size of every block, whether the glue
  * served it from the tcache bin or declined (an empty bin after the thread's tcaches were flushed) and the public
  * call filled the bin; and the arena holds nothing once the blocks are back. */
+static void fast_path_counters_for(memgov_budget *b, size_t size, int n)
+{
+    static void *p[300];
+    size_t usable = mgje_nallocx(size, 0);
+    for (int round = 0; round < 2; round++) {
+        mg_backend_thread_flush(); /* empty tcache bins and a fresh binding */
+        uint64_t a0 = thread_counter("thread.allocated"), d0 = thread_counter("thread.deallocated");
+        for (int i = 0; i < n; i++)
+            assert_non_null(p[i] = memgov_malloc(b, size));
+        uint64_t a1 = thread_counter("thread.allocated");
+        for (int i = 0; i < n; i++)
+            memgov_free(b, p[i]);
+        uint64_t d1 = thread_counter("thread.deallocated");
+        assert_int_equal(a1 - a0, n * usable);
+        assert_int_equal(d1 - d0, n * usable);
+    }
+}
+
 static void the_fast_path_keeps_jemalloc_thread_counters(void **state)
 {
     fixture *f = *state;
     memgov_budget *b = child(f->root, "own", 0, 0, MEMGOV_BUDGET_OWN_ARENA);
-    enum { N = 300 }; /* more than a 48-byte tcache bin holds: the bin empties, refills and flushes */
-    static void *p[N];
-    for (int round = 0; round < 2; round++) {
-        mg_backend_thread_flush(); /* empty tcache bins and a fresh binding */
-        uint64_t a0 = thread_counter("thread.allocated"), d0 = thread_counter("thread.deallocated");
-        for (int i = 0; i < N; i++)
-            assert_non_null(p[i] = memgov_malloc(b, 48));
-        uint64_t a1 = thread_counter("thread.allocated");
-        for (int i = 0; i < N; i++)
-            memgov_free(b, p[i]);
-        uint64_t d1 = thread_counter("thread.deallocated");
-        assert_int_equal(a1 - a0, N * 48);
-        assert_int_equal(d1 - d0, N * 48);
-    }
+    enum { N = 300, N_LARGE = 20 };
+    fast_path_counters_for(b, 48, N); /* more than a 48-byte tcache bin holds: the bin empties, refills, flushes */
+    fast_path_counters_for(b, 40000, N_LARGE); /* a large class (40 KiB) that the thread caches hold */
     memgov_budget_stats st = stats_of(b);
-    assert_int_equal(st.allocations, 2 * N);
-    assert_int_equal(st.frees, 2 * N);
+    assert_int_equal(st.allocations, 2 * N + 2 * N_LARGE);
+    assert_int_equal(st.frees, 2 * N + 2 * N_LARGE);
     assert_int_equal(st.used, 0);
     mg_backend_thread_flush();
     st = stats_of(b);
@@ -774,7 +788,7 @@ static void the_charge_batch_key_sizes_the_stocks(void **state)
     memgov_config *cfg = memgov_governor_config(f->gov);
     memgov_budget *b = child(f->root, "b", 0, 0, 0);
     memgov_free(b, memgov_malloc(b, 512));
-    assert_true(stocked(b) > 60 * KiB); /* the default, 64 KiB */
+    assert_true(stocked(b) > 200 * KiB); /* the default, 256 KiB */
     assert_int_equal(memgov_config_set(cfg, "budget.charge_batch", "0"), MEMGOV_OK);
     assert_int_equal(memgov_budget_set_limits(b, 0, 0), MEMGOV_OK); /* drains: the next charge refills */
     void *p = memgov_malloc(b, 512);
@@ -792,7 +806,7 @@ static void the_charge_batch_key_sizes_the_stocks(void **state)
     memgov_free(b, p);
     assert_true(stocked(b) <= 8 * KiB); /* frees beyond the cap went to the counters */
     assert_int_equal(used(b), 0);
-    assert_int_equal(memgov_config_set(cfg, "budget.charge_batch", "64KiB"), MEMGOV_OK);
+    assert_int_equal(memgov_config_set(cfg, "budget.charge_batch", "256KiB"), MEMGOV_OK);
     assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
 }
 

@@ -26,14 +26,19 @@ void *mgje_fast_mallocx(unsigned index, void *tcache);
 size_t mgje_fast_dallocx(void *ptr, void *tcache);
 
 /* The size-class index of a request of `size` bytes with the default alignment and its usable size (*usable);
- * ~0u (and *usable 0) when it is 0 or not a small class. */
+ * ~0u (and *usable 0) when it is 0 or above the largest class thread caches hold (tcache_maxclass: the small
+ * classes, and the large ones up to the tcache_max option). */
 unsigned mgje_fast_index(size_t size, size_t *usable)
 {
-    if (size == 0 || size > SC_SMALL_MAXCLASS) {
+    if (size == 0 || size > tcache_maxclass || size > SC_LARGE_MAXCLASS) {
         *usable = 0;
         return ~0u;
     }
     szind_t ind = sz_size2index(size);
+    if (ind >= nhbins) {
+        *usable = 0;
+        return ~0u;
+    }
     *usable = sz_index2size(ind);
     return ind;
 }
@@ -47,9 +52,9 @@ void *mgje_fast_tcache(int flags)
     return tcaches_get(tsd_fetch(), MALLOCX_TCACHE_GET(flags));
 }
 
-/* A block of the small class `index` from the bin of `tcache` when the calling thread is on jemalloc's fast path
- * and the bin holds one: what mallocx does then (tcache_alloc_small's hit: the bin's pop and request count; the
- * thread's allocation event). NULL otherwise, having done nothing: the caller then calls mallocx, which fills the
+/* A block of the class `index` (small, or large below tcache_maxclass) from the bin of `tcache` when the calling
+ * thread is on jemalloc's fast path and the bin holds one: what mallocx does then (tcache_alloc_small's or
+ * tcache_alloc_large's hit: the bin's pop and request count; the thread's allocation event). NULL otherwise, having done nothing: the caller then calls mallocx, which fills the
  * bin from the arena its flags name (this call knows no arena), or reports. */
 void *mgje_fast_mallocx(unsigned index, void *tcache)
 {
