@@ -14,6 +14,11 @@
  * take about 20 ms from a calibration run. The scaling of n threads is n x (ns at 1 thread) / (ns at n threads):
  * n is perfect, the number of CPUs the most a machine can show.
  *
+ * After the times, the private jemalloc's arena lock owner switches per 1000 pairs for memgov and je-direct (a
+ * lock taken by another thread than its last owner, counted by jemalloc's mutex statistics): how often threads
+ * met on a shared arena's locks. They count only what the threads did at the same moment, so they too need the
+ * threads to run in parallel (an idle machine).
+ *
  * Columns: memgov; je-direct, the private jemalloc called with MALLOCX_ARENA + an explicit tcache (one arena, as
  * memgov before arena shards); mg-sized, memgov with memgov_sized_free; glibc; debian-je; mimalloc; then
  * memgov/direct and memgov/best (best: the fastest of glibc, Debian's jemalloc and mimalloc in that row).
@@ -325,11 +330,46 @@ static double run_once(const allocator *a, workload w, size_t size, int threads,
     return elapsed / ((double)rounds * BATCH);
 }
 
+/* The private jemalloc's arena locks (bins, large, extents, decay...), merged over its arenas: lock operations and
+ * owner switches (the lock taken by another thread than its last owner: contention that a loaded machine does not
+ * make up, unlike waiting times). */
+static void je_locks(uint64_t *ops, uint64_t *switches)
+{
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    mgje_mallctl("epoch", &epoch, &len, &epoch, len);
+    unsigned nbins = 0;
+    len = sizeof nbins;
+    mgje_mallctl("arenas.nbins", &nbins, &len, NULL, 0);
+    static const char *const arena_mutexes[] = {"large", "extent_avail", "extents_dirty", "extents_muzzy",
+                                                "extents_retained", "decay_dirty", "decay_muzzy", "base",
+                                                "tcache_list"};
+    *ops = *switches = 0;
+    char name[128];
+    for (unsigned j = 0; j < nbins + sizeof arena_mutexes / sizeof arena_mutexes[0]; j++) {
+        for (int k = 0; k < 2; k++) {
+            const char *leaf = k == 0 ? "num_ops" : "num_owner_switch";
+            if (j < nbins)
+                snprintf(name, sizeof name, "stats.arenas.%u.bins.%u.mutex.%s", MALLCTL_ARENAS_ALL, j, leaf);
+            else
+                snprintf(name, sizeof name, "stats.arenas.%u.mutexes.%s.%s", MALLCTL_ARENAS_ALL,
+                         arena_mutexes[j - nbins], leaf);
+            uint64_t v = 0;
+            len = sizeof v;
+            if (mgje_mallctl(name, &v, &len, NULL, 0) == 0)
+                *(k == 0 ? ops : switches) += v;
+        }
+    }
+}
+
 static int by_value(const void *x, const void *y)
 {
     double a = *(const double *)x, b = *(const double *)y;
     return (a > b) - (a < b);
 }
+
+/* The last median_run's private-jemalloc lock owner switches per 1000 malloc+free pairs (all its runs). */
+static double last_switches;
 
 static double median_run(const allocator *a, workload w, size_t size, int threads, int runs)
 {
@@ -339,8 +379,12 @@ static double median_run(const allocator *a, workload w, size_t size, int thread
     double want = RUN_NS / (ns * BATCH);
     long rounds = want < 20 ? 20 : want > 20000 ? 20000 : (long)want;
     double v[MAX_RUNS];
+    uint64_t ops0, sw0, ops1, sw1;
+    je_locks(&ops0, &sw0);
     for (int r = 0; r < runs; r++)
         v[r] = run_once(a, w, size, threads, rounds);
+    je_locks(&ops1, &sw1);
+    last_switches = 1000.0 * (double)(sw1 - sw0) / ((double)runs * rounds * BATCH * threads);
     qsort(v, (size_t)runs, sizeof v[0], by_value);
     return v[runs / 2];
 }
@@ -475,7 +519,7 @@ int main(int argc, char **argv)
     describe_machine(runs);
     printf("ns per malloc+free pair per thread (lower is better); memgov under a 1 GiB cap, own arena\n\n");
     print_header("workload");
-    static double ns[MAX_SIZES + 2][MAX_COUNTS][N_ALLOCATORS];
+    static double ns[MAX_SIZES + 2][MAX_COUNTS][N_ALLOCATORS], switches[MAX_SIZES + 2][MAX_COUNTS][2];
     for (int r = 0; r < n_rows; r++) {
         for (int c = 0; c < n_counts; c++) {
             printf("%-14s %3ld", rows[r].label, counts[c]);
@@ -483,6 +527,8 @@ int main(int argc, char **argv)
             double best = 0;
             for (size_t a = 0; a < N_ALLOCATORS; a++) {
                 ns[r][c][a] = median_run(&allocators[a], rows[r].w, rows[r].size, (int)counts[c], runs);
+                if (a < 2)
+                    switches[r][c][a] = last_switches;
                 if (a >= FIRST_OTHER && (best == 0 || ns[r][c][a] < best))
                     best = ns[r][c][a];
                 printf(" %10.1f", ns[r][c][a]);
@@ -490,6 +536,17 @@ int main(int argc, char **argv)
             }
             printf(" %13.2f %11.2f\n", ns[r][c][0] / ns[r][c][1], ns[r][c][0] / best);
         }
+    }
+    printf("\nthe private jemalloc's arena lock owner switches per 1000 pairs (a lock taken by another thread than its "
+           "last owner: contention on shared arenas, counted by jemalloc, not timed)\n%-14s", "workload");
+    for (int c = 0; c < n_counts; c++)
+        printf("   memgov/%-3ld direct/%-3ld", counts[c], counts[c]);
+    printf("\n");
+    for (int r = 0; r < n_rows; r++) {
+        printf("%-14s", rows[r].label);
+        for (int c = 0; c < n_counts; c++)
+            printf(" %10.2f %10.2f", switches[r][c][0], switches[r][c][1]);
+        printf("\n");
     }
     if (counts[0] != 1) {
         printf("\n(no scaling table: the first thread count is not 1)\n");
