@@ -28,6 +28,9 @@ void mg_backend_init(bool stocks_plain, void (*on_thread_flush)(void));
 /* A fresh arena for a budget of its own (from a process-wide pool of arenas given back). MEMGOV_ENOMEM if
  * jemalloc cannot create one. */
 memgov_status mg_arena_acquire(unsigned *arena);
+/* mg_arena_acquire without an error message (false: no arena), for a budget's further shards (budget.c). An
+ * armed MG_FAULT_ALLOC fails it in both backends, even when the pool has an arena. */
+bool mg_arena_try_acquire(unsigned *arena);
 /* Gives an arena whose budget is gone back to the pool (arenas are never destroyed: other threads' caches may
  * still hold its free blocks). */
 void mg_arena_give_back(unsigned arena);

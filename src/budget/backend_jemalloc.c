@@ -101,20 +101,33 @@ void mg_backend_init(bool stocks_plain, void (*on_thread_flush)(void))
 
 /* ---- arenas ---------------------------------------------------------------------------------------------- */
 
-memgov_status mg_arena_acquire(unsigned *arena)
+/* From the pool, else a new arena (whose creation fails when MG_FAULT_ALLOC is armed). */
+static bool arena_new(unsigned *arena)
 {
     pthread_mutex_lock(&pool_lock);
     if (pool_len > 0) {
         *arena = pool[--pool_len];
         pthread_mutex_unlock(&pool_lock);
-        return MEMGOV_OK;
+        return true;
     }
     pthread_mutex_unlock(&pool_lock);
     unsigned a;
     size_t len = sizeof a;
     if (mg_fault_hit(MG_FAULT_ALLOC) || mgje_mallctl("arenas.create", &a, &len, NULL, 0) != 0)
-        return mg_fail(MEMGOV_ENOMEM, "jemalloc could not create an arena for a budget");
+        return false;
     *arena = a;
+    return true;
+}
+
+bool mg_arena_try_acquire(unsigned *arena)
+{
+    return !mg_fault_hit(MG_FAULT_ALLOC) && arena_new(arena);
+}
+
+memgov_status mg_arena_acquire(unsigned *arena)
+{
+    if (!arena_new(arena))
+        return mg_fail(MEMGOV_ENOMEM, "jemalloc could not create an arena for a budget");
     return MEMGOV_OK;
 }
 

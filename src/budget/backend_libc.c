@@ -17,6 +17,14 @@ void mg_backend_init(bool stocks_plain, void (*on_thread_flush)(void))
 /* Distinct labels, so that a budget's arena shards are told apart here too (tests). */
 static _Atomic unsigned next_label = 1;
 
+bool mg_arena_try_acquire(unsigned *arena)
+{
+    if (mg_fault_hit(MG_FAULT_ALLOC))
+        return false;
+    *arena = atomic_fetch_add_explicit(&next_label, 1, memory_order_relaxed);
+    return true;
+}
+
 memgov_status mg_arena_acquire(unsigned *arena)
 {
     *arena = atomic_fetch_add_explicit(&next_label, 1, memory_order_relaxed);

@@ -131,8 +131,8 @@ void mg_budget_free(memgov_budget *b)
 static __attribute__((noinline)) unsigned shard_make(memgov_budget *home, unsigned k)
 {
     unsigned a, none = MG_SHARD_NONE;
-    if (mg_arena_acquire(&a) != MEMGOV_OK)
-        return home->arena; /* the failure's message is not this caller's business: the allocation goes on */
+    if (!mg_arena_try_acquire(&a))
+        return home->arena; /* no error: the allocation goes on in shard 0 (and retries the shard next time) */
     if (atomic_compare_exchange_strong_explicit(&home->shard[k], &none, a, memory_order_acq_rel,
                                                 memory_order_acquire))
         return a;

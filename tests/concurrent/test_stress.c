@@ -20,6 +20,10 @@
 #include "budget/backend.h"
 #include "budget/budget_internal.h"
 #include "budget/stock.h"
+#include "internal/fault.h"
+#ifndef MG_ALLOC_LIBC
+#include "internal/je.h"
+#endif
 #include "memgov.h"
 
 #define MiB (1024u * 1024u)
@@ -294,6 +298,25 @@ static void *allocate_on_a_shard(void *arg)
     return NULL; /* this thread's tcaches are given back as it exits */
 }
 
+/* A thread whose shard cannot be made (an injected arena failure) allocates from shard 0, without an error. */
+typedef struct fallback_job {
+    memgov_budget *b;
+    unsigned shard, arena, injected;
+    void *block;
+} fallback_job;
+
+static void *allocate_without_a_new_shard(void *arg)
+{
+    fallback_job *j = arg;
+    mg_fault_arm(MG_FAULT_ALLOC, 0, 1); /* the shard's arena fails; the allocation after it does not */
+    j->block = memgov_malloc(j->b, 100);
+    j->injected = mg_fault_injected(MG_FAULT_ALLOC);
+    mg_fault_disarm_all();
+    j->shard = (mg_me.index - 1) % 16;
+    j->arena = mg_budget_arena(j->b);
+    return NULL;
+}
+
 static void threads_of_a_budget_use_their_own_shards_and_the_books_stay_exact(void **state)
 {
     (void)state;
@@ -309,8 +332,22 @@ static void threads_of_a_budget_use_their_own_shards_and_the_books_stay_exact(vo
     void *mine = memgov_malloc(b, 1000);
     unsigned my_arena = mg_budget_arena(b);
     assert_int_equal(my_arena, atomic_load(&b->shard[(mg_me.index - 1) % 16]));
-    shard_job j = {.b = b, .child = c};
+    fallback_job fj = {.b = b};
     pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, allocate_without_a_new_shard, &fj), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_non_null(fj.block);
+    assert_int_equal(fj.injected, 1);
+    assert_int_not_equal(fj.shard, (mg_me.index - 1) % 16); /* two live threads: two shards */
+#ifndef MG_ALLOC_LIBC
+    unsigned from = 0;
+    size_t len = sizeof from;
+    assert_int_equal(mgje_mallctl("arenas.lookup", &from, &len, &fj.block, sizeof fj.block), 0);
+    assert_int_equal(from, b->arena); /* the shard could not be made: shard 0 served the block */
+#endif
+    assert_int_equal(atomic_load(&b->shard[fj.shard]), fj.arena); /* made at the thread's next call */
+    memgov_free(b, fj.block);
+    shard_job j = {.b = b, .child = c};
     assert_int_equal(pthread_create(&t, NULL, allocate_on_a_shard, &j), 0);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_not_equal(j.arena, my_arena); /* both threads alive at once: different indices, 16 shards */
