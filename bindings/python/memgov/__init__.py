@@ -27,6 +27,7 @@ from .fallback import FallbackStats, Fallback, Mode, Transition
 from .governor import Governor, default
 from .monitor import Alert, LeakReport, MetricStats, Monitor, MonitorStats, leak_check
 from .probe import ProbeResult, probe
+from .ramdisk import RamDisk
 from .sizes import format_bytes, parse_duration, parse_size
 from . import threads  # memgov.threads: the BLAS and OpenMP pools (and thread leases)
 
@@ -38,8 +39,8 @@ build_info: str = _LIB.memgov_build_info().decode()
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
-    """memgov.kernels and memgov.pandas load on first use (they import numpy, and pandas)."""
-    if name in ("kernels", "pandas"):
+    """memgov.kernels, memgov.pandas and memgov.mmarray load on first use (they import numpy, and pandas)."""
+    if name in ("kernels", "pandas", "mmarray"):
         import importlib
         return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'memgov' has no attribute {name!r}")
@@ -50,7 +51,7 @@ __all__ = [
     "Config", "ConfigChange", "ConfigTypeError", "ExistsError", "Fallback", "FallbackStats", "Governor",
     "InternalError", "InvalidArgumentError", "LIBRARY_PATH", "LeakReport", "MemgovError", "MemgovIOError",
     "MetricStats", "Mode", "Monitor", "MonitorStats", "NoSpaceError", "NotFoundError", "NumpyScope", "ParseError",
-    "ProbeResult", "RangeError", "Reservation", "SizeOverflowError", "StateError", "Transition",
+    "ProbeResult", "RamDisk", "RangeError", "Reservation", "SizeOverflowError", "StateError", "Transition",
     "UnsupportedError", "ValidationResult", "__version__", "build_info", "default", "format_bytes", "knn",
     "leak_check", "parse_duration", "parse_size", "probe", "read_csv_chunks", "set_callback_error_hook",
     "threads",

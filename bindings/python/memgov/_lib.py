@@ -285,6 +285,22 @@ class KnnOptions(_Sized):
                 ("progress_user", c_void_p)]
 
 
+# memgov/memmap.h: mapped arrays and RAM-disk folders (experimental tier)
+class MmarrayOptions(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("flags", c_uint32), ("file_mode", c_uint32), ("budget", c_void_p)]
+
+
+MMARRAY_WRITE, MMARRAY_OVERWRITE = 0x1, 0x2
+
+
+class RamdiskOptions(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("cap", c_uint64), ("parent", c_char_p), ("prefix", c_char_p),
+                ("budget", c_void_p), ("flags", c_uint32)]
+
+
+RAMDISK_ALLOW_DISK, RAMDISK_NO_SWEEP = 0x1, 0x2
+
+
 _P = c_void_p
 _S = c_int  # memgov_status
 PROTOTYPES = {
@@ -438,6 +454,30 @@ PROTOTYPES = {
     "memgov_pools_env_name": (c_char_p, [c_size_t]),
     "memgov_pools_child_env": (_S, [POINTER(c_char_p), c_int, POINTER(POINTER(c_char_p))]),
     "memgov_pools_child_env_free": (None, [POINTER(c_char_p)]),
+    # memmap.h: mapped arrays and RAM-disk folders (experimental tier)
+    "memgov_mmarray_options_init": (None, [POINTER(MmarrayOptions)]),
+    "memgov_mmarray_create": (_S, [c_char_p, c_int, c_size_t, POINTER(c_uint64), POINTER(MmarrayOptions),
+                                   POINTER(_P)]),
+    "memgov_mmarray_open": (_S, [c_char_p, POINTER(MmarrayOptions), POINTER(_P)]),
+    "memgov_mmarray_flush": (_S, [_P]),
+    "memgov_mmarray_close": (_S, [_P]),
+    "memgov_mmarray_data": (_P, [_P]),
+    "memgov_mmarray_dtype": (c_int, [_P]),
+    "memgov_mmarray_ndim": (c_size_t, [_P]),
+    "memgov_mmarray_shape": (POINTER(c_uint64), [_P]),
+    "memgov_mmarray_nbytes": (c_uint64, [_P]),
+    "memgov_mmarray_writable": (c_int, [_P]),
+    "memgov_mmarray_path": (c_char_p, [_P]),
+    "memgov_ramdisk_options_init": (None, [POINTER(RamdiskOptions)]),
+    "memgov_ramdisk_create": (_S, [POINTER(RamdiskOptions), POINTER(_P)]),
+    "memgov_ramdisk_path": (c_char_p, [_P]),
+    "memgov_ramdisk_create_file": (_S, [_P, c_char_p, c_uint64, POINTER(c_int)]),
+    "memgov_ramdisk_remove_file": (_S, [_P, c_char_p]),
+    "memgov_ramdisk_recount": (_S, [_P, POINTER(c_uint64)]),
+    "memgov_ramdisk_used": (c_uint64, [_P]),
+    "memgov_ramdisk_cap": (c_uint64, [_P]),
+    "memgov_ramdisk_close": (_S, [_P]),
+    "memgov_ramdisk_sweep": (_S, [c_char_p, c_char_p, POINTER(c_uint)]),
 }
 
 

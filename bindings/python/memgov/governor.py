@@ -6,7 +6,7 @@ import functools
 import os
 import threading
 import weakref
-from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, TypeVar, Union
 
 from . import _lib
 from ._lib import LIB
@@ -16,6 +16,9 @@ from .errors import BusyError, InvalidArgumentError, StateError, check, error_fo
 from .fallback import Fallback, Mode, run_with_fallback
 from .monitor import Monitor
 from .sizes import SizeLike, parse_size
+
+if TYPE_CHECKING:
+    from .ramdisk import RamDisk
 
 F = TypeVar("F", bound=Callable[..., Any])
 PathLike = Union[str, "os.PathLike[str]"]
@@ -219,6 +222,14 @@ class Governor:
             check(LIB.memgov_budget_create(ph, ctypes.byref(opts), ctypes.byref(out)))
             del h
             return Budget(self, out.value or 0, owned=True, parent=parent)
+
+    def ramdisk(self, cap: SizeLike, budget: Optional[Budget] = None, parent: Optional[PathLike] = None,
+                allow_disk: bool = False) -> "RamDisk":
+        """A capped scratch folder in /dev/shm (memgov.ramdisk.RamDisk) whose files are charged to `budget`
+        (default: the root) and to `cap`; a context manager that removes the folder on exit."""
+        from .ramdisk import RamDisk
+        self._check()
+        return RamDisk(cap, budget=self._root if budget is None else budget, parent=parent, allow_disk=allow_disk)
 
     # -- recommendations and fallback -------------------------------------------------------------------------
     def recommend(self, data_bytes: SizeLike = 0, row_bytes: SizeLike = 0) -> Dict[str, Any]:
