@@ -52,9 +52,19 @@ static memgov_status read_options(const memgov_mmarray_options *in, memgov_mmarr
     return MEMGOV_OK;
 }
 
-static int host_is_little_endian(void)
+/* What create and open check first: the pointers, the options (into *o), the byte order. */
+static memgov_status begin(const char *fn, const char *path, memgov_mmarray **out,
+                           const memgov_mmarray_options *opts, memgov_mmarray_options *o)
 {
-    return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+    if (path == NULL || out == NULL)
+        return mg_fail(MEMGOV_EINVAL, "%s: %s is NULL", fn, path == NULL ? "path" : "out");
+    *out = NULL;
+    memgov_status s = read_options(opts, o);
+    if (s != MEMGOV_OK)
+        return s;
+    if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__)
+        return mg_fail(MEMGOV_EUNSUPPORTED, "%s: mapped arrays need a little-endian machine", fn);
+    return MEMGOV_OK;
 }
 
 /* A handle for path with the header's facts; charged and mapped by the caller. */
@@ -252,16 +262,12 @@ MEMGOV_API memgov_status memgov_mmarray_create(const char *path, memgov_dtype dt
                                                const uint64_t *shape, const memgov_mmarray_options *opts,
                                                memgov_mmarray **out)
 {
-    if (path == NULL || out == NULL || (shape == NULL && ndim > 0))
-        return mg_fail(MEMGOV_EINVAL, "memgov_mmarray_create: %s is NULL", path == NULL ? "path" : out == NULL
-                       ? "out" : "shape");
-    *out = NULL;
+    if (shape == NULL && ndim > 0)
+        return mg_fail(MEMGOV_EINVAL, "memgov_mmarray_create: shape is NULL");
     memgov_mmarray_options o;
-    memgov_status s = read_options(opts, &o);
+    memgov_status s = begin("memgov_mmarray_create", path, out, opts, &o);
     if (s != MEMGOV_OK)
         return s;
-    if (!host_is_little_endian())
-        return mg_fail(MEMGOV_EUNSUPPORTED, "mapped arrays need a little-endian machine");
     mg_npy_header h = {.dtype = dtype, .ndim = ndim};
     if ((s = mg_npy_nbytes(dtype, ndim, shape, &h.nbytes)) != MEMGOV_OK)
         return s;
@@ -337,15 +343,10 @@ static memgov_status read_header(int fd, const char *path, uint64_t file_size, m
 MEMGOV_API memgov_status memgov_mmarray_open(const char *path, const memgov_mmarray_options *opts,
                                              memgov_mmarray **out)
 {
-    if (path == NULL || out == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_mmarray_open: %s is NULL", path == NULL ? "path" : "out");
-    *out = NULL;
     memgov_mmarray_options o;
-    memgov_status s = read_options(opts, &o);
+    memgov_status s = begin("memgov_mmarray_open", path, out, opts, &o);
     if (s != MEMGOV_OK)
         return s;
-    if (!host_is_little_endian())
-        return mg_fail(MEMGOV_EUNSUPPORTED, "mapped arrays need a little-endian machine");
     int writable = (o.flags & MEMGOV_MMARRAY_WRITE) != 0;
     /* O_NONBLOCK: a FIFO at path must not block the open; it is refused below as not a regular file */
     int fd = mg_fault_hit(MG_FAULT_FILE_IO) ? (errno = EACCES, -1)

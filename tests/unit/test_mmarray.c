@@ -425,40 +425,60 @@ static void a_refusing_budget_leaves_no_file(void **state)
 
 /* ---- faults ------------------------------------------------------------------------------------------------ */
 
-/* Injects one failure at every OS call (ftruncate, fallocate, mmap, rename/link) and every file operation (open,
- * header write) of create in turn: each returns an error, leaves no file at all and no charge; the first pass
- * with nothing left to inject succeeds. */
-static void every_failure_of_create_leaves_nothing(void **state)
+typedef memgov_status (*attempt_fn)(scratch *s, memgov_mmarray **a);
+
+static memgov_status attempt_create(scratch *s, memgov_mmarray **a)
 {
-    scratch *s = *state;
     uint64_t shape[2] = {16, 1024};
     memgov_mmarray_options o;
     memgov_mmarray_options_init(&o);
     o.budget = s->f.root;
-    mg_fault_site sites[2] = {MG_FAULT_OS_CALL, MG_FAULT_FILE_IO};
-    for (int k = 0; k < 2; k++) {
-        for (unsigned skip = 0;; skip++) {
-            assert_true(skip < 20);
-            mg_fault_arm(sites[k], skip, 1);
-            memgov_mmarray *a = (memgov_mmarray *)1;
-            memgov_status st = memgov_mmarray_create(s->path, MEMGOV_DTYPE_FLOAT64, 2, shape, &o, &a);
-            unsigned hit = mg_fault_injected(sites[k]);
-            mg_fault_disarm_all();
-            if (hit == 0) {
-                assert_int_equal(st, MEMGOV_OK);
-                assert_true(skip >= (k == 0 ? 4u : 2u)); /* ftruncate, fallocate, mmap, publish; open, write */
-                memgov_mmarray_close(a);
-                empty_dir(s->dir);
-                break;
-            }
-            if (st == MEMGOV_OK)
-                fail_msg("site %d skip %u: create succeeded through an injected failure", k, skip);
-            assert_null(a);
-            assert_true(memgov_last_error()[0] != '\0');
-            assert_int_equal(entries(s->dir), 0);
-            assert_int_equal(reserved(s->f.root), 0);
+    return memgov_mmarray_create(s->path, MEMGOV_DTYPE_FLOAT64, 2, shape, &o, a);
+}
+
+static memgov_status attempt_open(scratch *s, memgov_mmarray **a)
+{
+    memgov_mmarray_options o;
+    memgov_mmarray_options_init(&o);
+    o.budget = s->f.root;
+    return memgov_mmarray_open(s->path, &o, a);
+}
+
+/* Injects one failure at the 1st, 2nd, ... operation of `site` in attempt(): each injected failure is an error
+ * with a message, no handle, no charge and `files` entries in the directory (no temporary file); the first pass
+ * with nothing left to inject succeeds after at least `calls` operations of the site. */
+static void fail_each_operation(scratch *s, mg_fault_site site, unsigned calls, int files, attempt_fn attempt)
+{
+    for (unsigned skip = 0;; skip++) {
+        assert_true(skip < 20);
+        mg_fault_arm(site, skip, 1);
+        memgov_mmarray *a = (memgov_mmarray *)1;
+        memgov_status st = attempt(s, &a);
+        unsigned hit = mg_fault_injected(site);
+        mg_fault_disarm_all();
+        if (hit == 0) {
+            assert_int_equal(st, MEMGOV_OK);
+            assert_true(skip >= calls);
+            memgov_mmarray_close(a);
+            return;
         }
+        if (st == MEMGOV_OK)
+            fail_msg("site %d skip %u: the call succeeded through an injected failure", (int)site, skip);
+        assert_null(a);
+        assert_true(memgov_last_error()[0] != '\0');
+        assert_int_equal(entries(s->dir), files);
+        assert_int_equal(reserved(s->f.root), 0);
     }
+}
+
+/* Every OS call of create (ftruncate, fallocate, mmap, link/rename) and every file operation (open, header
+ * write) in turn: an error that leaves no file at all and no charge. */
+static void every_failure_of_create_leaves_nothing(void **state)
+{
+    scratch *s = *state;
+    fail_each_operation(s, MG_FAULT_OS_CALL, 4, 0, attempt_create);
+    empty_dir(s->dir);
+    fail_each_operation(s, MG_FAULT_FILE_IO, 2, 0, attempt_create);
 }
 
 static void every_failure_of_open_and_flush_is_an_error(void **state)
@@ -472,27 +492,8 @@ static void every_failure_of_open_and_flush_is_an_error(void **state)
     assert_non_null(strstr(memgov_last_error(), "msync"));
     mg_fault_disarm_all();
     memgov_mmarray_close(a);
-    memgov_mmarray_options o;
-    memgov_mmarray_options_init(&o);
-    o.budget = s->f.root;
-    mg_fault_site sites[2] = {MG_FAULT_OS_CALL, MG_FAULT_FILE_IO};
-    for (int k = 0; k < 2; k++) {
-        for (unsigned skip = 0;; skip++) {
-            assert_true(skip < 10);
-            mg_fault_arm(sites[k], skip, 1);
-            memgov_status st = memgov_mmarray_open(s->path, &o, &a);
-            unsigned hit = mg_fault_injected(sites[k]);
-            mg_fault_disarm_all();
-            if (hit == 0) {
-                assert_int_equal(st, MEMGOV_OK);
-                memgov_mmarray_close(a);
-                break;
-            }
-            assert_int_not_equal(st, MEMGOV_OK);
-            assert_null(a);
-            assert_int_equal(reserved(s->f.root), 0);
-        }
-    }
+    fail_each_operation(s, MG_FAULT_OS_CALL, 1, 1, attempt_open);  /* mmap */
+    fail_each_operation(s, MG_FAULT_FILE_IO, 3, 1, attempt_open);  /* open, prefix read, header read */
 }
 
 /* A real full disk: the file size limit (RLIMIT_FSIZE, SIGXFSZ ignored) in a child process, so that fallocate
