@@ -42,6 +42,9 @@ class _Mapping:
         self._h = handle
         self._budget = budget  # the Budget (Python object) must outlive the charge
         self._finalizer = weakref.finalize(self, LIB.memgov_mmarray_close, handle)
+        # not at interpreter exit: an array still referenced then (a module global) must stay readable while
+        # the interpreter tears down; the process's exit unmaps it
+        self._finalizer.atexit = False
         ndim = LIB.memgov_mmarray_ndim(handle)
         shape_p = LIB.memgov_mmarray_shape(handle)
         shape = tuple(int(shape_p[i]) for i in range(ndim))
