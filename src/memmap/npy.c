@@ -193,17 +193,21 @@ memgov_status mg_npy_nbytes(memgov_dtype dtype, size_t ndim, const uint64_t *sha
     if (ndim > MEMGOV_MMARRAY_MAX_NDIM)
         return mg_fail(MEMGOV_EINVAL, "mapped array: %zu dimensions is more than MEMGOV_MMARRAY_MAX_NDIM (%d)", ndim,
                        MEMGOV_MMARRAY_MAX_NDIM);
+    /* numpy's rule: the product of the non-zero extents must fit even when an extent of 0 empties the array,
+     * so that strides computed from the shape never overflow either */
     uint64_t n = size;
-    for (size_t i = 0; i < ndim; i++)
-        if (shape[i] == 0)
-            n = 0;
-    for (size_t i = 0; i < ndim && n != 0; i++) {
+    int empty = 0;
+    for (size_t i = 0; i < ndim; i++) {
+        if (shape[i] == 0) {
+            empty = 1;
+            continue;
+        }
         if (__builtin_mul_overflow(n, shape[i], &n) || n > INT64_MAX)
             return mg_fail(MEMGOV_EOVERFLOW, "mapped array: %zu-dimensional %s array of extent %" PRIu64 " in "
-                           "dimension %zu has more than INT64_MAX bytes", ndim, memgov_dtype_name(dtype),
-                           shape[i], i);
+                           "dimension %zu has more than INT64_MAX bytes (extents of 0 aside)", ndim,
+                           memgov_dtype_name(dtype), shape[i], i);
     }
-    *nbytes = n;
+    *nbytes = empty ? 0 : n;
     return MEMGOV_OK;
 }
 

@@ -1,8 +1,10 @@
 /* libFuzzer target for the .npy header parser (src/memmap/npy.c): the input is a whole file. Invariants of an
  * accepted header: a known dtype, at most MEMGOV_MMARRAY_MAX_NDIM extents, a data offset inside the file and a
  * multiple of the element size, a data region that fits in the file and equals the product of the extents times
- * the element size; and the header memgov writes for the same dtype and shape parses back to them. ASan catches
- * any read outside the input; libFuzzer's -timeout catches unbounded work. */
+ * the element size (the product of the non-zero extents within INT64_MAX, numpy's rule); and the header memgov
+ * writes for the same dtype and shape parses back to them. ASan catches any read outside the input; libFuzzer's
+ * -timeout catches unbounded work. corpus-npy/crash-zero-extent-overflow.npy is the input that found the rule
+ * missing (an extent of 0 after extents whose product overflows). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +30,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (item == 0 || h.ndim > MEMGOV_MMARRAY_MAX_NDIM || h.offset > size || h.nbytes > size - h.offset ||
         h.offset % item != 0)
         abort();
-    uint64_t product = item;
+    uint64_t product = item; /* of the non-zero extents: numpy's overflow rule */
     int zero = 0;
     for (size_t i = 0; i < h.ndim; i++) {
         zero |= h.shape[i] == 0;
-        if (!zero && __builtin_mul_overflow(product, h.shape[i], &product))
+        if (h.shape[i] != 0 && (__builtin_mul_overflow(product, h.shape[i], &product) || product > INT64_MAX))
             abort(); /* an overflowing shape was accepted */
     }
     if ((zero ? 0 : product) != h.nbytes)
