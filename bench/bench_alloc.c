@@ -335,11 +335,9 @@ static double run_once(const allocator *a, workload w, size_t size, int threads,
  * make up, unlike waiting times). */
 static void je_locks(uint64_t *ops, uint64_t *switches)
 {
-    uint64_t epoch = 1;
-    size_t len = sizeof epoch;
-    mgje_mallctl("epoch", &epoch, &len, &epoch, len);
+    mg_je_stats_refresh();
     unsigned nbins = 0;
-    len = sizeof nbins;
+    size_t len = sizeof nbins;
     mgje_mallctl("arenas.nbins", &nbins, &len, NULL, 0);
     static const char *const arena_mutexes[] = {"large", "extent_avail", "extents_dirty", "extents_muzzy",
                                                 "extents_retained", "decay_dirty", "decay_muzzy", "base",

@@ -156,11 +156,8 @@ static uint64_t arena_stat(unsigned arena, const char *leaf)
 
 void mg_arena_stats(const unsigned *arenas, unsigned n, memgov_budget_stats *st)
 {
-    uint64_t epoch = 1;
-    size_t len = sizeof epoch;
-    mgje_mallctl("epoch", &epoch, &len, &epoch, len);
-    size_t page = 4096;
-    len = sizeof page;
+    mg_je_stats_refresh();
+    size_t page = 4096, len = sizeof page;
     mgje_mallctl("arenas.page", &page, &len, NULL, 0);
     st->own_arena = 1;
     for (unsigned i = 0; i < n; i++) {

@@ -4,6 +4,7 @@
 #define MG_INTERNAL_JE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mgje.h"
 
@@ -27,5 +28,13 @@ void *mgje_fast_mallocx(unsigned index, void *tcache);
  * one lookup the free needs anyway (sallocx + dallocx look it up twice). 0, having done nothing, when the thread
  * is off jemalloc's fast path: the caller then calls mgje_sallocx and mgje_dallocx. */
 size_t mgje_fast_dallocx(void *ptr, void *tcache);
+
+/* Refreshes jemalloc's statistics (the `epoch` control): the stats.* values read after it are current. */
+static inline void mg_je_stats_refresh(void)
+{
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    mgje_mallctl("epoch", &epoch, &len, &epoch, len);
+}
 
 #endif
