@@ -108,6 +108,19 @@ def test_truncated_and_foreign_files_raise_parse_error(tmp_path):
         mm.open(tmp_path / "absent.npy")
 
 
+def test_a_shape_whose_non_zero_extents_overflow_is_refused_like_numpy(tmp_path):
+    """(2**32, 2**32, 0) is empty, yet numpy refuses it ("array is too big"): so does memgov (MEMGOV_EOVERFLOW)."""
+    d = b"{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 0), }"
+    total = (10 + len(d) + 1 + 63) // 64 * 64
+    header = d + b" " * (total - 10 - len(d) - 1) + b"\n"
+    path = tmp_path / "o.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match="too big"):
+        np.load(path, mmap_mode="r")
+    with pytest.raises(memgov.SizeOverflowError, match="INT64_MAX"):
+        mm.open(path)
+
+
 def test_read_write_open_writes_through_and_read_only_refuses_writes(tmp_path):
     path = tmp_path / "rw.npy"
     np.save(path, np.zeros(5, "int32"))
