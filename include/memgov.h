@@ -10,6 +10,7 @@
 #include "memgov/config.h"
 #include "memgov/fallback.h"
 #include "memgov/governor.h"
+#include "memgov/gpu.h"
 #include "memgov/kernels.h"
 #include "memgov/monitor.h"
 #include "memgov/probe.h"

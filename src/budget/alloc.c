@@ -111,8 +111,17 @@ static size_t freed_size(void *ptr, size_t size)
 
 /* ---- the public functions ------------------------------------------------------------------------------------ */
 
+static void *device_budget(memgov_budget *b)
+{
+    mg_fail(MEMGOV_EINVAL, "budget '%s' is a device budget: its memory comes from memgov_gpu_malloc() (memgov/gpu.h)",
+            b->name);
+    return NULL;
+}
+
 static void *alloc_charged(memgov_budget *b, size_t size, size_t align, bool zero)
 {
+    if (b->device) /* no arena to allocate from; the fast path binds only after an allocation from here */
+        return device_budget(b);
     mg_charge c;
     void *p = charged_block(b, size == 0 ? 1 : size, align, zero, &c);
     if (p == NULL)
@@ -170,7 +179,7 @@ MEMGOV_API void *memgov_realloc(memgov_budget *budget, void *ptr, size_t size)
 {
     if (budget == NULL)
         return no_budget("memgov_realloc");
-    if (ptr == NULL)
+    if (ptr == NULL || budget->device)
         return alloc_charged(budget, size, 0, false);
     if (size == 0)
         size = 1;

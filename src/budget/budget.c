@@ -58,8 +58,11 @@ memgov_status mg_budget_new(mg_tree *tree, memgov_budget *parent, const memgov_b
     b->name = copy;
     atomic_init(&b->hard, mg_limit_in(o.hard_limit));
     atomic_init(&b->soft, mg_limit_in(o.soft_limit));
-    b->own_arena = parent == NULL || (o.flags & MEMGOV_BUDGET_OWN_ARENA) != 0;
-    if (b->own_arena) {
+    b->device = tree->device_owner != NULL;
+    b->own_arena = !b->device && (parent == NULL || (o.flags & MEMGOV_BUDGET_OWN_ARENA) != 0);
+    if (b->device) {
+        b->arena = 0; /* no arena, no home, no shards: allocation refuses first (alloc.c); design.md 4.16 */
+    } else if (b->own_arena) {
         if ((st = mg_arena_acquire(&b->arena)) != MEMGOV_OK) {
             free(copy);
             free(b);
@@ -271,9 +274,15 @@ static void tree_after_fork(void *arg)
 
 memgov_status mg_tree_open(const memgov_budget_options *root_opts, mg_tree **out)
 {
+    return mg_tree_open_device(root_opts, NULL, out);
+}
+
+memgov_status mg_tree_open_device(const memgov_budget_options *root_opts, void *owner, mg_tree **out)
+{
     mg_tree *tree = calloc(1, sizeof *tree);
     if (tree == NULL)
         return mg_fail(MEMGOV_ENOMEM, "memgov_open: no memory for the budget tree");
+    tree->device_owner = owner;
     if (pthread_mutex_init(&tree->lock, NULL) != 0) {
         free(tree);
         return mg_fail(MEMGOV_ENOMEM, "memgov_open: could not create the budget tree's lock");
@@ -300,6 +309,11 @@ memgov_status mg_tree_open(const memgov_budget_options *root_opts, mg_tree **out
 memgov_budget *mg_tree_root(const mg_tree *tree)
 {
     return tree->root;
+}
+
+void *mg_tree_device_owner(const mg_tree *tree)
+{
+    return tree->device_owner;
 }
 
 mg_tree *mg_budget_tree(const memgov_budget *budget)

@@ -36,6 +36,7 @@ struct mg_tree {
     _Atomic unsigned arena_shards; /* budget.arena_shards resolved (1..MG_SHARDS_MAX): arenas per own-arena budget */
     uint64_t last_id;              /* the last callback id given out (ids start at 1, never reused) */
     memgov_budget *root;
+    void *device_owner; /* a device tree's (src/gpu) owner; NULL: a host tree, whose budgets allocate */
     mg_fork_lock fork;
 };
 
@@ -131,6 +132,7 @@ struct memgov_budget {
     memgov_budget *home; /* the budget whose arenas this one uses: itself with own_arena, else its parent's home */
     /* With own_arena: shard k's arena (shard[0] == arena), MG_SHARD_NONE until made (mg_budget_arena). */
     _Atomic unsigned shard[MG_SHARDS_MAX];
+    bool device; /* of a device tree: no arena, memgov_malloc refuses; blocks are charged by src/gpu */
     char *name;
     /* Under tree->lock. */
     memgov_budget *first_child, *next_sibling;

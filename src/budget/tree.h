@@ -12,6 +12,12 @@ typedef struct mg_tree mg_tree;
 /* Creates a tree with a root budget made from *root_opts. On failure nothing is left and the last error says
  * why (MEMGOV_ENOMEM, or the options' errors as in memgov_budget_create). */
 memgov_status mg_tree_open(const memgov_budget_options *root_opts, mg_tree **out);
+/* A device tree (src/gpu, docs/design.md 4.16): its budgets have no arena and refuse memgov_malloc & co.
+ * (MEMGOV_EINVAL); device blocks are charged to them through budget/external.h. `owner` (not NULL) is returned by
+ * mg_tree_device_owner(). */
+memgov_status mg_tree_open_device(const memgov_budget_options *root_opts, void *owner, mg_tree **out);
+/* The owner given to mg_tree_open_device(); NULL for a governor's (host) tree. */
+void *mg_tree_device_owner(const mg_tree *tree);
 /* The root budget. */
 memgov_budget *mg_tree_root(const mg_tree *tree);
 /* MEMGOV_OK when the root has no live bytes and no children, else MEMGOV_EBUSY with a message that starts with

@@ -43,7 +43,11 @@ const memgov_config_key mg_builtin_keys[] = {
       "file rewritten with the mode's name at each mode change and emergency of a process under memgov run"),
     K("run.on_mode_change", STRING, "", NULL, NULL, NULL,
       "shell command run at each mode change and emergency of a process under memgov run ($1: the mode)"),
-    K("gpu.limit", SIZE, "0", "0", NULL, NULL, "cap on GPU memory in bytes; 0 = no cap (percentages are of host memory)"),
+    K("gpu.limit", SIZE, "0", "0", NULL, NULL,
+      "hard limit of a device budget (memgov_gpu_open): bytes or a percentage of the device's total memory; "
+      "0 = the device's total"),
+    K("gpu.pressure", BOOL, "true", NULL, NULL, NULL,
+      "whether the fallback machine's pressure includes the fullest device budget's use / limit"),
 #undef K
 };
 const size_t mg_builtin_key_count = sizeof mg_builtin_keys / sizeof mg_builtin_keys[0];

@@ -7,6 +7,7 @@
 
 #include "budget/tree.h"
 #include "governor/parts.h"
+#include "internal/devices.h"
 #include "internal/error.h"
 #include "memgov/probe.h"
 
@@ -162,8 +163,25 @@ memgov_status mg_parts_configure(const memgov_options *o, mg_parts **out, memgov
 
 /* ---- the fallback machine -------------------------------------------------------------------------------- */
 
-/* The machine's pressure source: the root budget against its hard limit, and the effective memory in use
- * (the cgroup's memory.current where a cgroup limit is what makes memory effective, else RAM - MemAvailable). */
+/* With gpu.pressure on, the budget pair becomes the fullest device budget's (src/gpu, registered in
+ * internal/devices.h) when that one is fuller than the root: the machine takes the highest ratio anyway. */
+static void add_device_pressure(mg_parts *parts, memgov_pressure *out)
+{
+    int with_devices = 1;
+    uint64_t used, limit;
+    memgov_config_get_bool(parts->config, "gpu.pressure", &with_devices);
+    if (!with_devices || !mg_devices_fullest(parts->root, &used, &limit))
+        return;
+    if (out->budget_limit == 0 ||
+        (double)used / (double)limit > (double)out->budget_used / (double)out->budget_limit) {
+        out->budget_used = used;
+        out->budget_limit = limit;
+    }
+}
+
+/* The machine's pressure source: the root budget against its hard limit (or the fullest device budget, above),
+ * and the effective memory in use (the cgroup's memory.current where a cgroup limit is what makes memory
+ * effective, else RAM - MemAvailable). */
 static memgov_status pressure_now(memgov_pressure *out, void *user)
 {
     mg_parts *parts = user;
@@ -172,6 +190,7 @@ static memgov_status pressure_now(memgov_pressure *out, void *user)
         out->budget_used = now.live;
         out->budget_limit = now.hard;
     }
+    add_device_pressure(parts, out);
     memgov_probe p;
     probe_memory(parts->proc_root, &p);
     if (p.effective_memory != 0 && p.effective_memory < p.ram_total && p.cgroup_memory_current != 0) {
