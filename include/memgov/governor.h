@@ -70,8 +70,8 @@ MEMGOV_API void memgov_options_init(memgov_options *opts);
  * Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_open(const memgov_options *opts, memgov **out);
 
-/* Closes a governor whose root has no live bytes and no children; otherwise MEMGOV_EBUSY with a message naming
- * them, and the governor stays open. The process default cannot be closed (MEMGOV_EINVAL). NULL is a no-op
+/* Closes a governor whose root has no live bytes and no children and that has no open device (memgov/gpu.h);
+ * otherwise MEMGOV_EBUSY with a message naming them, and the governor stays open. The process default cannot be closed (MEMGOV_EINVAL). NULL is a no-op
  * returning MEMGOV_OK. Thread safety: any thread, but no other thread may still use the governor. */
 MEMGOV_API memgov_status memgov_close(memgov *gov);
 

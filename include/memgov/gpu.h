@@ -31,6 +31,8 @@
 #ifndef MEMGOV_GPU_H
 #define MEMGOV_GPU_H
 
+#include <stddef.h>
+
 #include "memgov/budget.h"
 #include "memgov/common.h"
 #include "memgov/governor.h"
@@ -150,6 +152,33 @@ MEMGOV_API memgov_status memgov_gpu_reserve(memgov_budget *budget, uint64_t byte
 /* Credits `bytes` reserved with memgov_gpu_reserve() on the same budget. Errors: MEMGOV_ERANGE (more than the
  * budget's reserved bytes; nothing is credited), MEMGOV_EINVAL. Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_gpu_release(memgov_budget *budget, uint64_t bytes);
+
+/* ---- PyTorch's pluggable allocator ------------------------------------------------------------------------ */
+
+/* The functions torch.cuda.memory.CUDAPluggableAllocator(path_of_libmemgov, "memgov_gpu_torch_malloc",
+ * "memgov_gpu_torch_free") calls, with torch's signatures (size is torch's ssize_t, the stream a cudaStream_t).
+ * memgov.torch.use_budget() installs them inside a torch.cuda.MemPool, where torch treats NULL as
+ * out-of-memory: it frees its cache, retries, and raises torch.cuda.OutOfMemoryError. Used as the bare current
+ * allocator (torch.cuda.memory.change_current_allocator) torch does not check the pointer: a NULL becomes a
+ * tensor with a NULL data pointer; so memgov.torch never installs them that way (docs/gpu.md).
+ * Blocks of device `device` are charged to the budget bound with memgov_gpu_torch_bind(). */
+
+/* The most CUDA device indices memgov_gpu_torch_bind() accepts (0 .. this - 1). */
+#define MEMGOV_GPU_TORCH_DEVICES 64
+
+/* Binds torch's allocations on CUDA device `device` to `budget` (a device budget of that device; NULL unbinds).
+ * Errors: MEMGOV_ERANGE (device outside 0..MEMGOV_GPU_TORCH_DEVICES - 1), MEMGOV_EINVAL (a host budget), MEMGOV_EBUSY
+ * (blocks of the budget bound now are still live: unbinding then would leave their frees without a budget).
+ * Thread safety: any thread; not while torch allocates on that device. */
+MEMGOV_API memgov_status memgov_gpu_torch_bind(int device, memgov_budget *budget);
+
+/* torch's allocation function: memgov_gpu_malloc(the bound budget, size, stream), or NULL when refused, when size
+ * is negative or when no budget is bound (the last error says which). Never throws. */
+MEMGOV_API void *memgov_gpu_torch_malloc(ptrdiff_t size, int device, void *stream);
+
+/* torch's free function: memgov_gpu_free() on the bound budget; errors are kept in the last error, never raised
+ * (an exception from torch's free function aborts the process). */
+MEMGOV_API void memgov_gpu_torch_free(void *ptr, ptrdiff_t size, int device, void *stream);
 
 /* ---- statistics -------------------------------------------------------------------------------------------- */
 

@@ -61,7 +61,7 @@ memgov_status mg_budget_new(mg_tree *tree, memgov_budget *parent, const memgov_b
     b->device = tree->device_owner != NULL;
     b->own_arena = !b->device && (parent == NULL || (o.flags & MEMGOV_BUDGET_OWN_ARENA) != 0);
     if (b->device) {
-        b->arena = 0; /* no arena, no home, no shards: allocation refuses first (alloc.c); design.md 4.16 */
+        b->arena = 0; /* no arena, no home, no shards: allocation refuses first (alloc.c); design.md 4.19 */
     } else if (b->own_arena) {
         if ((st = mg_arena_acquire(&b->arena)) != MEMGOV_OK) {
             free(copy);

@@ -1,6 +1,6 @@
 /* Internal: blocks that live outside any arena (device memory, src/gpu) charged to a device budget (budget/tree.h
  * mg_tree_open_device) under the rules of memgov_malloc(): all levels or none, reclaim callbacks and one retry on a
- * refusal, events, counted as allocations and frees. docs/design.md 4.16. */
+ * refusal, events, counted as allocations and frees. docs/design.md 4.19. */
 #ifndef MG_BUDGET_EXTERNAL_H
 #define MG_BUDGET_EXTERNAL_H
 

@@ -12,7 +12,7 @@ typedef struct mg_tree mg_tree;
 /* Creates a tree with a root budget made from *root_opts. On failure nothing is left and the last error says
  * why (MEMGOV_ENOMEM, or the options' errors as in memgov_budget_create). */
 memgov_status mg_tree_open(const memgov_budget_options *root_opts, mg_tree **out);
-/* A device tree (src/gpu, docs/design.md 4.16): its budgets have no arena and refuse memgov_malloc & co.
+/* A device tree (src/gpu, docs/design.md 4.19): its budgets have no arena and refuse memgov_malloc & co.
  * (MEMGOV_EINVAL); device blocks are charged to them through budget/external.h. `owner` (not NULL) is returned by
  * mg_tree_device_owner(). */
 memgov_status mg_tree_open_device(const memgov_budget_options *root_opts, void *owner, mg_tree **out);

@@ -7,6 +7,7 @@
 
 #include "budget/tree.h"
 #include "governor/parts.h"
+#include "internal/devices.h"
 #include "internal/error.h"
 #include "internal/structsize.h"
 #include "memgov/chunk.h"
@@ -70,6 +71,11 @@ MEMGOV_API memgov_status memgov_close(memgov *gov)
     memgov_status st = mg_tree_check_idle(gov->tree, "cannot close the governor: its root");
     if (st != MEMGOV_OK)
         return st;
+    char devices[256];
+    unsigned open_devices = mg_devices_of(mg_tree_root(gov->tree), devices, sizeof devices);
+    if (open_devices > 0) /* their refusals and metrics reach this governor's parts (memgov/gpu.h) */
+        return mg_fail(MEMGOV_EBUSY, "cannot close the governor: %u device(s) still open: %s (memgov_gpu_close)",
+                       open_devices, devices);
     mg_parts_close(gov->parts);
     mg_tree_free(gov->tree);
     free(gov);

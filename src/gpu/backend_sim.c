@@ -39,29 +39,32 @@ static void sim_close(void *state)
     free(state);
 }
 
-static void *sim_alloc(void *state, uint64_t size, void *stream)
+/* The refusal's message: the request, the device's use and total. */
+static void *sim_refused(const sim_device *d, uint64_t size, const char *why)
 {
-    (void)stream;
-    sim_device *d = state;
     char s[24], u[24], t[24];
     memgov_format_bytes(size, s, sizeof s);
     memgov_format_bytes(atomic_load(&d->used), u, sizeof u);
     memgov_format_bytes(d->total, t, sizeof t);
-    if (mg_fault_hit(MG_FAULT_GPU)) {
-        mg_fail(MEMGOV_ENOMEM, "simulated device out of memory for %s (injected fault; %s in use of %s)", s, u, t);
-        return NULL;
-    }
+    mg_fail(MEMGOV_ENOMEM, "simulated device out of memory for %s%s: %s in use of %s", s, why, u, t);
+    return NULL;
+}
+
+static void *sim_alloc(void *state, uint64_t size, void *stream)
+{
+    (void)stream;
+    sim_device *d = state;
+    if (mg_fault_hit(MG_FAULT_GPU))
+        return sim_refused(d, size, " (injected fault)");
     uint64_t old = atomic_load(&d->used);
     do {
-        if (old > d->total || size > d->total - old) {
-            mg_fail(MEMGOV_ENOMEM, "simulated device out of memory for %s: %s in use of %s", s, u, t);
-            return NULL;
-        }
+        if (old > d->total || size > d->total - old)
+            return sim_refused(d, size, "");
     } while (!atomic_compare_exchange_weak(&d->used, &old, old + size));
     void *p = size <= SIZE_MAX ? malloc((size_t)size) : NULL; /* untouched: large blocks cost address space only */
     if (p == NULL) {
         atomic_fetch_sub(&d->used, size);
-        mg_fail(MEMGOV_ENOMEM, "simulated device: the host has no memory for %s", s);
+        return sim_refused(d, size, " (the host has no memory for it)");
     }
     return p;
 }

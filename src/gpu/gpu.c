@@ -1,4 +1,4 @@
-/* Device budgets (memgov/gpu.h, docs/design.md 4.16): a budget tree per open device, device blocks charged to it
+/* Device budgets (memgov/gpu.h, docs/design.md 4.19): a budget tree per open device, device blocks charged to it
  * through budget/external.h, the table of live blocks, the wiring to the governor (refusals to its fallback
  * machine, pressure through internal/devices.h, metrics on its monitor). */
 #include <pthread.h>
@@ -331,7 +331,7 @@ MEMGOV_API memgov_status memgov_gpu_open(memgov *gov, memgov_gpu_backend backend
         gpu_free_parts(g); /* the slot stays named and closed: a retry of the name takes it again */
         return st;
     }
-    g->pressure = (mg_device_entry){.owner = owner, .levels = device_levels, .ctx = g};
+    g->pressure = (mg_device_entry){.owner = owner, .name = g->name, .levels = device_levels, .ctx = g};
     mg_devices_add(&g->pressure);
     pthread_mutex_lock(&slots_lock);
     slots[g->slot].gpu = g;

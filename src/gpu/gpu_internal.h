@@ -1,5 +1,5 @@
 /* Internal to src/gpu: the backend interface (one file per backend: backend_sim.c, backend_cuda.c,
- * backend_metal.m) and what gpu.c needs of it. docs/design.md 4.16. */
+ * backend_metal.m) and what gpu.c needs of it. docs/design.md 4.19. */
 #ifndef MG_GPU_INTERNAL_H
 #define MG_GPU_INTERNAL_H
 

@@ -1,5 +1,6 @@
 /* The registry of open devices; see devices.h. */
 #include <pthread.h>
+#include <stdio.h>
 
 #include "internal/atfork.h"
 #include "internal/devices.h"
@@ -62,4 +63,25 @@ bool mg_devices_fullest(const void *owner, uint64_t *used, uint64_t *limit)
     }
     pthread_mutex_unlock(&devices_lock);
     return found;
+}
+
+unsigned mg_devices_of(const void *owner, char *names, size_t size)
+{
+    unsigned n = 0;
+    size_t len = 0;
+    if (size > 0)
+        names[0] = '\0';
+    pthread_once(&devices_once, devices_init);
+    pthread_mutex_lock(&devices_lock);
+    for (mg_device_entry *e = devices_head; e != NULL; e = e->next) {
+        if (e->owner != owner)
+            continue;
+        if (len < size) {
+            int w = snprintf(names + len, size - len, "%s%s", n ? ", " : "", e->name);
+            len += w > 0 ? (size_t)w : 0;
+        }
+        n++;
+    }
+    pthread_mutex_unlock(&devices_lock);
+    return n;
 }

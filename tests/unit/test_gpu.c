@@ -360,6 +360,8 @@ static void test_close_busy_and_names(void **state)
     assert_int_equal(memgov_gpu_close(again), MEMGOV_OK);
     assert_int_equal(memgov_gpu_free(memgov_gpu_budget(gpu), p, NULL), MEMGOV_OK);
     assert_int_equal(memgov_gpu_close(NULL), MEMGOV_OK);
+    assert_int_equal(memgov_close(gov), MEMGOV_EBUSY); /* a device still open: its events reach the governor */
+    assert_non_null(strstr(memgov_last_error(), "1 device(s) still open: sim0"));
     close_all(gpu, gov);
 }
 
@@ -677,6 +679,35 @@ static void test_cuda_device_without_pools_takes_the_plain_path(void **state)
     dlclose(handle);
 }
 
+/* ---- PyTorch's pluggable allocator functions ---------------------------------------------------------------- */
+
+static void test_torch_shim_returns_null_on_refusal_and_never_fails_a_free(void **state)
+{
+    (void)state;
+    memgov *gov = open_gov(NULL);
+    memgov_gpu *gpu = open_sim(gov, 64 * MiB, 8 * MiB);
+    memgov_budget *b = memgov_gpu_budget(gpu);
+    assert_null(memgov_gpu_torch_malloc(MiB, 3, NULL)); /* nothing bound */
+    assert_int_equal(memgov_last_status(), MEMGOV_ESTATE);
+    assert_int_equal(memgov_gpu_torch_bind(3, memgov_root(gov)), MEMGOV_EINVAL);
+    assert_int_equal(memgov_gpu_torch_bind(MEMGOV_GPU_TORCH_DEVICES, b), MEMGOV_ERANGE);
+    assert_int_equal(memgov_gpu_torch_bind(3, b), MEMGOV_OK);
+    void *p = memgov_gpu_torch_malloc(6 * MiB, 3, NULL);
+    assert_non_null(p);
+    assert_null(memgov_gpu_torch_malloc(4 * MiB, 3, NULL)); /* refused: NULL (torch's MemPool raises OOM) */
+    assert_non_null(strstr(memgov_last_error(), "budget 'sim0' refused"));
+    assert_null(memgov_gpu_torch_malloc(-1, 3, NULL));
+    assert_int_equal(memgov_gpu_torch_bind(3, NULL), MEMGOV_EBUSY); /* torch still holds a block */
+    memgov_gpu_torch_free((char *)p + 8, 6 * MiB, 3, NULL); /* not a block: nothing happens, nothing raised */
+    memgov_gpu_torch_free(NULL, 0, 3, NULL);
+    memgov_gpu_torch_free(p, 6 * MiB, -1, NULL);
+    assert_int_equal(stats_of(gpu).used, 6 * MiB);
+    memgov_gpu_torch_free(p, 6 * MiB, 3, NULL);
+    assert_int_equal(stats_of(gpu).used, 0);
+    assert_int_equal(memgov_gpu_torch_bind(3, NULL), MEMGOV_OK);
+    close_all(gpu, gov);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -702,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_cuda_driver_without_device),
         cmocka_unit_test(test_cuda_fake_device_caps_and_refusals),
         cmocka_unit_test(test_cuda_device_without_pools_takes_the_plain_path),
+        cmocka_unit_test(test_torch_shim_returns_null_on_refusal_and_never_fails_a_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
