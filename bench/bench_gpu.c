@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "memgov.h"
+#include "timing.h"
 
 #define MiB ((uint64_t)1 << 20)
 #define ROUNDS 31
@@ -46,19 +47,6 @@ typedef struct raw_cuda {
     cu_sync_fn sync;
     void *pool, *ctx;
 } raw_cuda;
-
-static double now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 typedef enum { WAY_MEMGOV, WAY_SIM_RAW, WAY_CUDA_POOL, WAY_CUDA_PLAIN } way;
 
@@ -109,7 +97,7 @@ static double median_ns(way w, memgov_budget *b, raw_cuda *rc, size_t size)
     round_ns(w, b, rc, size); /* warm-up */
     for (int i = 0; i < ROUNDS; i++)
         r[i] = round_ns(w, b, rc, size);
-    qsort(r, ROUNDS, sizeof r[0], cmp_double);
+    qsort(r, ROUNDS, sizeof r[0], by_value);
     return r[ROUNDS / 2];
 }
 
