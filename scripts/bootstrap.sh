@@ -32,6 +32,7 @@ PACKAGES=(
   clang libclang-rt-14-dev llvm
   libjemalloc-dev libmimalloc-dev
   libopenblas-dev python3-sklearn python3-faiss
+  python3-torch # memgov.torch's CPU tests (issue 16; docs/gpu.md: 811 MB, 232 packages, 139 s to install)
   libopenblas0-pthread libopenblas0-openmp libgomp1 libomp5-14 libblis4-pthread python3-threadpoolctl
 )
 if [ -n "${MEMGOV_BOOTSTRAP_EXTRA:-}" ]; then

@@ -24,6 +24,8 @@ from .errors import (BudgetExceededError, BusyError, CanceledError, ConfigTypeEr
                      InvalidArgumentError, MemgovError, MemgovIOError, NoSpaceError, NotFoundError, ParseError,
                      RangeError, SizeOverflowError, StateError, UnsupportedError)
 from .fallback import FallbackStats, Fallback, Mode, Transition
+from .batcher import AdaptiveBatch, Batcher, BatcherStats
+from .gpu import Gpu, GpuOutOfMemoryError, GpuReservation, GpuStats
 from .governor import Governor, default
 from .monitor import Alert, LeakReport, MetricStats, Monitor, MonitorStats, leak_check
 from .probe import ProbeResult, probe
@@ -39,14 +41,16 @@ build_info: str = _LIB.memgov_build_info().decode()
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
-    """memgov.kernels, memgov.pandas and memgov.mmarray load on first use (they import numpy, and pandas)."""
-    if name in ("kernels", "pandas", "mmarray"):
+    """memgov.kernels, memgov.pandas, memgov.mmarray and memgov.torch load on first use (they import numpy, pandas,
+    torch)."""
+    if name in ("kernels", "pandas", "mmarray", "torch"):
         import importlib
         return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'memgov' has no attribute {name!r}")
 
 
 __all__ = [
+    "AdaptiveBatch", "Batcher", "BatcherStats", "Gpu", "GpuOutOfMemoryError", "GpuReservation", "GpuStats",
     "Alert", "Budget", "BudgetEvent", "BudgetExceededError", "BudgetStats", "BusyError", "CanceledError",
     "Config", "ConfigChange", "ConfigTypeError", "ExistsError", "Fallback", "FallbackStats", "Governor",
     "InternalError", "InvalidArgumentError", "LIBRARY_PATH", "LeakReport", "MemgovError", "MemgovIOError",

@@ -200,6 +200,37 @@ ALERT_FN = CFUNCTYPE(None, POINTER(Alert), c_void_p)
 LEAK_FN = CFUNCTYPE(None, c_uint32, c_void_p)
 REPORT_TEXT, REPORT_JSON = 0, 1
 
+# gpu.h (experimental tier, issue 16) and the AIMD batcher of chunk.h
+class GpuOptions(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("name", c_char_p), ("limit", c_uint64), ("soft_limit", c_uint64),
+                ("flags", c_uint32), ("release_threshold", c_uint64), ("library", c_char_p), ("sim_total", c_uint64)]
+
+
+GPU_PLAIN_ALLOC, GPU_NO_METRICS = 0x1, 0x2
+GPU_RELEASE_ALL = (1 << 64) - 1
+
+
+class GpuStats(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("backend", c_int), ("device_index", c_int), ("device", c_char * 64),
+                ("device_total", c_uint64), ("device_free", c_uint64), ("used", c_uint64), ("peak", c_uint64),
+                ("hard_limit", c_uint64), ("soft_limit", c_uint64), ("reserved", c_uint64), ("blocks", c_uint64),
+                ("allocations", c_uint64), ("frees", c_uint64), ("limit_refusals", c_uint64),
+                ("device_refusals", c_uint64), ("device_retries", c_uint64), ("release_threshold", c_uint64),
+                ("stream_ordered", c_uint32), ("metrics", c_uint32)]
+
+
+class BatcherOptions(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("min", c_uint64), ("max", c_uint64), ("initial", c_uint64),
+                ("step", c_uint64), ("reprobe_after", c_uint32), ("history_capacity", c_uint32),
+                ("config", c_void_p)]
+
+
+class BatcherStats(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("next", c_uint64), ("min", c_uint64), ("max", c_uint64),
+                ("step", c_uint64), ("ceiling", c_uint64), ("last_good", c_uint64), ("successes", c_uint64),
+                ("refusals", c_uint64), ("history_kept", c_uint64)]
+
+
 # kernels.h (experimental tier)
 class DowncastOptions(_Sized):
     _fields_ = [("struct_size", c_size_t), ("flags", c_uint32), ("abs_tolerance", c_double),
@@ -422,6 +453,26 @@ PROTOTYPES = {
     "memgov_csv_header": (_S, [_P, POINTER(c_uint64)]),
     "memgov_csv_next": (_S, [_P, POINTER(CsvChunk)]),
     "memgov_csv_close": (None, [_P]),
+    # gpu.h (experimental tier) and the AIMD batcher of chunk.h
+    "memgov_gpu_backend_name": (c_char_p, [c_int]),
+    "memgov_gpu_options_init": (None, [POINTER(GpuOptions)]),
+    "memgov_gpu_open": (_S, [_P, c_int, c_int, POINTER(GpuOptions), POINTER(c_void_p)]),
+    "memgov_gpu_close": (_S, [_P]),
+    "memgov_gpu_budget": (_P, [_P]),
+    "memgov_gpu_of": (_P, [_P]),
+    "memgov_gpu_malloc": (_P, [_P, c_size_t, _P]),
+    "memgov_gpu_free": (_S, [_P, _P, _P]),
+    "memgov_gpu_reserve": (_S, [_P, c_uint64]),
+    "memgov_gpu_release": (_S, [_P, c_uint64]),
+    "memgov_gpu_get_stats": (_S, [_P, POINTER(GpuStats)]),
+    "memgov_gpu_torch_bind": (_S, [c_int, _P]),
+    "memgov_batcher_options_init": (None, [POINTER(BatcherOptions)]),
+    "memgov_batcher_create": (_S, [POINTER(BatcherOptions), POINTER(c_void_p)]),
+    "memgov_batcher_destroy": (None, [_P]),
+    "memgov_batcher_next": (c_uint64, [_P]),
+    "memgov_batcher_success": (_S, [_P, c_uint64]),
+    "memgov_batcher_refused": (_S, [_P, c_uint64]),
+    "memgov_batcher_get_stats": (_S, [_P, POINTER(BatcherStats)]),
     # kernels.h (experimental tier)
     "memgov_kernels_isa": (c_char_p, []),
     "memgov_kernels_downcast_options_init": (None, [POINTER(DowncastOptions)]),

@@ -12,7 +12,7 @@ from . import _lib
 from ._lib import LIB
 from .budget import Budget, _cleanup, _State
 from .config import Config, ValidationResult
-from .errors import BusyError, InvalidArgumentError, StateError, check, error_for
+from .errors import BusyError, InvalidArgumentError, MemgovError, StateError, check, error_for
 from .fallback import Fallback, Mode, run_with_fallback
 from .monitor import Monitor
 from .sizes import SizeLike, parse_size
@@ -33,6 +33,7 @@ class _GovState:
         self.closed = False
         self.lock = threading.RLock()
         self.budgets: List[_State] = []
+        self.devices: List[Any] = []    # open memgov.Gpu objects: closed before the governor (memgov/gpu.h)
         self.keep: List[Any] = []       # C callback objects that must live as long as the governor
         self.monitor_running_by_us = False
         self.root: Optional[_State] = None
@@ -53,6 +54,11 @@ def _close_state(s: _GovState, raise_errors: bool) -> None:
             return
         for b in reversed(s.budgets):  # children were created after their parents
             _cleanup(s, b)
+        for d in list(s.devices):  # a device with live blocks stays open, and memgov_close then says so
+            try:
+                d.close()
+            except MemgovError:
+                pass
         if s.is_default:
             if s.keep:  # no Python callback may run after the interpreter is gone
                 _stop_monitor(s)
