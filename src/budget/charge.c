@@ -36,6 +36,9 @@ static memgov_budget *try_charge(memgov_budget *b, uint64_t bytes, mg_charge *c,
             if (old > hard || bytes > hard - old) { /* with no limit (hard 2^64 - 1): the sum would overflow */
                 mg_charge_rollback(c);
                 c->levels = 0;
+                if (hard != MG_NO_LIMIT)
+                    return x; /* x's limit refused the use it saw: a refusal even if frees came since, never an
+                                 overflow (the re-read below could see those frees; the GPU stress test met it) */
                 memgov_budget *r = limit_refuser(x, bytes);
                 *overflow = r == NULL;
                 return r != NULL ? r : x;

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
@@ -34,7 +35,15 @@ typedef struct worker {
     memgov_budget *budget;
     void *blocks[SLOTS];
     unsigned long allocs, frees, refused, errors;
+    char error[512]; /* the first unexpected error's message */
 } worker;
+
+static void unexpected(worker *w, const char *what)
+{
+    if (w->errors++ == 0)
+        snprintf(w->error, sizeof w->error, "%s: %s: %s", what, memgov_status_name(memgov_last_status()),
+                 memgov_last_error());
+}
 
 static unsigned next_rand(unsigned *s)
 {
@@ -80,13 +89,13 @@ static void *work(void *arg)
             } else if (memgov_last_status() == MEMGOV_ENOMEM) {
                 w->refused++;
             } else {
-                w->errors++;
+                unexpected(w, "memgov_gpu_malloc");
             }
         } else {
             if (memgov_gpu_free(w->budget, w->blocks[slot], NULL) == MEMGOV_OK)
                 w->frees++;
             else
-                w->errors++;
+                unexpected(w, "memgov_gpu_free");
             w->blocks[slot] = NULL;
         }
     }
@@ -137,7 +146,8 @@ static void caps_hold_and_the_books_balance_on_the_device(void **state)
     assert_true(atomic_load(&watcher_reads) > 0);
     unsigned long allocs = 0, frees = 0, refused = 0, live = 0;
     for (int i = 0; i < WORKERS; i++) {
-        assert_int_equal(workers[i].errors, 0);
+        if (workers[i].errors != 0)
+            fail_msg("worker %d: %lu unexpected error(s), the first: %s", i, workers[i].errors, workers[i].error);
         allocs += workers[i].allocs;
         frees += workers[i].frees;
         refused += workers[i].refused;

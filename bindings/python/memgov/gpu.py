@@ -10,12 +10,14 @@
         gpu.free(addr, budget=model)
 
 A refusal raises GpuOutOfMemoryError (a memgov.BudgetExceededError, hence a MemoryError) whose text names the
-device, the budget, its limit and use and the request. memgov.torch builds PyTorch's integration on this module.
+device, the budget, its limit and use and the request; once memgov.torch is imported, its OutOfMemoryError, which is
+also a torch.cuda.OutOfMemoryError. memgov.torch builds PyTorch's integration on this module.
 """
 from __future__ import annotations
 
 import ctypes
 import dataclasses
+import sys
 import weakref
 from typing import TYPE_CHECKING, Any, List, Optional
 
@@ -65,10 +67,12 @@ class GpuStats:
 
 
 def _refused() -> BaseException:
-    """The exception for the last failed call of this thread: GpuOutOfMemoryError for a refusal."""
+    """The exception for the last failed call of this thread: for a refusal GpuOutOfMemoryError, or once
+    memgov.torch is imported its OutOfMemoryError (also a torch.cuda.OutOfMemoryError)."""
     st = LIB.memgov_last_status()
     if st == 2:
-        return GpuOutOfMemoryError(_lib.last_error(), 2)
+        cls = getattr(sys.modules.get(__package__ + ".torch"), "OutOfMemoryError", GpuOutOfMemoryError)
+        return cls(_lib.last_error(), 2)
     return error_for(st)
 
 
