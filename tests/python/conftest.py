@@ -21,6 +21,14 @@ def gov():
 
 
 @pytest.fixture
+def sim(gov):
+    """A simulated 64 MiB device (memgov.Gpu) of `gov` with a 16 MiB cap, closed at the end."""
+    g = memgov.Gpu(gov, "simulated", sim_total=64 * MiB, limit=16 * MiB)
+    yield g
+    g.close()
+
+
+@pytest.fixture
 def callback_errors():
     """Collects (where, exception) reported by memgov's callback error hook."""
     seen = []

@@ -7,14 +7,6 @@ import memgov
 MiB = 1 << 20
 
 
-@pytest.fixture
-def sim(gov):
-    """A simulated 64 MiB device with a 16 MiB cap, closed at the end."""
-    g = memgov.Gpu(gov, "simulated", sim_total=64 * MiB, limit=16 * MiB)
-    yield g
-    g.close()
-
-
 def test_open_defaults_and_stats(gov):
     with memgov.Gpu(gov) as g:
         s = g.stats()

@@ -14,14 +14,6 @@ mtorch = pytest.importorskip("memgov.torch")
 MiB = 1 << 20
 
 
-@pytest.fixture
-def sim(gov):
-    """A simulated 64 MiB device with a 16 MiB cap, closed at the end."""
-    g = memgov.Gpu(gov, "simulated", sim_total=64 * MiB, limit=16 * MiB)
-    yield g
-    g.close()
-
-
 def test_device_refusals_are_torch_out_of_memory_errors_once_memgov_torch_is_imported(sim):
     with pytest.raises(torch.cuda.OutOfMemoryError, match="device sim0") as e:
         sim.malloc(32 * MiB)
