@@ -245,7 +245,8 @@ typedef struct memgov_budget_stats {
 } memgov_budget_stats;
 
 /* Fills *out (up to its struct_size) with the budget's numbers. The arena fields refresh jemalloc's statistics,
- * which takes jemalloc's global lock: call it for reports, not on a hot path. Errors: MEMGOV_EINVAL (NULL, bad
+ * which takes jemalloc's global lock: call it for reports, not on a hot path (a struct_size that ends before
+ * arena_allocated skips the refresh). Errors: MEMGOV_EINVAL (NULL, bad
  * struct_size). Thread safety: any thread; the numbers are a snapshot, each exact at its own moment: every call
  * that has returned is counted, a call still in progress on another thread may or may not be (a drain of the
  * stocks by another thread is never seen half done). */

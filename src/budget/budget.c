@@ -1,5 +1,6 @@
 /* The budget tree: creation, destruction, limits, callback tables and statistics. */
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,7 +243,8 @@ MEMGOV_API memgov_status memgov_budget_get_stats(memgov_budget *budget, memgov_b
         st.children++;
     pthread_mutex_unlock(&budget->tree->lock);
 #ifndef MG_ALLOC_LIBC
-    if (budget->own_arena) {
+    /* a caller whose struct ends before the arena fields (src/threads reads headroom so) skips the refresh */
+    if (budget->own_arena && out != NULL && out->struct_size > offsetof(memgov_budget_stats, arena_allocated)) {
         unsigned arenas[MG_SHARDS_MAX], n = 0;
         for (unsigned k = 0; k < MG_SHARDS_MAX; k++) {
             unsigned a = atomic_load_explicit(&budget->shard[k], memory_order_acquire);

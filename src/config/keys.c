@@ -33,6 +33,8 @@ const memgov_config_key mg_builtin_keys[] = {
     K("threads.max", UNSIGNED, "0", "0", "4096", NULL, "most worker threads; 0 = the usable CPUs"),
     K("threads.bytes_per_worker", SIZE, "1280MiB", "1MiB", "1TiB", NULL,
       "memory one worker thread needs: caps the threads at usable memory / this"),
+    K("threads.use_smt", BOOL, "true", NULL, NULL, NULL,
+      "thread capacity counts hardware threads (true) or physical cores (false)"),
     K("memmap.dir", STRING, "/tmp", NULL, NULL, NULL, "directory of file-backed (memmap) arenas and spill files"),
     K("memmap.placement", ENUM, "auto", NULL, NULL, "auto|ram|disk",
       "where memmap arenas go: auto, ram (/dev/shm) or disk (memmap.dir)"),

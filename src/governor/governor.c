@@ -1,5 +1,6 @@
 /* The governor: its root budget, its parts (src/governor/parts.c) and the process default. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +12,14 @@
 #include "internal/error.h"
 #include "internal/structsize.h"
 #include "memgov/chunk.h"
+#include "threads/threads_internal.h"
 
 /* A governor: its budget tree (src/budget, through budget/tree.h) and its parts (parts.c). */
 struct memgov {
     mg_tree *tree;
     bool is_default;
     mg_parts *parts; /* configuration, fallback machine, monitor */
+    _Atomic(mg_threads *) threads; /* the thread controller (src/threads), made on first use: it probes hwloc */
 };
 
 MEMGOV_API void memgov_options_init(memgov_options *opts)
@@ -68,7 +71,9 @@ MEMGOV_API memgov_status memgov_close(memgov *gov)
         return MEMGOV_OK;
     if (gov->is_default)
         return mg_fail(MEMGOV_EINVAL, "memgov_close: the process default governor lives until the process ends");
-    memgov_status st = mg_tree_check_idle(gov->tree, "cannot close the governor: its root");
+    memgov_status st = mg_threads_check_idle(atomic_load(&gov->threads));
+    if (st == MEMGOV_OK)
+        st = mg_tree_check_idle(gov->tree, "cannot close the governor: its root");
     if (st != MEMGOV_OK)
         return st;
     char devices[256];
@@ -76,6 +81,7 @@ MEMGOV_API memgov_status memgov_close(memgov *gov)
     if (open_devices > 0) /* their refusals and metrics reach this governor's parts (memgov/gpu.h) */
         return mg_fail(MEMGOV_EBUSY, "cannot close the governor: %u device(s) still open: %s (memgov_gpu_close)",
                        open_devices, devices);
+    mg_threads_close(atomic_load(&gov->threads)); /* first: it listens to the configuration and the root */
     mg_parts_close(gov->parts);
     mg_tree_free(gov->tree);
     free(gov);
@@ -159,4 +165,20 @@ MEMGOV_API memgov_status memgov_run_with_batcher(memgov *gov, memgov_batcher *ba
     if (gov == NULL)
         return mg_fail(MEMGOV_EINVAL, "memgov_run_with_batcher: the governor is NULL");
     return memgov_fallback_run_batched(gov->parts->fallback, batcher, job, user, opts, result);
+}
+
+mg_threads *mg_governor_threads(memgov *gov)
+{
+    mg_threads *t = atomic_load_explicit(&gov->threads, memory_order_acquire);
+    if (t != NULL)
+        return t;
+    mg_threads_setup setup = {gov->parts->config, mg_tree_root(gov->tree), gov->parts->proc_root};
+    if (mg_threads_open(&setup, &t) != MEMGOV_OK)
+        return NULL;
+    mg_threads *none = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&gov->threads, &none, t, memory_order_acq_rel, memory_order_acquire)) {
+        mg_threads_close(t); /* another thread made it first */
+        t = none;
+    }
+    return t;
 }

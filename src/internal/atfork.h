@@ -17,6 +17,7 @@ enum {
     MG_FORK_RANK_FALLBACK = 20, /* a fallback machine's lock */
     MG_FORK_RANK_CONFIG = 30,   /* a configuration's lock */
     MG_FORK_RANK_DEVICES = 35,  /* the registry of device budgets (internal/devices.h: device metrics, pressure) */
+    MG_FORK_RANK_THREADS = 37,  /* a thread controller's lock (src/threads: it reads budgets under it) */
     MG_FORK_RANK_TREE = 40,     /* a budget tree's lock (src/budget) */
     MG_FORK_RANK_LEAF = 50      /* locks that are taken last: stock slot indices, the arena pool, faults, stats */
 };
