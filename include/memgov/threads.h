@@ -209,6 +209,34 @@ typedef struct memgov_threads_lease_info {
 MEMGOV_API memgov_status memgov_threads_lease_get_info(const memgov_threads_lease *lease,
                                                        memgov_threads_lease_info *out);
 
+/* ---- parallel-for ------------------------------------------------------------------------------------------ */
+
+/* A loop body: runs items [begin, end) (end > begin) on worker `worker` (0 = the calling thread; every worker
+ * index is below the lease's count when the loop started, so per-worker scratch may be indexed by it; two calls
+ * with the same index never overlap). MEMGOV_OK continues the loop; any other status stops it: no new chunk is
+ * started anywhere, chunks already running finish, and memgov_parallel_for() returns the first such status. */
+typedef memgov_status (*memgov_parallel_fn)(uint64_t begin, uint64_t end, unsigned worker, void *ctx);
+
+/* Runs fn over items [0, n) with the lease's threads, dynamically: chunks of `grain` items (0 = n / (8 x the
+ * workers), at least 1) are taken in order by whichever worker is free, so uneven items balance. The workers
+ * are the calling thread and helpers of memgov's internal pool (parked threads, started on first need and kept
+ * for later loops, never more at once than the leases allow); their number is the lease's count, or its target
+ * when that is lower, minus the threads already busy in loops or nested leases of it (at least 1: the caller).
+ * While the loop runs, the lease is every worker's current lease, so a lease acquired inside fn is nested in it
+ * and gets only the threads the loop leaves idle. lease NULL runs everything on the calling thread (worker 0).
+ * n 0 calls nothing. Returns MEMGOV_OK, or the first non-OK status of fn with a message naming the chunk, the
+ * worker and that thread's last error. Errors: MEMGOV_EINVAL (fn NULL, a lease handle that is not one),
+ * MEMGOV_ESTATE (the lease was released). Thread safety: any thread; loops on one lease may run at once from
+ * several threads (each takes what the others leave). */
+MEMGOV_API memgov_status memgov_parallel_for(memgov_threads_lease *lease, uint64_t n, uint64_t grain,
+                                             memgov_parallel_fn fn, void *ctx);
+
+/* As memgov_parallel_for(), statically: chunk c (items [c x grain, (c + 1) x grain)) runs on worker c mod W, W
+ * the workers; grain 0 gives each worker one contiguous block of about n / W items. Worker w always gets the
+ * same items for the same n, grain and W (OpenMP's schedule(static, grain)). */
+MEMGOV_API memgov_status memgov_parallel_for_static(memgov_threads_lease *lease, uint64_t n, uint64_t grain,
+                                                    memgov_parallel_fn fn, void *ctx);
+
 /* ---- BLAS and OpenMP thread pools -------------------------------------------------------------------------- */
 /*
  * The pools are found as threadpoolctl finds them: every object loaded in the process (dl_iterate_phdr, the main

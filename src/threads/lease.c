@@ -42,6 +42,7 @@ struct memgov_threads_lease {
     unsigned children; /* nested leases held */
     unsigned lent;     /* threads lent to them: the sum of their counts minus one each */
     unsigned busy;     /* threads of its own parallel_for loops beside the caller (pfor.c) */
+    unsigned loops;    /* parallel_for loops running on it */
     bool released, pending, doomed;
     unsigned refs;     /* deliveries that hold it (it is freed by the last one when doomed) */
     uint64_t bpw, reserved, resizes;
@@ -593,9 +594,12 @@ MEMGOV_API memgov_status memgov_threads_release(memgov_threads_lease *l)
         pthread_mutex_unlock(&t->lock);
         return MEMGOV_OK;
     }
-    if (l->children != 0) {
-        unsigned c = l->children;
+    if (l->children != 0 || l->loops != 0) {
+        unsigned c = l->children, n = l->loops;
         pthread_mutex_unlock(&t->lock);
+        if (n != 0)
+            return mg_fail(MEMGOV_EBUSY, "memgov_threads_release: %u memgov_parallel_for loops still run on the "
+                                         "lease", n);
         return mg_fail(MEMGOV_EBUSY, "memgov_threads_release: %u nested leases acquired from this lease are still "
                                      "held: release them first", c);
     }
@@ -737,6 +741,54 @@ MEMGOV_API memgov_status memgov_threads_resize(memgov_threads_lease *l, unsigned
     retarget_locked(t);
     notify_and_unlock(t);
     return MEMGOV_OK;
+}
+
+/* ---- loops ---------------------------------------------------------------------------------------------------- */
+
+memgov_status mg_threads_loop_begin(memgov_threads_lease *l, uint64_t most, unsigned *workers)
+{
+    if (!valid(l))
+        return mg_fail(MEMGOV_EINVAL, "memgov_parallel_for: not a lease");
+    mg_threads *t = l->ctl;
+    pthread_mutex_lock(&t->lock);
+    if (l->released) {
+        pthread_mutex_unlock(&t->lock);
+        return mg_fail(MEMGOV_ESTATE, "memgov_parallel_for: the lease was released");
+    }
+    unsigned have = l->count < l->target ? l->count : l->target;
+    unsigned used = 1 + l->busy + l->lent;
+    unsigned w = 1 + (have > used ? have - used : 0);
+    if (w > most)
+        w = most < 1 ? 1 : (unsigned)most;
+    l->busy += w - 1;
+    l->loops++;
+    pthread_mutex_unlock(&t->lock);
+    *workers = w;
+    return MEMGOV_OK;
+}
+
+void mg_threads_loop_end(memgov_threads_lease *l, unsigned workers)
+{
+    mg_threads *t = l->ctl;
+    pthread_mutex_lock(&t->lock);
+    l->busy -= workers - 1;
+    l->loops--;
+    pthread_cond_broadcast(&t->freed); /* a nested wait may find idle threads now */
+    pthread_mutex_unlock(&t->lock);
+}
+
+void mg_threads_current_set(memgov_threads_lease *l, mg_threads_current *saved)
+{
+    saved->lease = current_lease;
+    saved->id = current_id;
+    current_lease = l;
+    current_id = l != NULL ? l->id : 0;
+}
+
+void mg_threads_current_restore(const mg_threads_current *saved)
+{
+    current_lease = saved->lease;
+    current_id = saved->id;
 }
 
 /* ---- listeners ------------------------------------------------------------------------------------------------- */

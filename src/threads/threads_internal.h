@@ -47,6 +47,23 @@ void mg_threads_probe(const char *proc_root, mg_threads_facts *f);
 unsigned mg_threads_capacity(const mg_threads_facts *f, bool use_smt, unsigned threads_max, char *why,
                              size_t size);
 
+/* ---- loops (pfor.c) on a lease (lease.c) --------------------------------------------------------------------- */
+
+/* Starts a loop on a held lease: *workers = 1 (the caller) + the lease's idle threads (its count or target,
+ * whichever is lower, minus the threads busy in other loops and lent to nested leases), at most `most` (the
+ * loop's chunks), which become busy until mg_threads_loop_end(). MEMGOV_EINVAL for a handle that is not a lease,
+ * MEMGOV_ESTATE for a released one. */
+memgov_status mg_threads_loop_begin(memgov_threads_lease *lease, uint64_t most, unsigned *workers);
+void mg_threads_loop_end(memgov_threads_lease *lease, unsigned workers);
+
+/* The calling thread's current lease (lease.c's thread-local), saved and set around a loop's chunks. */
+typedef struct mg_threads_current {
+    memgov_threads_lease *lease;
+    uint64_t id;
+} mg_threads_current;
+void mg_threads_current_set(memgov_threads_lease *lease, mg_threads_current *saved);
+void mg_threads_current_restore(const mg_threads_current *saved);
+
 /* ---- the hook of the BLAS/OpenMP pool limits (pools_hook.c; docs/threads.md) --------------------------------- */
 
 /* Called for a lease acquired with MEMGOV_THREADS_LIMIT_POOLS, outside the controller's lock: when it is

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "memgov.h"
+#include "memgov/extension.h"
 #include "support.h"
 #include "threads/threads_internal.h"
 
@@ -544,6 +546,178 @@ static void a_waiter_gets_the_threads_a_release_frees(void **state)
     assert_int_equal(memgov_close(gov), MEMGOV_OK);
 }
 
+/* ---- parallel-for ---------------------------------------------------------------------------------------------- */
+
+#define ITEMS 10007 /* prime: chunks never divide it evenly */
+
+typedef struct visits {
+    _Atomic unsigned seen[ITEMS];
+    _Atomic unsigned calls, max_worker, bad;
+    uint64_t fail_at;          /* the chunk containing this item fails; UINT64_MAX = none */
+    _Atomic uint64_t after_stop; /* chunks started after the failing one returned (single worker) */
+    _Atomic int failed;
+    memgov *gov;
+    unsigned nested_count;     /* what a lease acquired inside the body got */
+    unsigned owner[ITEMS];     /* the worker of each item (static schedule) */
+} visits;
+
+static memgov_status visit(uint64_t b, uint64_t e, unsigned worker, void *ctx)
+{
+    visits *v = ctx;
+    atomic_fetch_add(&v->calls, 1);
+    if (atomic_load(&v->failed))
+        atomic_fetch_add(&v->after_stop, 1);
+    unsigned m = atomic_load(&v->max_worker);
+    while (worker > m && !atomic_compare_exchange_weak(&v->max_worker, &m, worker))
+        ;
+    if (e <= b || e > ITEMS)
+        atomic_fetch_add(&v->bad, 1);
+    for (uint64_t i = b; i < e && i < ITEMS; i++) {
+        atomic_fetch_add(&v->seen[i], 1);
+        v->owner[i] = worker;
+    }
+    if (v->fail_at >= b && v->fail_at < e) {
+        atomic_store(&v->failed, 1);
+        return memgov_error_set(MEMGOV_ECANCELED, "item %llu is bad", (unsigned long long)v->fail_at);
+    }
+    return MEMGOV_OK;
+}
+
+static visits *new_visits(void)
+{
+    visits *v = calloc(1, sizeof *v);
+    assert_non_null(v);
+    v->fail_at = UINT64_MAX;
+    return v;
+}
+
+static void every_item_exactly_once(visits *v)
+{
+    for (int i = 0; i < ITEMS; i++)
+        assert_int_equal(atomic_load(&v->seen[i]), 1);
+    assert_int_equal(atomic_load(&v->bad), 0);
+}
+
+static void every_item_runs_once_with_any_grain_and_schedule(void **state)
+{
+    (void)state;
+    memgov *gov = open_cpus(4);
+    memgov_threads_lease *l = take(gov, 4, 0);
+    static const uint64_t grains[] = {0, 1, 7, 1000, ITEMS, ITEMS + 5};
+    for (size_t g = 0; g < sizeof grains / sizeof grains[0]; g++)
+        for (int is_static = 0; is_static < 2; is_static++) {
+            visits *v = new_visits();
+            memgov_status st = is_static ? memgov_parallel_for_static(l, ITEMS, grains[g], visit, v)
+                                         : memgov_parallel_for(l, ITEMS, grains[g], visit, v);
+            assert_int_equal(st, MEMGOV_OK);
+            every_item_exactly_once(v);
+            assert_true(atomic_load(&v->max_worker) < 4);
+            free(v);
+        }
+    visits *v = new_visits();
+    assert_int_equal(memgov_parallel_for(l, 0, 0, visit, v), MEMGOV_OK);
+    assert_int_equal(atomic_load(&v->calls), 0);
+    assert_int_equal(memgov_parallel_for(NULL, ITEMS, 100, visit, v), MEMGOV_OK); /* no lease: this thread */
+    every_item_exactly_once(v);
+    assert_int_equal(atomic_load(&v->max_worker), 0);
+    free(v);
+    drop(l);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
+static void a_static_schedule_gives_each_worker_its_own_chunks(void **state)
+{
+    (void)state;
+    memgov *gov = open_cpus(3);
+    memgov_threads_lease *l = take(gov, 3, MEMGOV_THREADS_ALL_OR_NOTHING);
+    visits *v = new_visits();
+    assert_int_equal(memgov_parallel_for_static(l, ITEMS, 10, visit, v), MEMGOV_OK);
+    for (int i = 0; i < ITEMS; i++)
+        assert_int_equal(v->owner[i], (unsigned)(i / 10 % 3)); /* chunk c on worker c mod 3 */
+    free(v);
+    v = new_visits();
+    assert_int_equal(memgov_parallel_for_static(l, ITEMS, 0, visit, v), MEMGOV_OK);
+    assert_int_equal(v->owner[0], 0);
+    assert_int_equal(v->owner[3335], 0); /* 10007 = 3336 + 3336 + 3335 */
+    assert_int_equal(v->owner[3336], 1);
+    assert_int_equal(v->owner[6671], 1);
+    assert_int_equal(v->owner[6672], 2);
+    assert_int_equal(v->owner[ITEMS - 1], 2);
+    assert_int_equal(atomic_load(&v->calls), 3);
+    free(v);
+    drop(l);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
+static void the_first_error_stops_the_loop_and_is_returned(void **state)
+{
+    (void)state;
+    memgov *gov = open_cpus(4);
+    memgov_threads_lease *one = take(gov, 1, MEMGOV_THREADS_NOT_CURRENT);
+    visits *v = new_visits();
+    v->fail_at = 50;
+    assert_int_equal(memgov_parallel_for(one, ITEMS, 10, visit, v), MEMGOV_ECANCELED);
+    assert_non_null(strstr(memgov_last_error(), "items [50, 60) on worker 0 returned MEMGOV_ECANCELED"));
+    assert_non_null(strstr(memgov_last_error(), "item 50 is bad"));
+    assert_int_equal(atomic_load(&v->calls), 6); /* one worker: nothing after the failing chunk */
+    assert_int_equal(atomic_load(&v->after_stop), 0);
+    free(v);
+    drop(one);
+    memgov_threads_lease *four = take(gov, 4, MEMGOV_THREADS_NOT_CURRENT);
+    for (int is_static = 0; is_static < 2; is_static++) {
+        v = new_visits();
+        v->fail_at = 0;
+        memgov_status st = is_static ? memgov_parallel_for_static(four, ITEMS, 1, visit, v)
+                                     : memgov_parallel_for(four, ITEMS, 1, visit, v);
+        assert_int_equal(st, MEMGOV_ECANCELED);
+        /* at most one chunk per worker may start after the failure was recorded (those already past the check) */
+        assert_true(atomic_load(&v->calls) < ITEMS);
+        free(v);
+    }
+    drop(four);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
+static memgov_status nest(uint64_t b, uint64_t e, unsigned worker, void *ctx)
+{
+    (void)b;
+    (void)e;
+    visits *v = ctx;
+    memgov_threads_lease *inner = NULL;
+    memgov_status st = memgov_threads_acquire(v->gov, 8, 0, NULL, 0, &inner);
+    if (st != MEMGOV_OK)
+        return st;
+    if (worker == 0)
+        v->nested_count = memgov_threads_count(inner);
+    memgov_threads_lease_free(inner);
+    return MEMGOV_OK;
+}
+
+static void a_lease_acquired_inside_a_loop_gets_only_the_idle_threads(void **state)
+{
+    (void)state;
+    memgov *gov = open_cpus(8);
+    memgov_threads_lease *l = take(gov, 4, MEMGOV_THREADS_NOT_CURRENT);
+    visits *v = new_visits();
+    v->gov = gov;
+    assert_int_equal(memgov_parallel_for_static(l, 4, 1, nest, v), MEMGOV_OK); /* 4 workers: none idle */
+    assert_int_equal(v->nested_count, 1);
+    assert_int_equal(stats_of(gov).leased, 4);
+    assert_int_equal(memgov_parallel_for_static(l, 1, 1, nest, v), MEMGOV_OK); /* 1 item: 3 threads idle */
+    assert_int_equal(v->nested_count, 4);
+    free(v);
+    assert_int_equal(memgov_threads_resize(l, 2, NULL), MEMGOV_OK);
+    v = new_visits();
+    assert_int_equal(memgov_parallel_for(l, ITEMS, 1, visit, v), MEMGOV_OK);
+    assert_true(atomic_load(&v->max_worker) < 2); /* the loop follows the resized count */
+    free(v);
+    assert_int_equal(memgov_threads_release(l), MEMGOV_OK);
+    assert_int_equal(memgov_parallel_for(l, 1, 1, visit, NULL), MEMGOV_ESTATE);
+    assert_int_equal(memgov_parallel_for(NULL, 1, 1, NULL, NULL), MEMGOV_EINVAL);
+    drop(l);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -582,6 +756,10 @@ int main(void)
         cmocka_unit_test(the_listener_table_is_bounded),
         cmocka_unit_test(a_wait_that_nothing_ends_times_out),
         cmocka_unit_test(a_waiter_gets_the_threads_a_release_frees),
+        cmocka_unit_test(every_item_runs_once_with_any_grain_and_schedule),
+        cmocka_unit_test(a_static_schedule_gives_each_worker_its_own_chunks),
+        cmocka_unit_test(the_first_error_stops_the_loop_and_is_returned),
+        cmocka_unit_test(a_lease_acquired_inside_a_loop_gets_only_the_idle_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
