@@ -15,6 +15,7 @@
 #include "memgov/config.h"
 #include "memgov/fallback.h"
 #include "memgov/governor.h"
+#include "memgov/threads.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -201,10 +202,16 @@ typedef struct memgov_csv_options {
     char delimiter;          /* 0 = ','; must differ from quote, CR and LF */
     char quote;              /* 0 = '"'; must not be CR or LF */
     uint32_t threads;        /* threads finding boundaries (each scans a slice of the read buffer; quote parity
-                                is resolved in a second pass); 0 = 1; at most 256 */
+                                is resolved in a second pass); 0 = 1; at most 256; how many run is decided by
+                                a lease (see lease) */
     uint64_t buffer_bytes;   /* the read buffer: the memory used whatever the file's size; 0 = 8 MiB;
                                 at least 64 KiB, rounded up to a multiple of 64 KiB, at most 1 GiB */
     memgov_budget *budget;   /* the buffer is allocated from it (memgov_malloc); NULL = malloc. Borrowed */
+    memgov_threads_lease *lease; /* the first pass runs on this lease's threads (memgov_parallel_for, memgov/threads.h)
+                                    and `threads` is ignored; NULL = `threads` > 1 asks the default governor
+                                    (memgov_default()) for a lease of that many at each read, nested in the calling
+                                    thread's current lease of it, and runs on what it grants. Borrowed: it must stay
+                                    held while the chunker reads */
 } memgov_csv_options;
 
 /* Fills o with the defaults and sets struct_size. Thread safety: any thread. */

@@ -32,6 +32,7 @@ struct memgov_csv {
     uint64_t size, target;
     char quote;
     unsigned threads;
+    memgov_threads_lease *lease;
     memgov_budget *budget;
     char *buf;
     size_t buf_size;
@@ -197,8 +198,8 @@ static memgov_status walk(memgov_csv *c, uint64_t *end)
         }
         if (c->x < c->wpos || c->x >= c->wpos + c->wlen) {
             uint64_t len = c->size - c->x < c->buf_size ? c->size - c->x : c->buf_size;
-            memgov_status st = mg_csv_read_window(c->fd, c->x, (size_t)len, c->buf, c->quote, c->threads, c->blocks,
-                                                  c->path);
+            memgov_status st = mg_csv_read_window(c->fd, c->x, (size_t)len, c->buf, c->quote, c->threads, c->lease,
+                                                  c->blocks, c->path);
             if (st != MEMGOV_OK)
                 return stick(c, st);
             c->wpos = c->x;
@@ -300,6 +301,7 @@ MEMGOV_API memgov_status memgov_csv_open(const char *path, const memgov_csv_opti
     c->fd = -1;
     c->quote = o.quote;
     c->threads = o.threads;
+    c->lease = o.lease;
     c->target = o.target_bytes;
     c->budget = o.budget;
     c->buf_size = (size_t)o.buffer_bytes;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "memgov/common.h"
+#include "memgov/threads.h"
 
 /* The unit of summary: a window is cut into blocks of this many bytes (the last one may be shorter). */
 #define MG_CSV_BLOCK ((size_t)64 * 1024)
@@ -26,10 +27,11 @@ typedef struct mg_csv_block {
 void mg_csv_scan_block(const char *p, size_t n, uint64_t base, char quote, mg_csv_block *out);
 
 /* Reads file bytes [offset, offset + len) into buf with pread (len <= the buffer) and summarises them into
- * blocks[0 .. ceil(len / MG_CSV_BLOCK)), using up to `threads` threads, each reading and scanning a contiguous
- * run of blocks (a thread that cannot be started leaves its run to the calling thread). MEMGOV_EIO with a
- * message (errno's text, or "the file shrank" when a read ends early) on failure. */
+ * blocks[0 .. ceil(len / MG_CSV_BLOCK)) with memgov_parallel_for_static: each worker reads and scans one
+ * contiguous run of blocks. The workers are the lease's, or (lease NULL, threads > 1) those of a lease of up to
+ * `threads` from the default governor, taken for the call. MEMGOV_EIO with a message (errno's text, or "the
+ * file shrank" when a read ends early) on failure. */
 memgov_status mg_csv_read_window(int fd, uint64_t offset, size_t len, char *buf, char quote, unsigned threads,
-                                 mg_csv_block *blocks, const char *path);
+                                 memgov_threads_lease *lease, mg_csv_block *blocks, const char *path);
 
 #endif

@@ -1,14 +1,11 @@
 /* The CSV chunker's first pass: read a window with pread and summarise its blocks, in parallel. Each block is
  * summarised for both quote states at its start; csv.c resolves which one held (the second pass). */
 #include <errno.h>
-#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "chunk/csv_internal.h"
 #include "internal/error.h"
-
-#define MAX_THREADS 256
 
 void mg_csv_scan_block(const char *p, size_t n, uint64_t base, char quote, mg_csv_block *out)
 {
@@ -37,76 +34,54 @@ void mg_csv_scan_block(const char *p, size_t n, uint64_t base, char quote, mg_cs
     out->parity = par;
 }
 
-typedef struct part {
+/* One window being read: workers read and scan runs of its blocks. */
+typedef struct window {
     int fd;
-    uint64_t offset;     /* file offset of buf[0] */
+    uint64_t offset; /* file offset of buf[0] */
     char *buf;
     size_t len;
     char quote;
     mg_csv_block *blocks;
-    int err;             /* errno of a failed read; -1: the file ended early */
-    uint64_t err_at;     /* file offset of the failed read */
-} part;
+    const char *path;
+} window;
 
-static void *run_part(void *arg)
+/* Reads and summarises blocks [b, e) of the window (a memgov_parallel_fn). */
+static memgov_status read_blocks(uint64_t b, uint64_t e, unsigned worker, void *ctx)
 {
-    part *pt = arg;
-    size_t got = 0;
-    while (got < pt->len) {
-        ssize_t r = pread(pt->fd, pt->buf + got, pt->len - got, (off_t)(pt->offset + got));
+    (void)worker;
+    const window *w = ctx;
+    size_t from = (size_t)b * MG_CSV_BLOCK, to = (size_t)e * MG_CSV_BLOCK < w->len ? (size_t)e * MG_CSV_BLOCK : w->len;
+    size_t got = from;
+    while (got < to) {
+        ssize_t r = pread(w->fd, w->buf + got, to - got, (off_t)(w->offset + got));
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0) {
-            pt->err = r < 0 ? errno : -1;
-            pt->err_at = pt->offset + got;
-            return NULL;
-        }
+        if (r == 0)
+            return mg_fail(MEMGOV_EIO, "csv '%s': the file shrank while being read: a read at byte %llu found its "
+                           "end", w->path, (unsigned long long)(w->offset + got));
+        if (r < 0)
+            return mg_fail(MEMGOV_EIO, "csv '%s': read at byte %llu failed: %s", w->path,
+                           (unsigned long long)(w->offset + got), strerror(errno));
         got += (size_t)r;
     }
-    for (size_t i = 0; i * MG_CSV_BLOCK < pt->len; i++) {
-        size_t n = pt->len - i * MG_CSV_BLOCK < MG_CSV_BLOCK ? pt->len - i * MG_CSV_BLOCK : MG_CSV_BLOCK;
-        mg_csv_scan_block(pt->buf + i * MG_CSV_BLOCK, n, pt->offset + i * MG_CSV_BLOCK, pt->quote, &pt->blocks[i]);
+    for (uint64_t i = b; i < e; i++) {
+        size_t at = (size_t)i * MG_CSV_BLOCK, n = w->len - at < MG_CSV_BLOCK ? w->len - at : MG_CSV_BLOCK;
+        mg_csv_scan_block(w->buf + at, n, w->offset + at, w->quote, &w->blocks[i]);
     }
-    return NULL;
+    return MEMGOV_OK;
 }
 
 memgov_status mg_csv_read_window(int fd, uint64_t offset, size_t len, char *buf, char quote, unsigned threads,
-                                 mg_csv_block *blocks, const char *path)
+                                 memgov_threads_lease *lease, mg_csv_block *blocks, const char *path)
 {
+    window w = {fd, offset, buf, len, quote, blocks, path};
     size_t nblocks = (len + MG_CSV_BLOCK - 1) / MG_CSV_BLOCK;
-    unsigned n = threads == 0 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
-    if (n > nblocks)
-        n = nblocks > 0 ? (unsigned)nblocks : 1;
-    part parts[MAX_THREADS];
-    pthread_t tids[MAX_THREADS];
-    int started[MAX_THREADS];
-    size_t per = nblocks / n, extra = nblocks % n, first = 0;
-    for (unsigned t = 0; t < n; t++) {
-        size_t count = per + (t < extra);
-        size_t from = first * MG_CSV_BLOCK, to = (first + count) * MG_CSV_BLOCK;
-        if (to > len)
-            to = len;
-        parts[t] = (part){.fd = fd, .offset = offset + from, .buf = buf + from, .len = to - from, .quote = quote,
-                          .blocks = blocks + first};
-        first += count;
-    }
-    /* Threads 1..n-1 run in their own threads; part 0, and any part whose thread did not start, here. */
-    for (unsigned t = 1; t < n; t++)
-        started[t] = pthread_create(&tids[t], NULL, run_part, &parts[t]) == 0;
-    run_part(&parts[0]);
-    for (unsigned t = 1; t < n; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-        else
-            run_part(&parts[t]);
-    }
-    for (unsigned t = 0; t < n; t++) {
-        if (parts[t].err == -1)
-            return mg_fail(MEMGOV_EIO, "csv '%s': the file shrank while being read: a read at byte %llu found its "
-                           "end", path, (unsigned long long)parts[t].err_at);
-        if (parts[t].err != 0)
-            return mg_fail(MEMGOV_EIO, "csv '%s': read at byte %llu failed: %s", path,
-                           (unsigned long long)parts[t].err_at, strerror(parts[t].err));
-    }
-    return MEMGOV_OK;
+    memgov_threads_lease *taken = NULL;
+    memgov *gov;
+    if (lease == NULL && threads > 1 && nblocks > 1 && (gov = memgov_default()) != NULL &&
+        memgov_threads_acquire(gov, threads, 0, NULL, MEMGOV_THREADS_NOT_CURRENT, &taken) == MEMGOV_OK)
+        lease = taken; /* otherwise (nothing free, no default governor) the calling thread reads alone */
+    memgov_status st = memgov_parallel_for_static(lease, nblocks, 0, read_blocks, &w);
+    memgov_threads_lease_free(taken); /* succeeds (it holds no nested lease): the loop's error stays the last */
+    return st;
 }

@@ -779,6 +779,43 @@ static void csv_block_starting_inside_quotes(void **state)
     }
 }
 
+/* The first pass runs on a lease (memgov_parallel_for_static): any count gives the reference's chunks, and a
+ * released lease makes the read fail with the loop's error. */
+static void csv_reads_on_a_lease(void **state)
+{
+    (void)state;
+    static char d[300000];
+    for (size_t i = 0; i < sizeof d; i++)
+        d[i] = i % 37 == 0 ? '\n' : i % 101 == 0 ? '"' : 'x';
+    d[sizeof d - 1] = '\n';
+    size_t quotes = 0;
+    for (size_t i = 0; i < sizeof d; i++)
+        quotes += d[i] == '"';
+    if (quotes % 2) /* balance the quotes */
+        d[101] = 'x';
+    const char *path = put_file("leased.csv", d, sizeof d);
+    reference(d, sizeof d, 20000, 0, '"', &want);
+    memgov_options go;
+    memgov_options_init(&go);
+    go.flags = MEMGOV_OPEN_NO_ENV;
+    memgov *gov = NULL;
+    assert_int_equal(memgov_open(&go, &gov), MEMGOV_OK);
+    assert_int_equal(memgov_config_set(memgov_governor_config(gov), "threads.max", "4"), MEMGOV_OK);
+    for (unsigned n = 1; n <= 4; n++) {
+        memgov_threads_lease *l = NULL;
+        assert_int_equal(memgov_threads_acquire(gov, n, 0, NULL, 0, &l), MEMGOV_OK);
+        memgov_csv_options o = csv_opts(20000, 0, 1, 64 * KiB);
+        o.lease = l;
+        assert_int_equal(run_chunker(path, &o, &got), MEMGOV_ENOTFOUND);
+        same_chunks(&got, &want);
+        assert_int_equal(memgov_threads_release(l), MEMGOV_OK);
+        assert_int_equal(run_chunker(path, &o, &got), MEMGOV_ESTATE);
+        assert_non_null(strstr(memgov_last_error(), "released"));
+        assert_int_equal(memgov_threads_lease_free(l), MEMGOV_OK);
+    }
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
 /* Random files with quotes, doubled quotes, quoted newlines and CRLF, some past a 64 KiB block and several
  * windows: every target, buffer and thread count gives the reference's chunks. */
 static void csv_matches_the_reference_on_random_files(void **state)
@@ -864,6 +901,7 @@ int main(void)
         cmocka_unit_test(csv_bad_options_and_files),
         cmocka_unit_test(csv_buffer_comes_from_the_budget),
         cmocka_unit_test(csv_block_starting_inside_quotes),
+        cmocka_unit_test(csv_reads_on_a_lease),
         cmocka_unit_test(csv_matches_the_reference_on_random_files),
     };
     return cmocka_run_group_tests(tests, csv_setup, csv_teardown);
