@@ -15,6 +15,7 @@
 
 #include "memgov/budget.h"
 #include "memgov/common.h"
+#include "memgov/threads.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,9 +45,15 @@ typedef struct memgov_knn_options {
                                    of the two. 0 = the budget's headroom alone (then a budget is required) */
     uint32_t threads;           /* worker threads, each with its own blocks of queries and its own scratch; 0 = 1.
                                    Each calls the BLAS on its own: set OPENBLAS_NUM_THREADS=1 to avoid
-                                   oversubscription. At most 256 */
+                                   oversubscription. At most 256. They run on memgov_parallel_for: without a
+                                   lease (below), on a lease of up to this many from the default governor
+                                   (memgov_default()), nested in the calling thread's current lease of it, taken
+                                   for the call; the scratch is planned for `threads` either way */
     memgov_knn_progress_fn progress; /* NULL = none */
     void *progress_user;
+    memgov_threads_lease *lease; /* run on this lease's threads instead (memgov/threads.h); `threads` is then
+                                    ignored and the scratch is planned for the lease's count. Borrowed: it must
+                                    stay held during the call. NULL = see threads */
 } memgov_knn_options;
 
 /* Fills o with the defaults (L2, no exclusion, no budget, 1 thread) and sets struct_size. Thread safety: any. */

@@ -43,7 +43,7 @@ typedef struct job {
     uint64_t qb, nb;          /* queries per block, base vectors per tile */
     uint64_t blocks;
     size_t scratch_bytes;     /* one block's scratch */
-    atomic_uint_fast64_t next_block, tiles;
+    atomic_uint_fast64_t tiles;
     pthread_mutex_t lock;     /* the error and the progress callback */
     memgov_status error;
     char message[512];
@@ -185,18 +185,17 @@ static void run_block(job *j, uint64_t b, char *scratch)
     }
 }
 
-static void *worker(void *arg)
+/* Computes query blocks [first, end) (a memgov_parallel_fn); a failure, recorded in the job, stops the loop. */
+static memgov_status run_blocks(uint64_t first, uint64_t end, unsigned worker, void *arg)
 {
+    (void)worker;
     job *j = arg;
-    for (;;) {
-        uint64_t b = atomic_fetch_add(&j->next_block, 1);
-        if (b >= j->blocks)
-            return NULL;
+    for (uint64_t b = first; b < end; b++) {
         pthread_mutex_lock(&j->lock);
-        int stop = j->error != MEMGOV_OK;
+        memgov_status stop = j->error;
         pthread_mutex_unlock(&j->lock);
-        if (stop)
-            return NULL;
+        if (stop != MEMGOV_OK)
+            return stop;
         char *scratch = j->o.scratch != NULL ? memgov_malloc(j->o.scratch, j->scratch_bytes) : malloc(j->scratch_bytes);
         if (scratch == NULL) {
             char why[400];
@@ -204,7 +203,7 @@ static void *worker(void *arg)
                      (unsigned long long)b, j->scratch_bytes,
                      j->o.scratch != NULL ? memgov_last_error() : "malloc failed");
             fail(j, MEMGOV_ENOMEM, why);
-            return NULL;
+            return MEMGOV_ENOMEM;
         }
         run_block(j, b, scratch);
         if (j->o.scratch != NULL)
@@ -220,8 +219,12 @@ static void *worker(void *arg)
             snprintf(j->message, sizeof j->message, "memgov_knn: canceled by the progress callback after %llu of "
                      "%llu queries", (unsigned long long)j->done, (unsigned long long)j->m);
         }
+        stop = j->error;
         pthread_mutex_unlock(&j->lock);
+        if (stop != MEMGOV_OK)
+            return stop;
     }
+    return MEMGOV_OK;
 }
 
 /* Bytes of one block's scratch for `rows` queries, the int64 heap indices 8-byte aligned. */
@@ -351,24 +354,28 @@ MEMGOV_API memgov_status memgov_knn(const float *base, uint64_t n, const float *
     uint64_t kk = 2 * (uint64_t)k;
     j->kk = (uint32_t)(kk < n ? kk : n); /* k <= 2^31 is checked: see check_args() */
     memgov_knn_stats st = {.struct_size = sizeof st};
+    if (o.lease != NULL) { /* the scratch is planned for the threads that may run */
+        unsigned count = memgov_threads_count(o.lease);
+        j->o.threads = count > 1 ? count : 1;
+    }
     if ((s = plan_tiles(j, &st)) != MEMGOV_OK) {
         free(j);
         return s;
     }
     pthread_mutex_init(&j->lock, NULL);
-    uint32_t threads = o.threads < j->blocks ? o.threads : (uint32_t)j->blocks;
-    pthread_t tids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (uint32_t t = 1; t < threads; t++)
-        started[t] = pthread_create(&tids[t], NULL, worker, j) == 0;
-    worker(j); /* the calling thread works too; threads that did not start leave their share to it */
-    for (uint32_t t = 1; t < threads; t++)
-        if (started[t])
-            pthread_join(tids[t], NULL);
+    memgov_threads_lease *lease = o.lease, *taken = NULL;
+    memgov *gov;
+    if (lease == NULL && o.threads > 1 && j->blocks > 1 && (gov = memgov_default()) != NULL &&
+        memgov_threads_acquire(gov, o.threads, 0, NULL, MEMGOV_THREADS_NOT_CURRENT, &taken) == MEMGOV_OK)
+        lease = taken; /* otherwise (nothing free, no default governor) the calling thread does every block */
+    memgov_status ran = memgov_parallel_for(lease, j->blocks, 1, run_blocks, j);
+    memgov_threads_lease_free(taken);
     st.tiles = atomic_load(&j->tiles);
     s = j->error;
     if (s != MEMGOV_OK)
         memgov_error_set(s, "%s", j->message);
+    else
+        s = ran; /* the loop itself refused (a released lease): its message is the last error */
     pthread_mutex_destroy(&j->lock);
     free(j);
     if (stats != NULL) {

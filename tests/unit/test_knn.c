@@ -165,6 +165,61 @@ static void real_data_matches_brute_force(void **state)
     compare_with_reference(3, 1500, 120, 32, 15, 0, 0, metrics, 3, 2);
 }
 
+/* The threads come from a lease: the caller's (any count gives the reference result; a released one is refused
+ * by the loop), or, with `threads` alone, one of the default governor held during the call. */
+static int leased_during_the_call(uint64_t done, uint64_t total, void *user)
+{
+    (void)done;
+    (void)total;
+    memgov_threads_stats s = {.struct_size = sizeof s};
+    if (memgov_threads_get_stats(memgov_default(), &s) == MEMGOV_OK && s.leased >= 1 && s.leased <= s.capacity)
+        *(int *)user += 1;
+    return 0;
+}
+
+static void the_threads_come_from_a_lease(void **state)
+{
+    (void)state;
+    unsigned seed = 11;
+    const uint64_t n = 900, m = 200;
+    const uint32_t d = 8, k = 5;
+    float *base = points(n, d, 0, 0, &seed), *q = points(m, d, 0, 0, &seed);
+    outputs out = outputs_new(m * k);
+    brute(base, n, q, m, d, k, MEMGOV_KNN_L2, 0, out.want, out.wkey);
+    memgov_options go;
+    memgov_options_init(&go);
+    go.flags = MEMGOV_OPEN_NO_ENV;
+    memgov *gov = NULL;
+    assert_int_equal(memgov_open(&go, &gov), MEMGOV_OK);
+    assert_int_equal(memgov_config_set(memgov_governor_config(gov), "threads.max", "4"), MEMGOV_OK);
+    for (unsigned want = 1; want <= 4; want++) {
+        memgov_threads_lease *l = NULL;
+        assert_int_equal(memgov_threads_acquire(gov, want, 0, NULL, 0, &l), MEMGOV_OK);
+        memgov_knn_options o = options(MEMGOV_KNN_L2, 1 << 20, 1);
+        o.lease = l;
+        assert_int_equal(memgov_knn(base, n, q, m, d, k, &o, out.got, out.dist, NULL), MEMGOV_OK);
+        expect_reference(&out, m * k);
+        assert_int_equal(memgov_threads_release(l), MEMGOV_OK);
+        assert_int_equal(memgov_knn(base, n, q, m, d, k, &o, out.got, out.dist, NULL), MEMGOV_ESTATE);
+        assert_int_equal(memgov_threads_lease_free(l), MEMGOV_OK);
+    }
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+    int leased = 0;
+    memgov_knn_options o = options(MEMGOV_KNN_L2, 1 << 20, 3);
+    o.progress = leased_during_the_call;
+    o.progress_user = &leased;
+    assert_int_equal(memgov_knn(base, n, q, m, d, k, &o, out.got, out.dist, NULL), MEMGOV_OK);
+    expect_reference(&out, m * k);
+    assert_true(leased > 0);
+    memgov_threads_stats s = {.struct_size = sizeof s};
+    assert_int_equal(memgov_threads_get_stats(memgov_default(), &s), MEMGOV_OK);
+    assert_int_equal(s.leased, 0); /* given back after the call */
+    assert_true(s.grants >= 1);
+    free(base);
+    free(q);
+    outputs_free(&out);
+}
+
 static void self_graph_excludes_self_and_breaks_ties_by_index(void **state)
 {
     (void)state;
@@ -343,6 +398,7 @@ int main(void)
         cmocka_unit_test(exact_on_integer_data_with_duplicates),
         cmocka_unit_test(self_graph_excludes_self_and_breaks_ties_by_index),
         cmocka_unit_test(real_data_matches_brute_force),
+        cmocka_unit_test(the_threads_come_from_a_lease),
         cmocka_unit_test(tiny_cap_gives_the_same_result_and_stays_under_it),
         cmocka_unit_test(refusal_mid_way_is_enomem_and_leaks_nothing),
         cmocka_unit_test(k_above_n_and_bad_arguments),
