@@ -32,6 +32,22 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time of the calling thread: on a shared machine the wall time of a short loop is mostly waiting. */
+static uint64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time of the whole process: every thread of a parallel loop, its helpers' spinning or parking included. */
+static uint64_t process_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -53,7 +69,7 @@ typedef struct pair_arg {
     uint64_t bpw;
     sem_t *sem; /* NULL: memgov */
     pthread_barrier_t *start;
-    double ns;
+    double ns, cpu;
     unsigned busy; /* memgov refusals (EBUSY) */
 } pair_arg;
 
@@ -62,7 +78,7 @@ static void *pairs(void *p)
     pair_arg *a = p;
     if (a->start != NULL)
         pthread_barrier_wait(a->start);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = now_ns(), c0 = cpu_ns();
     for (int i = 0; i < PAIRS; i++) {
         if (a->sem != NULL) {
             sem_wait(a->sem);
@@ -76,17 +92,20 @@ static void *pairs(void *p)
             a->busy++;
     }
     a->ns = (double)(now_ns() - t0) / PAIRS;
+    a->cpu = (double)(cpu_ns() - c0) / PAIRS;
     return NULL;
 }
 
-/* ns per pair on `threads` threads (1 or 2) at once: the median over repeats of the mean of the threads. */
-static double time_pairs(memgov *gov, uint64_t bpw, sem_t *sem, int threads, int repeats, unsigned *busy)
+/* ns per pair on `threads` threads (1 or 2) at once: the median over repeats of the mean of the threads, wall
+ * time (returned) and thread CPU time (*cpu). */
+static double time_pairs(memgov *gov, uint64_t bpw, sem_t *sem, int threads, int repeats, unsigned *busy,
+                         double *cpu)
 {
-    double v[64];
+    double v[64], c[64];
     for (int r = 0; r < repeats; r++) {
         pthread_barrier_t start;
         pthread_barrier_init(&start, NULL, (unsigned)threads);
-        pair_arg a[2] = {{gov, bpw, sem, &start, 0, 0}, {gov, bpw, sem, &start, 0, 0}};
+        pair_arg a[2] = {{gov, bpw, sem, &start, 0, 0, 0}, {gov, bpw, sem, &start, 0, 0, 0}};
         pthread_t t[2];
         for (int i = 1; i < threads; i++)
             pthread_create(&t[i], NULL, pairs, &a[i]);
@@ -95,8 +114,10 @@ static double time_pairs(memgov *gov, uint64_t bpw, sem_t *sem, int threads, int
             pthread_join(t[i], NULL);
         pthread_barrier_destroy(&start);
         v[r] = threads == 1 ? a[0].ns : (a[0].ns + a[1].ns) / 2;
+        c[r] = threads == 1 ? a[0].cpu : (a[0].cpu + a[1].cpu) / 2;
         *busy += a[0].busy + a[1].busy;
     }
+    *cpu = median(c, repeats);
     return median(v, repeats);
 }
 
@@ -227,15 +248,21 @@ int main(int argc, char **argv)
     printf("\n1. acquire + release, ns per pair (median of %d runs of %d pairs)\n", repeats, PAIRS);
     sem_t sem;
     sem_init(&sem, 0, st.capacity);
-    printf("%-52s %10s %10s\n", "", "1 thread", "2 threads");
+    printf("%-48s %10s %10s %10s %10s\n", "", "wall 1 th", "wall 2 th", "CPU 1 th", "CPU 2 th");
     unsigned busy = 0;
-    double sem1 = time_pairs(gov, 0, &sem, 1, repeats, &busy), sem2 = time_pairs(gov, 0, &sem, 2, repeats, &busy);
-    double m1 = time_pairs(gov, 0, NULL, 1, repeats, &busy), m2 = time_pairs(gov, 0, NULL, 2, repeats, &busy);
-    double r1 = time_pairs(gov, 1 << 20, NULL, 1, repeats, &busy), r2 = time_pairs(gov, 1 << 20, NULL, 2, repeats, &busy);
-    printf("%-52s %10.1f %10.1f\n", "sem_wait + sem_post", sem1, sem2);
-    printf("%-52s %10.1f %10.1f\n", "memgov acquire(1) + lease_free, no memory", m1, m2);
-    printf("%-52s %10.1f %10.1f\n", "memgov acquire(1) + lease_free, 1 MiB reserved", r1, r2);
-    printf("%-52s %9.1fx %9.1fx\n", "ratio memgov (no memory) / semaphore", m1 / sem1, m2 / sem2);
+    double c[6], wall[6];
+    wall[0] = time_pairs(gov, 0, &sem, 1, repeats, &busy, &c[0]);
+    wall[1] = time_pairs(gov, 0, &sem, 2, repeats, &busy, &c[1]);
+    wall[2] = time_pairs(gov, 0, NULL, 1, repeats, &busy, &c[2]);
+    wall[3] = time_pairs(gov, 0, NULL, 2, repeats, &busy, &c[3]);
+    wall[4] = time_pairs(gov, 1 << 20, NULL, 1, repeats, &busy, &c[4]);
+    wall[5] = time_pairs(gov, 1 << 20, NULL, 2, repeats, &busy, &c[5]);
+    static const char *const rows[] = {"sem_wait + sem_post", "memgov acquire(1) + lease_free, no memory",
+                                       "memgov acquire(1) + lease_free, 1 MiB reserved"};
+    for (int i = 0; i < 3; i++)
+        printf("%-48s %10.1f %10.1f %10.1f %10.1f\n", rows[i], wall[2 * i], wall[2 * i + 1], c[2 * i], c[2 * i + 1]);
+    printf("%-48s %9.1fx %9.1fx %9.1fx %9.1fx\n", "ratio memgov (no memory) / semaphore", wall[2] / wall[0], wall[3] / wall[1],
+           c[2] / c[0], c[3] / c[1]);
     printf("(memgov requests refused because all threads were leased: %u)\n", busy);
 
     memgov_threads_lease *lease;
@@ -250,58 +277,68 @@ int main(int argc, char **argv)
         sink = task((uint64_t)i);
     double per = (double)(now_ns() - t0) / 2000;
     task_iters = (unsigned)fmax(16, task_iters * TASK_NS / per);
-    double serial[64];
+    double serial[64], serial_cpu[64];
     for (int r = 0; r < repeats; r++) {
         t0 = now_ns();
+        uint64_t c0 = process_cpu_ns();
         memgov_body(0, tasks, 0, NULL);
         serial[r] = (double)(now_ns() - t0);
+        serial_cpu[r] = (double)(process_cpu_ns() - c0);
     }
-    double ser = median(serial, repeats);
-    printf("\n2. parallel-for: %llu tasks of %.0f ns (serial %.2f ms), W = %u threads; median of %d runs\n",
-           (unsigned long long)tasks, ser / (double)tasks, ser / 1e6, w, repeats);
-    printf("%-44s %10s %14s %12s\n", "", "ms", "overhead/task", "vs OpenMP");
-    double result[METHODS];
+    double ser = median(serial, repeats), ser_cpu = median(serial_cpu, repeats);
+    printf("\n2. parallel-for: %llu tasks of %.0f ns CPU (serial: %.2f ms wall, %.2f ms CPU), W = %u threads; medians "
+           "of %d runs\n", (unsigned long long)tasks, ser_cpu / (double)tasks, ser / 1e6, ser_cpu / 1e6, w, repeats);
+    printf("%-44s %9s %9s %12s %12s %9s %9s\n", "", "wall ms", "CPU ms", "wall ovh/task", "CPU ovh/task",
+           "wall/OMP", "CPU/OMP");
+    double result[METHODS], cpu[METHODS];
     for (int m = 0; m < METHODS; m++) {
 #ifndef _OPENMP
         if (m >= O_DYN) {
-            result[m] = NAN;
+            result[m] = cpu[m] = NAN;
             continue;
         }
 #endif
-        double v[64];
+        double v[64], cv[64];
         run_method(m, lease, tasks, w); /* warm-up: the pool's and OpenMP's threads exist afterwards */
         for (int r = 0; r < repeats; r++) {
             t0 = now_ns();
+            uint64_t c0 = process_cpu_ns();
             run_method(m, lease, tasks, w);
             v[r] = (double)(now_ns() - t0);
+            cv[r] = (double)(process_cpu_ns() - c0);
         }
         result[m] = median(v, repeats);
+        cpu[m] = median(cv, repeats);
     }
     for (int m = 0; m < METHODS; m++) {
         if (isnan(result[m])) {
-            printf("%-44s %10s (not built with OpenMP)\n", method_name[m], "-");
+            printf("%-44s (not built with OpenMP)\n", method_name[m]);
             continue;
         }
         int omp = m == M_STATIC || m == P_STATIC ? O_STATIC : O_DYN;
-        printf("%-44s %10.3f %11.1f ns %11.2fx\n", method_name[m], result[m] / 1e6,
-               (result[m] - ser / w) / (double)tasks, isnan(result[omp]) ? NAN : result[m] / result[omp]);
+        printf("%-44s %9.2f %9.2f %9.1f ns %9.1f ns %8.2fx %8.2fx\n", method_name[m], result[m] / 1e6, cpu[m] / 1e6,
+               (result[m] - ser / w) / (double)tasks, (cpu[m] - ser_cpu) / (double)tasks,
+               result[m] / result[omp], cpu[m] / cpu[omp]);
     }
-    /* the fork/join latency of one loop with W tiny tasks */
+    /* the fork/join cost of one loop with W tiny tasks */
     task_iters = 1;
-    printf("\n3. one loop of W = %u empty tasks, us per loop (median of %d x 2000 loops)\n", w, repeats);
+    printf("\n3. one loop of W = %u empty tasks, us per loop (medians of %d x 2000 loops)\n", w, repeats);
+    printf("%-44s %9s %9s\n", "", "wall", "CPU");
     for (int m = 0; m < METHODS; m++) {
 #ifndef _OPENMP
         if (m >= O_DYN)
             continue;
 #endif
-        double v[64];
+        double v[64], cv[64];
         for (int r = 0; r < repeats; r++) {
             t0 = now_ns();
+            uint64_t c0 = process_cpu_ns();
             for (int i = 0; i < 2000; i++)
                 run_method(m, lease, w, w);
             v[r] = (double)(now_ns() - t0) / 2000 / 1000;
+            cv[r] = (double)(process_cpu_ns() - c0) / 2000 / 1000;
         }
-        printf("%-44s %10.2f\n", method_name[m], median(v, repeats));
+        printf("%-44s %9.2f %9.2f\n", method_name[m], median(v, repeats), median(cv, repeats));
     }
     memgov_threads_lease_free(lease);
     sem_destroy(&sem);

@@ -101,7 +101,8 @@ MEMGOV_API memgov_status memgov_threads_acquire_wait(memgov *gov, unsigned want,
  * woken. The handle stays valid (count 0, target 0) until memgov_threads_lease_free(). Idempotent: releasing a
  * released lease does nothing and returns MEMGOV_OK. If the lease is the calling thread's current lease, its
  * parent becomes current again. Errors: MEMGOV_EINVAL (NULL), MEMGOV_EBUSY (nested leases acquired from it are
- * still held: release them first; nothing changes). */
+ * still held, or a memgov_parallel_for loop still runs on it: release them or let it end first; nothing
+ * changes). */
 MEMGOV_API memgov_status memgov_threads_release(memgov_threads_lease *lease);
 
 /* Releases the lease if it is still held (as memgov_threads_release, whose error it returns, leaving the handle

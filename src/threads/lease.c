@@ -4,7 +4,9 @@
  * the budget tree's locks, never the other way round). Memory is reserved and released outside it, since a
  * reservation may run reclaim callbacks and listeners that call back into memgov; the threads of a grant are
  * claimed first, under the lock, so the leased sum never passes the capacity while the memory is being looked
- * for. Listeners are called outside the lock, one delivery per lease at a time (internal/delivery.h). */
+ * for. Listeners are called outside the lock, one delivery per lease at a time (the scheme of
+ * internal/delivery.h, with one condition variable per controller instead of one per lease: a lease is made and
+ * freed on every acquire, and a condition variable's destruction costs more than the rest of the pair). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,7 +16,6 @@
 #include <time.h>
 
 #include "internal/atfork.h"
-#include "internal/delivery.h"
 #include "internal/error.h"
 #include "internal/idtable.h"
 #include "internal/structsize.h"
@@ -49,13 +50,15 @@ struct memgov_threads_lease {
     memgov_budget *budget;
     lease_listener listeners[MEMGOV_THREADS_MAX_LISTENERS];
     size_t nlisteners;
-    mg_delivery delivery;
+    bool delivering;      /* a thread is calling its listeners (under the controller's lock) */
+    pthread_t deliverer;  /* that thread */
     void *pools; /* the pool hook's state (pools_hook.c) */
 };
 
 struct mg_threads {
     pthread_mutex_t lock;
     pthread_cond_t freed; /* broadcast when threads are given back or the capacity changes */
+    pthread_cond_t delivered; /* broadcast when a lease's delivery ends */
     mg_fork_lock fork;
     memgov_config *config;
     memgov_budget *root;
@@ -169,6 +172,15 @@ static void retarget_locked(mg_threads *t)
     }
 }
 
+/* Whether a held lease runs below its entitlement: only then can a release let a target grow. */
+static bool some_may_grow_locked(const mg_threads *t)
+{
+    for (const memgov_threads_lease *l = t->first; l != NULL; l = l->next)
+        if (l->target < l->entitled)
+            return true;
+    return false;
+}
+
 static void on_config_change(memgov_config *cfg, const char *key, void *user)
 {
     mg_threads *t = user;
@@ -203,10 +215,10 @@ static void threads_after_fork(void *arg)
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
     pthread_cond_init(&t->freed, &a); /* its waiters were other threads */
     pthread_condattr_destroy(&a);
+    pthread_cond_init(&t->delivered, NULL);
     t->waiting = 0;
     for (memgov_threads_lease *l = t->first; l != NULL; l = l->next) {
-        mg_delivery_destroy(&l->delivery);
-        mg_delivery_init(&l->delivery); /* a delivery in progress was another thread's */
+        l->delivering = false; /* a delivery in progress was another thread's */
         l->refs = 0;
     }
 }
@@ -224,9 +236,12 @@ memgov_status mg_threads_open(const mg_threads_setup *s, mg_threads **out)
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
     int e = pthread_cond_init(&t->freed, &a);
     pthread_condattr_destroy(&a);
-    if (e != 0 || pthread_mutex_init(&t->lock, NULL) != 0) {
+    int d = e == 0 ? pthread_cond_init(&t->delivered, NULL) : -1;
+    if (d != 0 || pthread_mutex_init(&t->lock, NULL) != 0) {
         if (e == 0)
             pthread_cond_destroy(&t->freed);
+        if (d == 0)
+            pthread_cond_destroy(&t->delivered);
         free(t);
         return mg_fail(MEMGOV_ENOMEM, "cannot initialise the thread controller's lock");
     }
@@ -280,6 +295,7 @@ void mg_threads_close(mg_threads *t)
     if (t->fork.lock != NULL)
         mg_fork_lock_remove(&t->fork);
     pthread_cond_destroy(&t->freed);
+    pthread_cond_destroy(&t->delivered);
     pthread_mutex_destroy(&t->lock);
     free(t->proc_root);
     free(t);
@@ -289,17 +305,25 @@ void mg_threads_close(mg_threads *t)
 
 static void lease_destroy(memgov_threads_lease *l)
 {
-    mg_delivery_destroy(&l->delivery);
     l->magic = 0;
     free(l);
+}
+
+/* For a removal or a free: returns once no delivery to l runs on another thread (at once on the deliverer's). */
+static void wait_delivery_locked(mg_threads *t, const memgov_threads_lease *l)
+{
+    while (l->delivering && !pthread_equal(l->deliverer, pthread_self()))
+        pthread_cond_wait(&t->delivered, &t->lock);
 }
 
 /* Delivers the pending targets of l's listeners until none is left, unless another thread is delivering to l
  * (it will deliver them). Called with the lock held; returns with it held. */
 static void deliver_locked(mg_threads *t, memgov_threads_lease *l)
 {
-    if (!mg_delivery_begin(&l->delivery))
+    if (l->delivering)
         return;
+    l->delivering = true;
+    l->deliverer = pthread_self();
     while (l->pending && !l->released) {
         l->pending = false;
         unsigned target = l->target;
@@ -312,7 +336,8 @@ static void deliver_locked(mg_threads *t, memgov_threads_lease *l)
             copy[i].fn(l, target, copy[i].user);
         pthread_mutex_lock(&t->lock);
     }
-    mg_delivery_end(&l->delivery);
+    l->delivering = false;
+    pthread_cond_broadcast(&t->delivered);
 }
 
 /* Delivers every pending target, then unlocks. Each lease is held (refs) while its listeners run, so a
@@ -321,7 +346,7 @@ static void notify_and_unlock(mg_threads *t)
 {
     for (;;) {
         memgov_threads_lease *l = t->first;
-        while (l != NULL && !(l->pending && !l->delivery.active))
+        while (l != NULL && !(l->pending && !l->delivering))
             l = l->next;
         if (l == NULL)
             break;
@@ -478,11 +503,10 @@ static memgov_status acquire(memgov *gov, request r, memgov_threads_lease **out)
         return mg_fail(MEMGOV_EOVERFLOW, "%s: want %u x bytes_per_worker %llu is above 2^64 - 1 bytes", r.fn, r.want,
                        (unsigned long long)r.bpw);
     memgov_threads_lease *l = calloc(1, sizeof *l);
-    if (l == NULL || mg_delivery_init(&l->delivery) != 0) {
-        free(l);
+    if (l == NULL) {
         return mg_fail(MEMGOV_ENOMEM, "%s: no memory for the lease", r.fn);
     }
-    uint64_t deadline = r.timeout_ns == UINT64_MAX ? UINT64_MAX : now_ns() + r.timeout_ns;
+    uint64_t deadline = r.timeout_ns == 0 ? 0 : r.timeout_ns == UINT64_MAX ? UINT64_MAX : now_ns() + r.timeout_ns;
     if (deadline < r.timeout_ns)
         deadline = UINT64_MAX;
     pthread_mutex_lock(&t->lock);
@@ -509,10 +533,12 @@ static memgov_status acquire(memgov *gov, request r, memgov_threads_lease **out)
     }
     if (parent != NULL)
         parent->children++; /* from here on the parent cannot be released under this acquire */
-    pthread_mutex_unlock(&t->lock);
-
-    unsigned got = reserve_workers(r.budget, r.bpw, n, aon ? n : 1);
-    pthread_mutex_lock(&t->lock);
+    unsigned got = n;
+    if (r.bpw != 0) { /* outside the lock: a reservation may call back into memgov */
+        pthread_mutex_unlock(&t->lock);
+        got = reserve_workers(r.budget, r.bpw, n, aon ? n : 1);
+        pthread_mutex_lock(&t->lock);
+    }
     if (got == 0) {
         unclaim_locked(t, parent, n, true);
         if (parent != NULL)
@@ -625,13 +651,16 @@ MEMGOV_API memgov_status memgov_threads_release(memgov_threads_lease *l)
         current_lease = l->was_current;
         current_id = l->was_current_id;
     }
-    pthread_mutex_unlock(&t->lock);
-    if (l->flags & MEMGOV_THREADS_LIMIT_POOLS)
-        mg_threads_pools_restore(l, &l->pools);
-    if (bytes != 0)
-        memgov_release(l->budget, bytes);
-    pthread_mutex_lock(&t->lock);
-    retarget_locked(t);
+    if (bytes != 0 || (l->flags & MEMGOV_THREADS_LIMIT_POOLS)) {
+        pthread_mutex_unlock(&t->lock);
+        if (l->flags & MEMGOV_THREADS_LIMIT_POOLS)
+            mg_threads_pools_restore(l, &l->pools);
+        if (bytes != 0)
+            memgov_release(l->budget, bytes);
+        pthread_mutex_lock(&t->lock);
+    }
+    if (some_may_grow_locked(t))
+        retarget_locked(t);
     notify_and_unlock(t);
     return MEMGOV_OK;
 }
@@ -645,7 +674,7 @@ MEMGOV_API memgov_status memgov_threads_lease_free(memgov_threads_lease *l)
         return st;
     mg_threads *t = l->ctl;
     pthread_mutex_lock(&t->lock);
-    mg_delivery_wait(&l->delivery, &t->lock);
+    wait_delivery_locked(t, l);
     bool later = l->refs != 0; /* a delivery on this thread (a listener freeing its own lease) holds it */
     l->doomed = true;
     pthread_mutex_unlock(&t->lock);
@@ -827,7 +856,7 @@ MEMGOV_API memgov_status memgov_threads_lease_remove_listener(memgov_threads_lea
     memgov_status st = mg_id_table_remove(l->listeners, &l->nlisteners, sizeof l->listeners[0], id,
                                           "memgov_threads_lease_remove_listener", "listener");
     if (st == MEMGOV_OK)
-        mg_delivery_wait(&l->delivery, &t->lock);
+        wait_delivery_locked(t, l);
     pthread_mutex_unlock(&t->lock);
     return st;
 }

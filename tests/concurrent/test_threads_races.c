@@ -241,12 +241,70 @@ static void a_child_of_fork_can_acquire_and_release(void **state)
     assert_int_equal(memgov_close(sh.gov), MEMGOV_OK);
 }
 
+static memgov_status count_items(uint64_t b, uint64_t e, unsigned worker, void *ctx)
+{
+    (void)worker;
+    atomic_fetch_add((_Atomic uint64_t *)ctx, e - b);
+    return MEMGOV_OK;
+}
+
+static void *loops(void *arg)
+{
+    shared *sh = arg;
+    while (!atomic_load(&sh->stop)) {
+        memgov_threads_lease *l = NULL;
+        if (memgov_threads_acquire(sh->gov, 2, 0, NULL, 0, &l) != MEMGOV_OK)
+            continue;
+        _Atomic uint64_t n = 0;
+        memgov_parallel_for(l, 1000, 7, count_items, &n);
+        if (atomic_load(&n) != 1000)
+            atomic_fetch_add(&sh->violations, 1);
+        memgov_threads_lease_free(l);
+    }
+    return NULL;
+}
+
+/* The pool's helpers do not survive fork(): a child's loops still finish (the caller runs what no helper claims,
+ * and new helpers are started), while the parent's loops go on. */
+static void a_child_of_fork_runs_parallel_loops(void **state)
+{
+    (void)state;
+    shared sh = {.gov = open_plain()};
+    assert_int_equal(memgov_config_set(memgov_governor_config(sh.gov), "threads.max", "4"), MEMGOV_OK);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, loops, &sh), 0);
+    for (int round = 0; round < 10; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            memgov_threads_lease *l = NULL;
+            memgov_status st = memgov_threads_acquire(sh.gov, 2, 0, NULL, MEMGOV_THREADS_TOP_LEVEL, &l);
+            _Atomic uint64_t n = 0;
+            if (st == MEMGOV_OK || st == MEMGOV_EBUSY) /* EBUSY: all threads were leased by vanished threads */
+                st = memgov_parallel_for(st == MEMGOV_OK ? l : NULL, 5000, 3, count_items, &n);
+            memgov_threads_lease_free(l);
+            _exit(st == MEMGOV_OK && atomic_load(&n) == 5000 ? 0 : 1);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    atomic_store(&sh.stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&sh.violations), 0);
+    assert_int_equal(memgov_close(sh.gov), MEMGOV_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sixteen_threads_never_lease_more_than_the_capacity),
         cmocka_unit_test(holders_follow_targets_while_the_capacity_changes),
         cmocka_unit_test(a_child_of_fork_can_acquire_and_release),
+        cmocka_unit_test(a_child_of_fork_runs_parallel_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
