@@ -24,6 +24,7 @@
 
 #include "memgov/budget.h"
 #include "memgov/common.h"
+#include "memgov/threads.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,6 +50,14 @@ typedef struct memgov_kernels_downcast_options {
                              that round-trip exactly fit. NaN stays NaN (its payload may lose low bits, as in numpy);
                              +-inf stays +-inf; a finite value that becomes +-inf in float32 never fits. Negative or
                              NaN tolerances are MEMGOV_EINVAL. Integer targets are always exact. */
+    memgov_threads_lease *lease; /* memgov_kernels_plan_downcast() scans on this lease's threads
+                                    (memgov_parallel_for_static: one contiguous run per thread, the runs' findings
+                                    merged in order: the plan equals the one a single thread makes, except that
+                                    a min or max of zero may be -0.0 where it was 0.0 or the reverse, as between
+                                    the SIMD variants); the lease must
+                                    not grow during the call. NULL (default): the calling thread alone. The
+                                    conversions (apply, and the fused memgov_kernels_downcast) always run on the
+                                    calling thread. Borrowed */
 } memgov_kernels_downcast_options;
 
 /* Fills *opts with the defaults above and sets struct_size. Thread safety: any thread. */

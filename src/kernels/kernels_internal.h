@@ -128,6 +128,9 @@ void mg_kstate_init(mg_kstate *st, memgov_dtype from);
 /* Scans n elements of st->from at src (byte pointer) into st under opts. */
 void mg_kstate_scan(mg_kstate *st, const unsigned char *src, size_t n, const memgov_kernels_downcast_options *opts);
 
+/* Adds what st has seen to into (st's elements come after into's). */
+void mg_kstate_merge(mg_kstate *into, const mg_kstate *st);
+
 /* The narrowest dtype for what st has seen. */
 memgov_dtype mg_kstate_target(const mg_kstate *st, const memgov_kernels_downcast_options *opts);
 

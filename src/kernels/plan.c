@@ -1,5 +1,6 @@
 /* Downcast plan: the scan of a column (any numeric dtype) and the choice of the narrowest dtype. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "internal/error.h"
 #include "internal/structsize.h"
@@ -243,6 +244,58 @@ memgov_status mg_kcheck_column(const char *what, const void *src, memgov_dtype f
     return MEMGOV_OK;
 }
 
+/* The parallel scan of a plan: worker w scans one contiguous run into states[w]. */
+typedef struct parallel_scan {
+    const unsigned char *src;
+    size_t elem;
+    const memgov_kernels_downcast_options *opts;
+    mg_kstate *states;
+    unsigned nstates;
+} parallel_scan;
+
+static memgov_status scan_run(uint64_t b, uint64_t e, unsigned worker, void *ctx)
+{
+    parallel_scan *p = ctx;
+    if (worker >= p->nstates)
+        return mg_fail(MEMGOV_ESTATE, "memgov_kernels_plan_downcast: the lease grew during the call (worker %u of "
+                       "%u)", worker, p->nstates);
+    mg_kstate_scan(&p->states[worker], p->src + b * p->elem, (size_t)(e - b), p->opts);
+    return MEMGOV_OK;
+}
+
+/* Scans on the options' lease: the runs are in index order by worker, so merging them in worker order gives what
+ * one scan gives. A lease of one thread (or a released one, which the loop refuses) needs one state; when the
+ * states of several cannot be allocated, the calling thread scans alone. */
+static memgov_status scan_leased(mg_kstate *s, const unsigned char *src, size_t count,
+                                 const memgov_kernels_downcast_options *o)
+{
+    unsigned n = memgov_threads_count(o->lease);
+    mg_kstate one;
+    parallel_scan p = {src, memgov_dtype_size(s->from), o, n > 1 ? calloc(n, sizeof(mg_kstate)) : &one, n > 1 ? n : 1};
+    if (p.states == NULL) {
+        mg_kstate_scan(s, src, count, o);
+        return MEMGOV_OK;
+    }
+    for (unsigned w = 0; w < p.nstates; w++)
+        mg_kstate_init(&p.states[w], s->from);
+    memgov_status st = memgov_parallel_for_static(o->lease, count, 0, scan_run, &p);
+    for (unsigned w = 0; w < p.nstates && st == MEMGOV_OK; w++)
+        mg_kstate_merge(s, &p.states[w]);
+    if (p.states != &one)
+        free(p.states);
+    return st;
+}
+
+void mg_kstate_merge(mg_kstate *into, const mg_kstate *st)
+{
+    into->count += st->count;
+    into->imin = st->imin < into->imin ? st->imin : into->imin;
+    into->imax = st->imax > into->imax ? st->imax : into->imax;
+    into->umin = st->umin < into->umin ? st->umin : into->umin;
+    into->umax = st->umax > into->umax ? st->umax : into->umax;
+    merge_scan(&into->f, &st->f);
+}
+
 MEMGOV_API memgov_status memgov_kernels_plan_downcast(const void *src, memgov_dtype from, size_t count,
                                                       const memgov_kernels_downcast_options *opts,
                                                       memgov_kernels_downcast_plan *plan)
@@ -258,6 +311,11 @@ MEMGOV_API memgov_status memgov_kernels_plan_downcast(const void *src, memgov_dt
         return st;
     mg_kstate s;
     mg_kstate_init(&s, from);
-    mg_kstate_scan(&s, src, count, &o);
+    if (o.lease != NULL && count > 1) {
+        if ((st = scan_leased(&s, src, count, &o)) != MEMGOV_OK)
+            return st;
+    } else {
+        mg_kstate_scan(&s, src, count, &o);
+    }
     return mg_kstate_plan_out(&s, mg_kstate_target(&s, &o), plan);
 }

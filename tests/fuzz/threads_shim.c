@@ -1,5 +1,5 @@
-/* For the CSV fuzz target only: the thread leases and memgov_parallel_for_static without the governor, so that
- * the target links the chunker's sources alone. A "lease" of the default governor is granted as asked, and a
+/* For the CSV and kernels fuzz targets: the thread leases and memgov_parallel_for_static without the governor,
+ * so that the targets link the chunker's or the kernels' sources alone. A "lease" of the default governor is granted as asked, and a
  * static loop runs its workers' shares one after the other on the calling thread, with the library's partition
  * (one contiguous run per worker), so every thread count the input chooses is still exercised. */
 #include <stdint.h>
@@ -30,6 +30,11 @@ memgov_status memgov_threads_acquire(memgov *gov, unsigned want, uint64_t bytes_
         return MEMGOV_ENOMEM;
     (*out)->count = want;
     return MEMGOV_OK;
+}
+
+unsigned memgov_threads_count(const memgov_threads_lease *lease)
+{
+    return lease != NULL ? lease->count : 0;
 }
 
 memgov_status memgov_threads_lease_free(memgov_threads_lease *lease)

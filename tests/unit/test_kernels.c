@@ -1200,6 +1200,80 @@ static void statistics_of_every_dtype_and_the_edges(void **state)
     assert_int_equal(memgov_kernels_describe(one, MEMGOV_DTYPE_FLOAT64, 1, NULL), MEMGOV_EINVAL);
 }
 
+/* A plan scanned on a lease (each thread a contiguous run, merged in order) is the plan one thread makes: every
+ * field equal, for integer and float columns with NaN, infinities, -0.0 and tolerances, on leases of 1 to 4
+ * threads; a released lease is refused. */
+static void expect_same_plan(const memgov_kernels_downcast_plan *a, const memgov_kernels_downcast_plan *b)
+{
+    assert_int_equal(a->to, b->to);
+    assert_int_equal(a->count, b->count);
+    assert_int_equal(a->nan_count, b->nan_count);
+    /* equal values (a zero's sign may differ: which of -0.0 and 0.0 a run keeps depends on how it is cut, as it
+     * does between the SIMD variants' lanes) */
+    assert_true(a->min == b->min || (isnan(a->min) && isnan(b->min)));
+    assert_true(a->max == b->max || (isnan(a->max) && isnan(b->max)));
+    assert_int_equal(a->int_min, b->int_min);
+    assert_int_equal(a->int_max, b->int_max);
+    assert_int_equal(a->uint_min, b->uint_min);
+    assert_int_equal(a->uint_max, b->uint_max);
+    assert_int_equal(a->bytes_saved, b->bytes_saved);
+}
+
+static void a_plan_scanned_on_a_lease_is_the_single_thread_plan(void **state)
+{
+    (void)state;
+    enum { N = 300007 };
+    int64_t *i64 = malloc(N * sizeof *i64);
+    double *f64 = malloc(N * sizeof *f64);
+    uint16_t *u16 = malloc(N * sizeof *u16);
+    assert_true(i64 != NULL && f64 != NULL && u16 != NULL);
+    for (size_t i = 0; i < N; i++) {
+        i64[i] = (int64_t)(i * 2654435761u % 70000) - 30000;
+        f64[i] = i % 1001 == 0 ? NAN : i % 997 == 0 ? -0.0 : (double)(i % 5000) * 0.25;
+        u16[i] = (uint16_t)(i * 40503u);
+    }
+    f64[N / 2] = INFINITY;
+    memgov_options go;
+    memgov_options_init(&go);
+    go.flags = MEMGOV_OPEN_NO_ENV;
+    go.proc_root = MG_FIXTURES "/probe/host-16g"; /* 16 CPUs, whatever this machine has */
+    go.root_limit = 1ull << 30;
+    memgov *gov = NULL;
+    assert_int_equal(memgov_open(&go, &gov), MEMGOV_OK);
+    const struct {
+        const void *src;
+        memgov_dtype from;
+        double tol;
+    } cols[] = {{i64, MEMGOV_DTYPE_INT64, 0}, {f64, MEMGOV_DTYPE_FLOAT64, 0}, {f64, MEMGOV_DTYPE_FLOAT64, 1e-3},
+                {u16, MEMGOV_DTYPE_UINT16, 0}};
+    for (unsigned want = 1; want <= 4; want++) {
+        memgov_threads_lease *l = NULL;
+        assert_int_equal(memgov_threads_acquire(gov, want, 0, NULL, MEMGOV_THREADS_ALL_OR_NOTHING, &l), MEMGOV_OK);
+        for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
+            memgov_kernels_downcast_options o;
+            memgov_kernels_downcast_options_init(&o);
+            o.flags = MEMGOV_DOWNCAST_UNSIGNED | MEMGOV_DOWNCAST_FLOAT_TO_INT;
+            o.abs_tolerance = cols[c].tol;
+            memgov_kernels_downcast_plan one = {.struct_size = sizeof one}, many = {.struct_size = sizeof many};
+            assert_int_equal(memgov_kernels_plan_downcast(cols[c].src, cols[c].from, N, &o, &one), MEMGOV_OK);
+            o.lease = l;
+            assert_int_equal(memgov_kernels_plan_downcast(cols[c].src, cols[c].from, N, &o, &many), MEMGOV_OK);
+            expect_same_plan(&one, &many);
+        }
+        assert_int_equal(memgov_threads_release(l), MEMGOV_OK);
+        memgov_kernels_downcast_options o;
+        memgov_kernels_downcast_options_init(&o);
+        o.lease = l;
+        memgov_kernels_downcast_plan p = {.struct_size = sizeof p};
+        assert_int_equal(memgov_kernels_plan_downcast(i64, MEMGOV_DTYPE_INT64, N, &o, &p), MEMGOV_ESTATE);
+        assert_int_equal(memgov_threads_lease_free(l), MEMGOV_OK);
+    }
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+    free(i64);
+    free(f64);
+    free(u16);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1207,6 +1281,7 @@ int main(void)
         cmocka_unit_test(avx512_variant_matches_the_scalar_reference),
         cmocka_unit_test(the_active_variant_is_the_best_the_cpu_has),
         cmocka_unit_test(integer_columns_get_the_narrowest_signed_type),
+        cmocka_unit_test(a_plan_scanned_on_a_lease_is_the_single_thread_plan),
         cmocka_unit_test(narrower_sources_and_unsigned_sources_follow_the_same_rule),
         cmocka_unit_test(empty_and_single_element_columns),
         cmocka_unit_test(float64_becomes_float32_only_when_every_value_round_trips),
