@@ -234,7 +234,7 @@ class BatcherStats(_Sized):
 # kernels.h (experimental tier)
 class DowncastOptions(_Sized):
     _fields_ = [("struct_size", c_size_t), ("flags", c_uint32), ("abs_tolerance", c_double),
-                ("rel_tolerance", c_double)]
+                ("rel_tolerance", c_double), ("lease", c_void_p)]
 
 
 DOWNCAST_UNSIGNED, DOWNCAST_FLOAT_TO_INT, DOWNCAST_KEEP_FLOAT64 = 0x1, 0x2, 0x4
@@ -289,7 +289,7 @@ class ChunkPlan(_Sized):
 class CsvOptions(_Sized):
     _fields_ = [("struct_size", c_size_t), ("target_bytes", c_uint64), ("has_header", c_int),
                 ("delimiter", c_char), ("quote", c_char), ("threads", c_uint32), ("buffer_bytes", c_uint64),
-                ("budget", c_void_p)]
+                ("budget", c_void_p), ("lease", c_void_p)]
 
 
 class CsvChunk(_Sized):
@@ -313,7 +313,7 @@ POOLS_MAX_THREADS = 65536
 class KnnOptions(_Sized):
     _fields_ = [("struct_size", c_size_t), ("metric", c_int), ("exclude_self", c_int), ("scratch", c_void_p),
                 ("scratch_bytes", c_uint64), ("threads", c_uint32), ("progress", c_void_p),
-                ("progress_user", c_void_p)]
+                ("progress_user", c_void_p), ("lease", c_void_p)]
 
 
 # memgov/memmap.h: mapped arrays and RAM-disk folders (experimental tier)
