@@ -683,24 +683,25 @@ MEMGOV_API memgov_status memgov_threads_lease_free(memgov_threads_lease *l)
     return MEMGOV_OK;
 }
 
-MEMGOV_API unsigned memgov_threads_count(const memgov_threads_lease *l)
+/* A field of l (one of its own) read under the controller's lock; 0 for NULL. */
+static unsigned read_locked(const memgov_threads_lease *l, const unsigned *field)
 {
     if (!valid(l))
         return 0;
     pthread_mutex_lock(&l->ctl->lock);
-    unsigned n = l->count;
+    unsigned n = *field;
     pthread_mutex_unlock(&l->ctl->lock);
     return n;
 }
 
+MEMGOV_API unsigned memgov_threads_count(const memgov_threads_lease *l)
+{
+    return l != NULL ? read_locked(l, &l->count) : 0;
+}
+
 MEMGOV_API unsigned memgov_threads_target(const memgov_threads_lease *l)
 {
-    if (!valid(l))
-        return 0;
-    pthread_mutex_lock(&l->ctl->lock);
-    unsigned n = l->target;
-    pthread_mutex_unlock(&l->ctl->lock);
-    return n;
+    return l != NULL ? read_locked(l, &l->target) : 0;
 }
 
 /* Shrinks a held lease to n (< count) under the lock; returns the bytes to release outside it. */
