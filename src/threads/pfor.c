@@ -63,10 +63,11 @@ static void pool_register(void)
 static void fail(loop *lp, memgov_status st, uint64_t b, uint64_t e, unsigned worker)
 {
     int ok = MEMGOV_OK;
+    const char *last = memgov_last_error();
     if (atomic_compare_exchange_strong(&lp->status, &ok, (int)st))
-        snprintf(lp->message, sizeof lp->message, "memgov_parallel_for: items [%llu, %llu) on worker %u returned %s "
-                 "(that thread's last error: %s)", (unsigned long long)b, (unsigned long long)e, worker,
-                 memgov_status_name(st), memgov_last_error());
+        snprintf(lp->message, sizeof lp->message, "memgov_parallel_for: items [%llu, %llu) on worker %u returned %s%s%s%s",
+                 (unsigned long long)b, (unsigned long long)e, worker, memgov_status_name(st),
+                 last[0] != '\0' ? " (that thread's last error: " : "", last, last[0] != '\0' ? ")" : "");
     atomic_store(&lp->stopped, 1);
 }
 
