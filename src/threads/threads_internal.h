@@ -1,5 +1,5 @@
 /* Internal to src/threads and its owner, the governor: the thread-budget controller (memgov/threads.h,
- * docs/threads.md, docs/design.md 4.19). */
+ * docs/threads.md, docs/design.md 4.20). */
 #ifndef MG_THREADS_INTERNAL_H
 #define MG_THREADS_INTERNAL_H
 
