@@ -4,12 +4,16 @@ threadpoolctl (Debian's python3-threadpoolctl), same process, same machine, inte
 (microseconds per limit + restore) and ratios as one markdown table, and the number of loaded objects walked.
 
   memgov C, kept snapshot   memgov_pools_limit + memgov_pools_restore on a snapshot found once (ctypes calls)
-  memgov C, find each time  memgov_pools_find + limit + restore + destroy (ctypes calls)
+  memgov C, find each time  memgov_pools_find + limit + restore + destroy (ctypes calls); nothing was loaded
+                            since the last find, so the find reuses its walk
+  memgov C, walk each time  the same after a dlopen + dlclose of a small library (libcmocka), which makes the find
+                            walk the loaded objects again, minus the dlopen + dlclose alone (measured apart)
   memgov.threads            `with memgov.threads.limit_pools(1):` (finds and describes the pools each time)
   threadpoolctl             `with threadpoolctl.threadpool_limits(limits=1):` (finds them each time)
 
 usage: PYTHONPATH=BUILD/bindings/python /usr/bin/python3 bench/bench_pools.py [REPS [ROUNDS]]  (defaults 500, 7)
 """
+import _ctypes
 import ctypes
 import os
 import statistics
@@ -44,6 +48,18 @@ def c_find():
     LIB.memgov_pools_destroy(h)
 
 
+SMALL = "libcmocka.so.0"  # not loaded by numpy; bootstrap.sh installs it (libcmocka-dev)
+
+
+def reload_small():
+    _ctypes.dlclose(_ctypes.dlopen(SMALL, os.RTLD_NOW))
+
+
+def c_walk():
+    reload_small()
+    c_find()
+
+
 def py_memgov():
     with mt.limit_pools(1):
         pass
@@ -54,8 +70,8 @@ def py_threadpoolctl():
         pass
 
 
-cases = {"memgov C, kept snapshot": c_kept, "memgov C, find each time": c_find, "memgov.threads": py_memgov,
-         "threadpoolctl": py_threadpoolctl}
+cases = {"memgov C, kept snapshot": c_kept, "memgov C, find each time": c_find, "memgov C, walk each time": c_walk,
+         "dlopen + dlclose alone": reload_small, "memgov.threads": py_memgov, "threadpoolctl": py_threadpoolctl}
 times = {name: [] for name in cases}
 for _ in range(ROUNDS):
     for name, fn in cases.items():
@@ -72,6 +88,7 @@ print(f"pools: {[(p.name, p.version, p.threads) for p in mt.pools()]}; {libs} sh
       f"{os.cpu_count()} CPUs; {REPS} reps x {ROUNDS} rounds")
 print("| limit to 1 + restore | median µs | vs threadpoolctl |")
 print("|---|---|---|")
-for name in cases:
-    m = statistics.median(times[name])
+medians = {name: statistics.median(t) for name, t in times.items()}
+medians["memgov C, walk each time"] -= medians.pop("dlopen + dlclose alone")
+for name, m in medians.items():
     print(f"| {name} | {m:.2f} | {m / ref:.3f}x |")

@@ -305,7 +305,9 @@ typedef struct memgov_pool_info {
 typedef struct memgov_pools memgov_pools;
 
 /* Finds the pools loaded in the process now and returns them in a new snapshot (*out; none found is a snapshot of
- * count 0). Pools loaded later are not in it: find again. Destroy with memgov_pools_destroy().
+ * count 0). Pools loaded later are not in it: find again. Destroy with memgov_pools_destroy(). The last walk of
+ * the loaded objects is reused while the dynamic loader reports no object loaded or unloaded since, which makes a
+ * repeated find cheap (about a microsecond; docs/threads.md).
  * Errors: MEMGOV_EINVAL (out NULL), MEMGOV_ENOMEM; *out is NULL on failure.
  * Thread safety: any thread; the loaded objects are walked under the dynamic loader's lock. */
 MEMGOV_API memgov_status memgov_pools_find(memgov_pools **out);

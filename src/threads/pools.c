@@ -2,14 +2,18 @@
  * asking each for the control functions it defines itself, read and set through those functions only. */
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/atfork.h"
 #include "internal/error.h"
 #include "internal/grow.h"
 #include "internal/structsize.h"
 #include "memgov/threads.h"
+#include "threads/pools.h"
 #include "threads/pools_elf.h"
 
 #define VERSION_MAX 64      /* bytes kept of a version string, terminator included */
@@ -33,11 +37,17 @@ typedef struct pool {
     int limit;
 } pool;
 
+/* A reference on an object holding a pool, which keeps it loaded while the snapshot lives. */
+typedef struct ref {
+    char *object; /* the name it is opened by ("" for the main program) */
+    void *handle; /* from dlopen(RTLD_NOLOAD); NULL in the cached copy (below) */
+} ref;
+
 struct memgov_pools {
     pool *items;
     size_t count, cap;
-    void **handles; /* dlopen(RTLD_NOLOAD) references, one per object holding a pool: keep it loaded */
-    size_t nhandles, handles_cap;
+    ref *refs;
+    size_t nrefs, refs_cap;
 };
 
 /* ---- calling the pools' functions ---------------------------------------------------------------------------- */
@@ -318,12 +328,15 @@ static bool add_object_pools(memgov_pools *s, const loaded *obj)
             ok = add_pool(s, &o, k, &found);
     }
     if (ok && found) {
-        void **grown = mg_grow(s->handles, &s->handles_cap, s->nhandles, sizeof *s->handles, 4);
-        if (grown != NULL) {
-            s->handles = grown;
-            s->handles[s->nhandles++] = o.handle;
+        ref *grown = mg_grow(s->refs, &s->refs_cap, s->nrefs, sizeof *s->refs, 4);
+        char *object = grown != NULL ? strdup(obj->name) : NULL;
+        if (object != NULL) {
+            s->refs = grown;
+            s->refs[s->nrefs++] = (ref){object, o.handle};
             return true;
         }
+        if (grown != NULL)
+            s->refs = grown;
         ok = false;
     }
     dlclose(o.handle); /* on failure the snapshot is destroyed, so its pools of this object go unused */
@@ -342,14 +355,12 @@ static void order_by_kind(memgov_pools *s)
     }
 }
 
-MEMGOV_API memgov_status memgov_pools_find(memgov_pools **out)
+/* Finds the pools by walking the loaded objects. NULL when memory ran out. */
+static memgov_pools *walk_objects(void)
 {
-    if (out == NULL)
-        return mg_fail(MEMGOV_EINVAL, "memgov_pools_find: out is NULL");
-    *out = NULL;
     memgov_pools *s = calloc(1, sizeof *s);
     if (s == NULL)
-        return mg_fail(MEMGOV_ENOMEM, "memgov_pools_find: no memory for the snapshot");
+        return NULL;
     walk w = {0};
     dl_iterate_phdr(note_object, &w);
     bool ok = !w.failed;
@@ -360,9 +371,138 @@ MEMGOV_API memgov_status memgov_pools_find(memgov_pools **out)
     free(w.items);
     if (!ok) {
         memgov_pools_destroy(s);
-        return mg_fail(MEMGOV_ENOMEM, "memgov_pools_find: no memory for the list of loaded objects and pools");
+        return NULL;
     }
     order_by_kind(s);
+    return s;
+}
+
+/* ---- the last walk, reused while no object was loaded or unloaded ---------------------------------------------- */
+/*
+ * The loader counts the objects it has loaded and unloaded (dlpi_adds, dlpi_subs). While both stay the same, the
+ * last walk's pools are still the pools loaded, and their function pointers still valid: a find copies them and
+ * takes fresh references, and checks the counts again after taking them (an unload in between makes it walk).
+ * The copy kept here holds no reference: a library its user closes may still be unloaded.
+ */
+
+typedef struct generation {
+    unsigned long long adds, subs;
+} generation;
+
+static int first_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
+        *(generation *)data = (generation){info->dlpi_adds, info->dlpi_subs};
+    return 1;
+}
+
+/* {0, 0} where the loader does not count (then nothing is reused). */
+static generation loader_generation(void)
+{
+    generation g = {0, 0};
+    dl_iterate_phdr(first_object, &g);
+    return g;
+}
+
+static bool same_generation(generation a, generation b)
+{
+    return a.adds != 0 && a.adds == b.adds && a.subs == b.subs;
+}
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER; /* never held while calling the loader */
+static mg_fork_lock cache_fork;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static memgov_pools *cached;
+static generation cached_generation;
+
+static void cache_init(void)
+{
+    mg_fork_lock_add(&cache_fork, &cache_lock, MG_FORK_RANK_LEAF, NULL, NULL);
+}
+
+/* A copy of s's pools and objects, without references and without saved values. NULL when memory ran out. */
+static memgov_pools *copy_pools(const memgov_pools *s)
+{
+    memgov_pools *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->items = calloc(s->count + 1, sizeof *c->items);
+    c->refs = calloc(s->nrefs + 1, sizeof *c->refs);
+    bool ok = c->items != NULL && c->refs != NULL;
+    for (size_t i = 0; ok && i < s->count; i++) {
+        c->items[i] = s->items[i];
+        c->items[i].has_saved = false;
+        c->items[i].limit = 0;
+        ok = (c->items[i].path = strdup(s->items[i].path)) != NULL;
+        c->count += ok;
+    }
+    for (size_t i = 0; ok && i < s->nrefs; i++) {
+        ok = (c->refs[i].object = strdup(s->refs[i].object)) != NULL;
+        c->nrefs += ok;
+    }
+    c->cap = c->count;
+    c->refs_cap = c->nrefs;
+    if (!ok) {
+        memgov_pools_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Takes a reference on every object of a copy. False if one is not loaded any more. */
+static bool open_refs(memgov_pools *c)
+{
+    for (size_t i = 0; i < c->nrefs; i++) {
+        const char *object = c->refs[i].object;
+        c->refs[i].handle = dlopen(object[0] != '\0' ? object : NULL, RTLD_LAZY | RTLD_NOLOAD);
+        if (c->refs[i].handle == NULL)
+            return false;
+    }
+    return true;
+}
+
+/* The cached pools with fresh references, if nothing was loaded or unloaded since they were found; else NULL. */
+static memgov_pools *from_cache(generation now)
+{
+    pthread_mutex_lock(&cache_lock);
+    memgov_pools *c = cached != NULL && same_generation(cached_generation, now) ? copy_pools(cached) : NULL;
+    pthread_mutex_unlock(&cache_lock);
+    if (c != NULL && !(open_refs(c) && same_generation(loader_generation(), now))) {
+        memgov_pools_destroy(c);
+        c = NULL;
+    }
+    return c;
+}
+
+static void remember(const memgov_pools *s, generation found)
+{
+    if (!same_generation(loader_generation(), found))
+        return; /* something was loaded or unloaded during the walk */
+    memgov_pools *c = copy_pools(s), *old;
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&cache_lock);
+    old = cached;
+    cached = c;
+    cached_generation = found;
+    pthread_mutex_unlock(&cache_lock);
+    memgov_pools_destroy(old);
+}
+
+MEMGOV_API memgov_status memgov_pools_find(memgov_pools **out)
+{
+    if (out == NULL)
+        return mg_fail(MEMGOV_EINVAL, "memgov_pools_find: out is NULL");
+    *out = NULL;
+    pthread_once(&cache_once, cache_init);
+    generation now = loader_generation();
+    memgov_pools *s = from_cache(now);
+    if (s == NULL) {
+        s = walk_objects();
+        if (s == NULL)
+            return mg_fail(MEMGOV_ENOMEM, "memgov_pools_find: no memory for the list of loaded objects and pools");
+        remember(s, now);
+    }
     *out = s;
     return MEMGOV_OK;
 }
@@ -435,15 +575,45 @@ MEMGOV_API memgov_status memgov_pools_restore(memgov_pools *pools)
     return MEMGOV_OK;
 }
 
+/* ---- one pool at a time, for the leases (threads/pools.h) ---------------------------------------------------- */
+
+uint32_t mg_pools_flags(const memgov_pools *pools, size_t i)
+{
+    return pools->items[i].flags;
+}
+
+int64_t mg_pools_read(const memgov_pools *pools, size_t i)
+{
+    return pool_read(&pools->items[i]);
+}
+
+void mg_pools_write(const memgov_pools *pools, size_t i, int n)
+{
+    pool_write(&pools->items[i], n);
+}
+
+const void *mg_pools_key(const memgov_pools *pools, size_t i)
+{
+    return pools->items[i].get;
+}
+
+int mg_pools_restorable(const memgov_pools *pools, size_t i, int64_t v)
+{
+    return restorable(&pools->items[i], v);
+}
+
 MEMGOV_API void memgov_pools_destroy(memgov_pools *pools)
 {
     if (pools == NULL)
         return;
     for (size_t i = 0; i < pools->count; i++)
         free(pools->items[i].path);
-    for (size_t i = 0; i < pools->nhandles; i++)
-        dlclose(pools->handles[i]);
+    for (size_t i = 0; i < pools->nrefs; i++) {
+        if (pools->refs[i].handle != NULL)
+            dlclose(pools->refs[i].handle);
+        free(pools->refs[i].object);
+    }
     free(pools->items);
-    free(pools->handles);
+    free(pools->refs);
     free(pools);
 }

@@ -552,6 +552,34 @@ static void a_snapshot_keeps_its_pools_loaded(void **state)
     assert_null(dlopen(libs[FAKE_MKL], RTLD_NOW | RTLD_NOLOAD));
 }
 
+/* A find reuses the last walk only while nothing was loaded or unloaded: a library loaded or unloaded since shows. */
+static void a_find_sees_every_load_and_unload_since_the_last(void **state)
+{
+    memgov_pools *pools = NULL;
+    assert_int_equal(memgov_pools_find(&pools), MEMGOV_OK);
+    assert_int_equal(memgov_pools_count(pools), 0);
+    memgov_pools_destroy(pools);
+
+    void *h = load(libs[FAKE_MKL]);
+    for (int round = 0; round < 2; round++) { /* a walk, then the same pools again without one */
+        assert_int_equal(memgov_pools_find(&pools), MEMGOV_OK);
+        assert_int_equal(memgov_pools_count(pools), 1);
+        memgov_pool_info mkl = info_of(pools, 0);
+        assert_int_equal(mkl.kind, MEMGOV_POOL_MKL);
+        assert_string_equal(mkl.version, "2099.1");
+        assert_int_equal(memgov_pools_limit(pools, 2), MEMGOV_OK);
+        assert_int_equal(FN(int_get, sym(h, "MKL_Get_Max_Threads"))(), 2);
+        assert_int_equal(memgov_pools_restore(pools), MEMGOV_OK);
+        assert_int_equal(FN(int_get, sym(h, "MKL_Get_Max_Threads"))(), 4);
+        memgov_pools_destroy(pools);
+    }
+    assert_int_equal(dlclose(h), 0);
+    assert_null(dlopen(libs[FAKE_MKL], RTLD_NOW | RTLD_NOLOAD)); /* the remembered walk holds no reference */
+    assert_int_equal(memgov_pools_find(&pools), MEMGOV_OK);
+    assert_int_equal(memgov_pools_count(pools), 0);
+    memgov_pools_destroy(pools);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -599,7 +627,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(scenario, "fakes") == 0) {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(a_snapshot_keeps_its_pools_loaded), /* first: it needs MKL's stand-in unloaded */
+            cmocka_unit_test(a_snapshot_keeps_its_pools_loaded), /* these two first: they need nothing loaded */
+            cmocka_unit_test(a_find_sees_every_load_and_unload_since_the_last),
             cmocka_unit_test(odd_libraries_are_reported_and_never_trusted),
         };
         return cmocka_run_group_tests_name("pools-fakes", tests, NULL, NULL);
