@@ -6,7 +6,9 @@
  *   openblas-openmp LIB       OpenBLAS (OpenMP) and the libgomp it brings
  *   gomp LIB | omp LIB        the GNU and LLVM OpenMP runtimes
  *   blis LIB                  BLIS (pthreads)
- *   fakes MKL STUB HOSTILE STUBBORN GETTER_ONLY   the stand-ins */
+ *   fakes MKL STUB HOSTILE STUBBORN GETTER_ONLY   the stand-ins
+ *   races (the same stand-ins)  finds on three threads while the main thread loads and unloads one (suite
+ *                             concurrent: TSan) */
 #include <dlfcn.h>
 #include <link.h>
 #include <stdbool.h>
@@ -580,6 +582,57 @@ static void a_find_sees_every_load_and_unload_since_the_last(void **state)
     memgov_pools_destroy(pools);
 }
 
+/* ---- concurrent finds while a library comes and goes (suite concurrent, also under TSan) ------------------- */
+
+typedef struct finder {
+    int rounds, bad;
+} finder;
+
+/* Finds, describes, limits and restores over and over: the pools are the stand-in OpenMP runtime (always loaded)
+ * and, while the main thread has it loaded, the MKL stand-in. */
+static void *find_repeatedly(void *arg)
+{
+    finder *f = arg;
+    for (int r = 0; r < f->rounds; r++) {
+        memgov_pools *pools = NULL;
+        if (memgov_pools_find(&pools) != MEMGOV_OK) {
+            f->bad++;
+            continue;
+        }
+        size_t n = memgov_pools_count(pools);
+        f->bad += n < 1 || n > 2;
+        for (size_t i = 0; i < n; i++) {
+            memgov_pool_info info = {.struct_size = sizeof info};
+            f->bad += memgov_pools_get(pools, i, &info) != MEMGOV_OK ||
+                      (info.kind != MEMGOV_POOL_OTHER_OPENMP && info.kind != MEMGOV_POOL_MKL);
+        }
+        memgov_pools_destroy(pools);
+    }
+    return NULL;
+}
+
+static void finds_race_with_loads_and_unloads(void **state)
+{
+    load(libs[FAKE_OMP_STUB]);
+    enum { FINDERS = 3 };
+    finder f[FINDERS];
+    pthread_t t[FINDERS];
+    for (int i = 0; i < FINDERS; i++) {
+        f[i] = (finder){.rounds = 300};
+        assert_int_equal(pthread_create(&t[i], NULL, find_repeatedly, &f[i]), 0);
+    }
+    for (int r = 0; r < 40; r++)
+        assert_int_equal(dlclose(load(libs[FAKE_MKL])), 0);
+    for (int i = 0; i < FINDERS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(f[i].bad, 0);
+    }
+    memgov_pools *pools = NULL;
+    assert_int_equal(memgov_pools_find(&pools), MEMGOV_OK);
+    assert_int_equal(memgov_pools_count(pools), 1); /* the MKL stand-in is gone, whatever the last walk saw */
+    memgov_pools_destroy(pools);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -632,6 +685,10 @@ int main(int argc, char **argv)
             cmocka_unit_test(odd_libraries_are_reported_and_never_trusted),
         };
         return cmocka_run_group_tests_name("pools-fakes", tests, NULL, NULL);
+    }
+    if (strcmp(scenario, "races") == 0 && nlibs == FAKES) {
+        const struct CMUnitTest tests[] = {cmocka_unit_test(finds_race_with_loads_and_unloads)};
+        return cmocka_run_group_tests_name("pools-races", tests, NULL, NULL);
     }
     fprintf(stderr, "test_pools: unknown scenario '%s' or wrong number of libraries (%d)\n", scenario, nlibs);
     return 2;
