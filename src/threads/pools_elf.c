@@ -1,6 +1,6 @@
 /* Which symbols a loaded object defines, from its own GNU hash table (pools_elf.h). Every address is checked to lie
- * in one of the object's readable PT_LOAD segments before it is read, so a table this code misreads gives
- * MG_ELF_UNKNOWN, never a fault. */
+ * in one of the object's readable PT_LOAD segments, and aligned for what is read there, before it is read, so a
+ * table this code misreads gives MG_ELF_UNKNOWN, never a fault (tests/fuzz/fuzz_elf.c). */
 #include <elf.h>
 #include <stdbool.h>
 #include <string.h>
@@ -21,6 +21,11 @@ static bool readable(const struct dl_phdr_info *info, uintptr_t addr, size_t siz
             return true;
     }
     return false;
+}
+
+static bool aligned(uintptr_t addr, size_t alignment)
+{
+    return addr % alignment == 0;
 }
 
 /* A dynamic-section address: glibc rewrites these in place to run-time addresses where the section is writable,
@@ -45,7 +50,8 @@ static bool find_tables(const struct dl_phdr_info *info, tables *t)
             dyn = (const ElfW(Dyn) *)((uintptr_t)info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
             count = info->dlpi_phdr[i].p_memsz / sizeof *dyn;
         }
-    if (dyn == NULL || !readable(info, (uintptr_t)dyn, count * sizeof *dyn))
+    if (dyn == NULL || !aligned((uintptr_t)dyn, _Alignof(ElfW(Dyn))) ||
+        !readable(info, (uintptr_t)dyn, count * sizeof *dyn))
         return false;
     *t = (tables){0};
     for (size_t i = 0; i < count && dyn[i].d_tag != DT_NULL; i++) {
@@ -58,6 +64,7 @@ static bool find_tables(const struct dl_phdr_info *info, tables *t)
         }
     }
     return t->hash != NULL && t->symtab != 0 && t->strtab != 0 && t->strsz != 0 &&
+           aligned((uintptr_t)t->hash, _Alignof(ElfW(Addr))) && aligned(t->symtab, _Alignof(ElfW(Sym))) &&
            readable(info, (uintptr_t)t->hash, 4 * sizeof(uint32_t)) && readable(info, t->strtab, t->strsz);
 }
 
@@ -73,7 +80,7 @@ static uint32_t gnu_hash(const char *name)
 static int defines(const struct dl_phdr_info *info, const tables *t, const char *name)
 {
     const uint32_t nbuckets = t->hash[0], symoffset = t->hash[1], bloom_size = t->hash[2], shift = t->hash[3];
-    if (nbuckets == 0 || bloom_size == 0 || (bloom_size & (bloom_size - 1)) != 0)
+    if (nbuckets == 0 || bloom_size == 0 || (bloom_size & (bloom_size - 1)) != 0 || shift >= 32)
         return -1;
     const ElfW(Addr) *bloom = (const ElfW(Addr) *)(t->hash + 4);
     const uint32_t *buckets = (const uint32_t *)(bloom + bloom_size);
