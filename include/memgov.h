@@ -12,6 +12,7 @@
 #include "memgov/governor.h"
 #include "memgov/gpu.h"
 #include "memgov/kernels.h"
+#include "memgov/memmap.h"
 #include "memgov/monitor.h"
 #include "memgov/probe.h"
 #include "memgov/threads.h"

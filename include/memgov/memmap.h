@@ -1,6 +1,7 @@
 /*
- * memgov/memmap.h — memory that lives in files: mapped arrays in NumPy's .npy format and capped RAM-disk
- * folders. docs/memmap.md explains them with recipes.
+ * memgov/memmap.h — memory that lives in files: mapped arrays in NumPy's .npy format, capped RAM-disk
+ * folders, file-backed budgets (the memmap arena) and spill from a RAM budget to a file-backed one.
+ * docs/memmap.md explains them with recipes.
  *
  * MEMGOV_EXPERIMENTAL_HEADER: the experimental tier (docs/abi.md); may change until docs/abi.md records its freeze.
  * Its functions are exported under the MEMGOV_EXPERIMENTAL version node. The struct_size rule of common.h applies.
@@ -10,8 +11,12 @@
 #ifndef MEMGOV_MEMMAP_H
 #define MEMGOV_MEMMAP_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "memgov/budget.h"
 #include "memgov/common.h"
+#include "memgov/config.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -219,6 +224,143 @@ MEMGOV_API memgov_status memgov_ramdisk_close(memgov_ramdisk *disk);
  * "memgov-ramdisk") of the calling user whose process is gone (see above). *removed_out (may be NULL) receives
  * how many were removed. Errors: MEMGOV_EINVAL (bad prefix), MEMGOV_ENOTFOUND (no parent), MEMGOV_EIO. */
 MEMGOV_API memgov_status memgov_ramdisk_sweep(const char *parent, const char *prefix, unsigned *removed_out);
+
+/* ==== File-backed budgets ===================================================================================
+ *
+ * A file-backed budget is a budget (budget.h: memgov_malloc, memgov_free, limits, events, stats all apply) whose
+ * blocks live in a file instead of anonymous memory: the kernel writes its pages out to the file under memory
+ * pressure instead of swapping or killing the process, and the file's disk use is capped by the budget's hard
+ * limit. The file is created unlinked (O_TMPFILE where the filesystem has it, else a random name created with
+ * O_EXCL | O_NOFOLLOW and unlinked at once), mode 0600, in a directory opened with O_NOFOLLOW, and mapped
+ * MAP_SHARED; nothing is left on disk when the process ends, even by a crash.
+ *
+ * Disk space is allocated (fallocate, or posix_fallocate where the filesystem lacks it) before a range of the
+ * file is handed out, so a full disk (ENOSPC, EFBIG from RLIMIT_FSIZE, EDQUOT) makes the allocation fail with
+ * MEMGOV_ENOMEM and a message naming the directory, the error and the free space there; the process never gets
+ * a SIGBUS for it later. Ranges the allocator no longer uses are given back to the filesystem with
+ * FALLOC_FL_PUNCH_HOLE after the purge delay, so the file's disk use follows the live bytes.
+ *
+ * With the jemalloc backend the budget has exactly one jemalloc arena of its own whose extents come from the file
+ * (extent hooks; jemalloc's own metadata stays in anonymous memory), used without thread caches so that the arena
+ * can be destroyed with the budget: a small block costs a few times what it costs in a RAM budget (figures in
+ * docs/benchmarks.md). With the libc backend (sanitizer builds) every block is its own page-rounded range of the
+ * file. Children created under a file-backed budget without MEMGOV_BUDGET_OWN_ARENA use its file too.
+ * ============================================================================================================ */
+
+/* Placement of a file-backed budget's file (memgov_file_budget_options.placement, configuration key
+ * memmap.placement). Values are pinned. */
+typedef enum memgov_file_placement {
+    MEMGOV_FILE_PLACEMENT_AUTO = 0, /* the directory as given (dir, else memmap.dir, else $TMPDIR, else /var/tmp) */
+    MEMGOV_FILE_PLACEMENT_RAM = 1,  /* /dev/shm: a memory filesystem (pages in RAM or swap, no disk I/O) */
+    MEMGOV_FILE_PLACEMENT_DISK = 2  /* as AUTO, but a directory on a memory filesystem (tmpfs, ramfs) is refused */
+} memgov_file_placement;
+
+/* Options of memgov_file_budget_create(). Begins with struct_size; fill with memgov_file_budget_options_init. */
+typedef struct memgov_file_budget_options {
+    size_t struct_size;
+    const char *dir;          /* directory of the file; NULL: `config`'s memmap.dir when set and not empty, else
+                                 $TMPDIR when set and not empty, else /var/tmp. Copied. */
+    const memgov_config *config; /* optional: a configuration whose memmap.dir, memmap.placement and memmap.cap
+                                    give the defaults of dir, placement and the hard limit (a governor's:
+                                    memgov_governor_config). Read once, at creation. */
+    memgov_file_placement placement; /* MEMGOV_FILE_PLACEMENT_AUTO: the configuration's memmap.placement if set */
+    uint64_t address_space;   /* bytes of virtual address space reserved for the file's mapping (it bounds the
+                                 budget's blocks plus fragmentation); 0: 4 x the hard limit + 1 GiB, or 1 TiB
+                                 without a hard limit. Costs no memory and no disk. */
+    int64_t purge_delay_ms;   /* how long freed pages stay allocated in the file before their disk blocks are
+                                 punched out (jemalloc's dirty decay of the arena); 0: the default, 1000 ms;
+                                 -1: at once (every free that empties pages punches a hole: slower). Ignored by
+                                 the libc backend, which punches at every free. */
+} memgov_file_budget_options;
+
+/* Fills *opts with the defaults (all zero: dir from the configuration or the environment, placement AUTO, the
+ * default address space and purge delay) and sets struct_size. Thread safety: any. */
+MEMGOV_API void memgov_file_budget_options_init(memgov_file_budget_options *opts);
+
+/* Creates a file-backed budget under `parent` (opts as for memgov_budget_create: name, limits; flags other than
+ * MEMGOV_BUDGET_OWN_ARENA are refused, and the budget always has its own arena). A hard limit of 0 takes the
+ * configuration's memmap.cap (0 there too: no limit of its own; the disk's free space still bounds it). The
+ * budget is destroyed with memgov_budget_destroy(), which unmaps and closes the file (its disk space is freed).
+ * Errors: MEMGOV_EINVAL (parent or out NULL, bad struct_size, unknown flag, a directory that is not a directory,
+ * a symlink, or, with MEMGOV_FILE_PLACEMENT_DISK, on a memory filesystem), MEMGOV_EIO (the file could not be
+ * created in the directory: the message names the directory and the error), MEMGOV_ENOMEM (the mapping or the
+ * arena could not be made), and the errors of memgov_budget_create. On failure nothing is left: no budget, no
+ * file, no mapping. Thread safety: any thread. */
+MEMGOV_API memgov_status memgov_file_budget_create(memgov_budget *parent, const memgov_budget_options *opts,
+                                                   const memgov_file_budget_options *file_opts,
+                                                   memgov_budget **out);
+
+/* True (1) when `budget` keeps its blocks in a file (created by memgov_file_budget_create, or a child of such a
+ * budget using its file); 0 otherwise and for NULL. Thread safety: any thread. */
+MEMGOV_API int memgov_budget_is_file_backed(const memgov_budget *budget);
+
+/* Numbers of a file-backed budget's file. Begins with struct_size: set it before the call. */
+typedef struct memgov_file_budget_stats {
+    size_t struct_size;
+    char dir[256];            /* the directory the file was created in (truncated if longer) */
+    uint64_t disk_bytes;      /* bytes of disk the file occupies now (st_blocks x 512) */
+    uint64_t file_size;       /* the file's apparent length, bytes (holes included) */
+    uint64_t committed_bytes; /* bytes of the file allocated for the arena now (fallocated, not punched) */
+    uint64_t resident_bytes;  /* bytes of the mapping resident in memory now (mincore over the used range) */
+    uint64_t address_space;   /* bytes of address space reserved for the mapping */
+    uint64_t grow_failures;   /* times the file could not grow (full disk, file size limit, quota) */
+} memgov_file_budget_stats;
+
+/* Fills *out (up to its struct_size). resident_bytes costs one mincore() pass over the used range (about 1 ms
+ * per 4 GiB): call it for reports, not on a hot path. Errors: MEMGOV_EINVAL (NULL, bad struct_size, a budget
+ * that is not file-backed). Thread safety: any thread; a snapshot. */
+MEMGOV_API memgov_status memgov_file_budget_get_stats(memgov_budget *budget, memgov_file_budget_stats *out);
+
+/* Gives every page of the file that no live block uses back to the filesystem now (punched holes), without
+ * waiting for the purge delay. Errors: MEMGOV_EINVAL (NULL or not file-backed). Thread safety: any thread. */
+MEMGOV_API memgov_status memgov_file_budget_purge(memgov_budget *budget);
+
+/* ==== Spill =================================================================================================
+ *
+ * A budget may name a file-backed budget as its spill target: an allocation (memgov_malloc, memgov_calloc,
+ * memgov_aligned_alloc, memgov_realloc of NULL) of at least its spill minimum that the budget refuses, after the
+ * reclaim callbacks and the retry (the refusal is counted and announced as usual: HARD_REFUSAL, the fallback
+ * machine hears it), is served from the spill target instead, charged to the target's chain, and a
+ * MEMGOV_EVENT_SPILLED event goes to the listeners of the budget and its ancestors. With a governor whose
+ * configuration has memmap.spill_minimal = true, while the fallback machine is in MINIMAL mode such allocations go
+ * to the spill target at once, without asking the budget.
+ *
+ * memgov_free, memgov_sized_free, memgov_realloc and memgov_usable_size on the budget recognise a spilled block
+ * from its address (the spill target's mapping) and act on the spill target; a spilled block resized stays in the
+ * spill target. Only budgets with a spill target pay for the check (one load and branch on the others).
+ * ============================================================================================================ */
+
+/* The event kind of a spill (memgov_event.kind; budget.h's memgov_event_kind continued): `budget` is the budget
+ * the request was made on, `origin` the same, `request` the bytes asked for, `used` the budget's use. */
+#define MEMGOV_EVENT_SPILLED ((memgov_event_kind)5)
+
+/* Sets (or with target NULL, removes) `budget`'s spill target. `min_bytes`: the smallest request that may spill,
+ * at least MEMGOV_SPILL_MIN_LOWEST; 0 means MEMGOV_SPILL_MIN_DEFAULT (the Python package passes the
+ * configuration's memmap.spill_min).
+ * Set it while no other thread allocates from `budget` (at start-up); blocks spilled earlier stay recognised
+ * while the target is the same. The target cannot be destroyed while some budget names it (MEMGOV_EBUSY); a
+ * budget that has live spilled blocks cannot change or remove its target (MEMGOV_EBUSY).
+ * Errors: MEMGOV_EINVAL (budget NULL, a target that is not file-backed, in another governor, the budget itself or
+ * one of its descendants or ancestors), MEMGOV_ERANGE (min_bytes below MEMGOV_SPILL_MIN_LOWEST), MEMGOV_EBUSY.
+ * Thread safety: any thread, not concurrently with allocations on `budget`. */
+#define MEMGOV_SPILL_MIN_DEFAULT ((uint64_t)1 << 20) /* 1 MiB: the default of memmap.spill_min */
+#define MEMGOV_SPILL_MIN_LOWEST ((uint64_t)16 << 10) /* 16 KiB: smaller requests never spill */
+MEMGOV_API memgov_status memgov_budget_set_spill(memgov_budget *budget, memgov_budget *target, uint64_t min_bytes);
+
+/* Spill numbers of a budget. Begins with struct_size: set it before the call. */
+typedef struct memgov_spill_stats {
+    size_t struct_size;
+    memgov_budget *target;    /* the spill target, NULL if none */
+    uint64_t min_bytes;       /* the smallest request that may spill */
+    uint64_t spilled;         /* allocations served by the target since the target was set */
+    uint64_t spilled_direct;  /* of them, sent at once in MINIMAL mode (memmap.spill_minimal) */
+    uint64_t live_blocks;     /* spilled blocks not yet freed */
+    uint64_t live_bytes;      /* their usable bytes */
+    uint64_t failed;          /* allocations the target refused too (the call failed) */
+} memgov_spill_stats;
+
+/* Fills *out (up to its struct_size). Errors: MEMGOV_EINVAL (NULL, bad struct_size). Thread safety: any. */
+MEMGOV_API memgov_status memgov_spill_get_stats(memgov_budget *budget, memgov_spill_stats *out);
 
 #ifdef __cplusplus
 }

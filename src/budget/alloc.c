@@ -27,6 +27,33 @@ static void *too_large(memgov_budget *b, size_t size)
     return NULL;
 }
 
+/* ---- where a budget's blocks come from: its arena (backend.h), or its file (memmap/filearena.h) ---------------- */
+
+static inline void *block_alloc(memgov_budget *b, size_t size, size_t align, bool zero)
+{
+    return b->file != NULL ? mg_filearena_alloc(b->file, size, align, zero)
+                           : mg_backend_alloc(mg_budget_arena(b), size, align, zero);
+}
+
+static inline void block_free(memgov_budget *b, void *ptr, size_t size)
+{
+    if (b->file != NULL)
+        mg_filearena_free(b->file, ptr);
+    else
+        mg_backend_free(mg_budget_arena(b), ptr, size);
+}
+
+static inline size_t block_usable(memgov_budget *b, const void *ptr)
+{
+    return b->file != NULL ? mg_filearena_usable(b->file, ptr) : mg_backend_usable(ptr);
+}
+
+/* The allocator had nothing for the block: for a file, the file's own reason (a full disk, its address space). */
+static void *block_refused(memgov_budget *b, size_t size)
+{
+    return b->file != NULL ? mg_file_refused(&b->file->file, b->name, size) : system_refused(b, size);
+}
+
 /* ---- the two orders of charge and allocation, one per backend ------------------------------------------------ */
 
 #if MG_BACKEND_KNOWS_SIZE_BEFORE
@@ -40,10 +67,10 @@ static void *charged_block(memgov_budget *b, size_t size, size_t align, bool zer
         return too_large(b, size);
     if (mg_charge_begin(b, n, true, c) != MEMGOV_OK)
         return NULL;
-    void *p = mg_backend_alloc(mg_budget_arena(b), size, align, zero);
+    void *p = block_alloc(b, size, align, zero);
     if (p == NULL) {
         mg_charge_rollback(c);
-        return system_refused(b, size);
+        return block_refused(b, size);
     }
     return p;
 }
@@ -56,19 +83,20 @@ static void *charged_resize(memgov_budget *b, void *ptr, size_t old, size_t size
         return too_large(b, size);
     if (*n > old && mg_charge_begin(b, *n - old, false, c) != MEMGOV_OK)
         return NULL;
-    void *q = mg_backend_resize(mg_budget_arena(b), ptr, size);
+    void *q = b->file != NULL ? mg_filearena_resize(b->file, ptr, size)
+                              : mg_backend_resize(mg_budget_arena(b), ptr, size);
     if (q == NULL) {
         if (*n > old)
             mg_charge_rollback(c);
-        return system_refused(b, size);
+        return block_refused(b, size);
     }
     return q;
 }
 
 /* The usable size of a block being freed; `size`: the size asked for (sized free) or 0. */
-static size_t freed_size(void *ptr, size_t size)
+static size_t freed_size(memgov_budget *b, void *ptr, size_t size)
 {
-    return size == 0 ? mg_backend_usable(ptr) : mg_backend_size_for(size, 0);
+    return size == 0 ? block_usable(b, ptr) : mg_backend_size_for(size, 0);
 }
 
 #else
@@ -76,11 +104,11 @@ static size_t freed_size(void *ptr, size_t size)
 
 static void *charged_block(memgov_budget *b, size_t size, size_t align, bool zero, mg_charge *c)
 {
-    void *p = mg_backend_alloc(mg_budget_arena(b), size, align, zero);
+    void *p = block_alloc(b, size, align, zero);
     if (p == NULL)
-        return system_refused(b, size);
-    if (mg_charge_begin(b, mg_backend_usable(p), true, c) != MEMGOV_OK) {
-        mg_backend_free(mg_budget_arena(b), p, 0);
+        return block_refused(b, size);
+    if (mg_charge_begin(b, block_usable(b, p), true, c) != MEMGOV_OK) {
+        block_free(b, p, 0);
         return NULL;
     }
     return p;
@@ -89,23 +117,23 @@ static void *charged_block(memgov_budget *b, size_t size, size_t align, bool zer
 /* Allocates, copies and frees, so that the new block's usable size is known before the old one goes. */
 static void *charged_resize(memgov_budget *b, void *ptr, size_t old, size_t size, size_t *n, mg_charge *c)
 {
-    void *q = mg_backend_alloc(mg_budget_arena(b), size, 0, false);
+    void *q = block_alloc(b, size, 0, false);
     if (q == NULL)
-        return system_refused(b, size);
-    *n = mg_backend_usable(q);
+        return block_refused(b, size);
+    *n = block_usable(b, q);
     if (*n > old && mg_charge_begin(b, *n - old, false, c) != MEMGOV_OK) {
-        mg_backend_free(mg_budget_arena(b), q, 0);
+        block_free(b, q, 0);
         return NULL;
     }
     memcpy(q, ptr, old < *n ? old : *n);
-    mg_backend_free(mg_budget_arena(b), ptr, 0);
+    block_free(b, ptr, 0);
     return q;
 }
 
-static size_t freed_size(void *ptr, size_t size)
+static size_t freed_size(memgov_budget *b, void *ptr, size_t size)
 {
     (void)size;
-    return mg_backend_usable(ptr);
+    return block_usable(b, ptr);
 }
 #endif
 
@@ -118,16 +146,35 @@ static void *device_budget(memgov_budget *b)
     return NULL;
 }
 
+/* A budget with a spill target: in MINIMAL mode (memmap.spill_minimal) a large request goes there at once, and a
+ * refused one goes there after the refusal (spill.c). */
+static __attribute__((noinline)) void *alloc_spilling(memgov_budget *b, size_t size, size_t align, bool zero)
+{
+    if (mg_spill_direct(b, size))
+        return mg_spill_alloc(b, size, align, zero, true);
+    mg_charge c;
+    void *p = charged_block(b, size == 0 ? 1 : size, align, zero, &c);
+    if (p == NULL)
+        return mg_spill_alloc(b, size, align, zero, false);
+    mg_charge_commit(&c);
+    if (b->file == NULL)
+        mg_fast_bind(b);
+    return p;
+}
+
 static void *alloc_charged(memgov_budget *b, size_t size, size_t align, bool zero)
 {
     if (b->device) /* no arena to allocate from; the fast path binds only after an allocation from here */
         return device_budget(b);
+    if (__builtin_expect(atomic_load_explicit(&b->spill, memory_order_relaxed) != NULL, 0))
+        return alloc_spilling(b, size, align, zero);
     mg_charge c;
     void *p = charged_block(b, size == 0 ? 1 : size, align, zero, &c);
     if (p == NULL)
         return NULL;
     mg_charge_commit(&c);
-    mg_fast_bind(b);
+    if (b->file == NULL) /* file arenas are used without thread caches: no fast path */
+        mg_fast_bind(b);
     return p;
 }
 
@@ -181,9 +228,12 @@ MEMGOV_API void *memgov_realloc(memgov_budget *budget, void *ptr, size_t size)
         return no_budget("memgov_realloc");
     if (ptr == NULL || budget->device)
         return alloc_charged(budget, size, 0, false);
+    memgov_budget *spilled = mg_spill_owner(budget, ptr);
+    if (spilled != NULL)
+        return mg_spill_realloc(budget, spilled, ptr, size);
     if (size == 0)
         size = 1;
-    size_t old = mg_backend_usable(ptr), n;
+    size_t old = block_usable(budget, ptr), n;
     mg_charge c;
     void *q = charged_resize(budget, ptr, old, size, &n, &c);
     if (q == NULL)
@@ -199,29 +249,46 @@ static __attribute__((noinline)) void free_slow(memgov_budget *budget, void *ptr
 {
     if (ptr == NULL || budget == NULL)
         return;
-    size_t n = freed_size(ptr, size);
-    mg_backend_free(mg_budget_arena(budget), ptr, size);
+    memgov_budget *spilled = mg_spill_owner(budget, ptr);
+    if (spilled != NULL) {
+        mg_spill_free(budget, spilled, ptr);
+        return;
+    }
+    size_t n = freed_size(budget, ptr, size);
+    block_free(budget, ptr, size);
     mg_uncharge_free(budget, n);
-    mg_fast_bind(budget);
+    if (budget->file == NULL)
+        mg_fast_bind(budget);
+}
+
+/* True when ptr is a spilled block of a budget with a spill target (the general path frees it from the target). */
+static inline bool spilled_block(memgov_budget *budget, void *ptr)
+{
+    return budget != NULL && __builtin_expect(atomic_load_explicit(&budget->spill, memory_order_relaxed) != NULL, 0)
+           && mg_spill_owner(budget, ptr) != NULL;
 }
 
 MEMGOV_API void memgov_free(memgov_budget *budget, void *ptr)
 {
-    if (!mg_fast_free(budget, ptr))
+    if (spilled_block(budget, ptr) || !mg_fast_free(budget, ptr))
         free_slow(budget, ptr, 0);
 }
 
 /* On the fast path the free's lookup gives the usable size anyway, so the size is used on the general path only. */
 MEMGOV_API void memgov_sized_free(memgov_budget *budget, void *ptr, size_t size)
 {
-    if (!mg_fast_free(budget, ptr))
+    if (spilled_block(budget, ptr) || !mg_fast_free(budget, ptr))
         free_slow(budget, ptr, size);
 }
 
 MEMGOV_API size_t memgov_usable_size(memgov_budget *budget, const void *ptr)
 {
-    (void)budget;
-    return ptr == NULL ? 0 : mg_backend_usable(ptr);
+    if (ptr == NULL)
+        return 0;
+    if (budget == NULL)
+        return mg_backend_usable(ptr);
+    memgov_budget *spilled = mg_spill_owner(budget, ptr);
+    return spilled != NULL ? mg_spill_usable(spilled, ptr) : block_usable(budget, ptr);
 }
 
 MEMGOV_API memgov_status memgov_reserve(memgov_budget *budget, uint64_t bytes)

@@ -55,6 +55,7 @@ memgov_status mg_budget_new(mg_tree *tree, memgov_budget *parent, const memgov_b
     memset(b, 0, sizeof *b);
     b->tree = tree;
     b->parent = parent;
+    b->up = parent;
     b->depth = depth;
     b->name = copy;
     atomic_init(&b->hard, mg_limit_in(o.hard_limit));
@@ -76,6 +77,7 @@ memgov_status mg_budget_new(mg_tree *tree, memgov_budget *parent, const memgov_b
     } else {
         b->home = parent->home;
         b->arena = parent->arena;
+        b->file = parent->file; /* a child of a file-backed budget uses its file (src/budget/file_budget.c) */
     }
     if (parent != NULL) {
         pthread_mutex_lock(&tree->lock);
@@ -101,7 +103,7 @@ memgov_status mg_budget_check_idle(memgov_budget *b, const char *what)
 {
     uint64_t used = mg_budget_live_locked(b);
     if (used == 0 && b->first_child == NULL)
-        return MEMGOV_OK;
+        return mg_spill_check_idle(b, what);
     char u[24], children[256] = "";
     memgov_format_bytes(used, u, sizeof u);
     size_t len = 0;
@@ -118,7 +120,9 @@ memgov_status mg_budget_check_idle(memgov_budget *b, const char *what)
 
 void mg_budget_free(memgov_budget *b)
 {
-    if (b->own_arena)
+    if (b->own_file)
+        mg_filearena_close(b->file); /* unmaps and closes the file; its arena is destroyed, not pooled */
+    else if (b->own_arena)
         for (unsigned k = 0; k < MG_SHARDS_MAX; k++) {
             unsigned a = atomic_load_explicit(&b->shard[k], memory_order_relaxed);
             if (a != MG_SHARD_NONE)
@@ -176,6 +180,7 @@ MEMGOV_API memgov_status memgov_budget_destroy(memgov_budget *budget)
     memgov_status st = mg_budget_check_idle(budget, "cannot destroy");
     if (st == MEMGOV_OK) {
         mg_drain_own_locked(budget, &p);
+        mg_spill_unlink(budget);
         memgov_budget **link = &budget->parent->first_child;
         while (*link != budget)
             link = &(*link)->next_sibling;

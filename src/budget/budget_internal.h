@@ -34,6 +34,7 @@ struct mg_tree {
     pthread_cond_t calls_done; /* broadcast when a callback run or an event delivery ends */
     _Atomic uint64_t charge_batch; /* budget.charge_batch: the most a stock refill adds (0: no stocks) */
     _Atomic unsigned arena_shards; /* budget.arena_shards resolved (1..MG_SHARDS_MAX): arenas per own-arena budget */
+    _Atomic bool spill_direct;     /* MINIMAL mode with memmap.spill_minimal: large requests go to spill at once */
     uint64_t last_id;              /* the last callback id given out (ids start at 1, never reused) */
     memgov_budget *root;
     void *device_owner; /* a device tree's (src/gpu) owner; NULL: a host tree, whose budgets allocate */
@@ -119,10 +120,15 @@ struct memgov_budget {
     _Atomic uint64_t soft;   /* MG_NO_LIMIT = none */
     _Atomic uint64_t n_refusal, n_reclaim, reserved;
     _Atomic bool soft_over; /* SOFT_CROSSED announced and SOFT_CLEARED not yet: events come in pairs */
+    /* Spill (src/budget/spill.c): the spill target, a file-backed budget, or NULL. Read by every free (a spilled
+     * block is recognised by its address), hence here among the read-mostly fields. */
+    _Atomic(memgov_budget *) spill;
     mg_stock stock[MG_STOCK_SLOTS];
     /* Fixed at creation. */
     alignas(64) mg_tree *tree;
     memgov_budget *parent;
+    memgov_budget *up; /* the next level charged: the parent, or NULL for a file-backed budget, whose bytes are on
+                          disk and not in its ancestors' memory (set under tree->lock; file_budget.c) */
     unsigned depth; /* root = 1 */
     unsigned arena;  /* shard 0: the arena made with the budget (with own_arena), else its arena home's */
     bool own_arena;
@@ -139,6 +145,15 @@ struct memgov_budget {
     mg_callback_table reclaim, listen;
     unsigned pins; /* callback runs and event deliveries using this budget now: it is not freed meanwhile */
     bool dead;     /* destroyed while pinned: the last unpin frees it */
+    /* File-backed budgets (src/budget/file_budget.c, src/memmap): the file the blocks come from (the budget's own,
+     * or its parent's for a child without an arena of its own), NULL for a RAM budget. Fixed at creation. */
+    struct mg_filearena *file;
+    bool own_file;
+    /* Spill (spill.c): the smallest request that spills; the budgets naming this one as their target (under
+     * tree->lock); the counters of memgov_spill_stats. */
+    uint64_t spill_min;
+    unsigned spill_refs;
+    _Atomic uint64_t n_spilled, n_spilled_direct, n_spill_failed, spill_live_blocks, spill_live_bytes;
 };
 
 /* Creates a budget (root when parent is NULL) of `tree`; validates the options. */
@@ -161,6 +176,26 @@ bool mg_stock_plain(void);
 /* The allocations (or frees) counted in a slot. */
 uint64_t mg_stock_count_allocs(mg_stock *s);
 uint64_t mg_stock_count_frees(mg_stock *s);
+
+/* ---- spill (spill.c) -----------------------------------------------------------------------------------------
+ * Only budgets with a spill target reach these; the free path pays one load and a branch for the others. */
+
+/* Serves a request of `size` bytes (align 0 = default; zero: zero-filled) that b refused, or (direct: MINIMAL mode,
+ * memmap.spill_minimal) did not ask, from b's spill target: the block, counted and announced (SPILLED), or NULL
+ * when it is below the spill minimum (b's error stays) or the target refused too (the message says both). */
+void *mg_spill_alloc(memgov_budget *b, size_t size, size_t align, bool zero, bool direct);
+/* True when the tree is in MINIMAL mode with memmap.spill_minimal set and `size` may spill from b. */
+bool mg_spill_direct(memgov_budget *b, size_t size);
+/* The spill target of b when ptr is one of its blocks, else NULL. */
+static inline memgov_budget *mg_spill_owner(memgov_budget *b, const void *ptr);
+/* memgov_free, memgov_realloc and memgov_usable_size of a spilled block of b (target: mg_spill_owner's answer). */
+void mg_spill_free(memgov_budget *b, memgov_budget *target, void *ptr);
+void *mg_spill_realloc(memgov_budget *b, memgov_budget *target, void *ptr, size_t size);
+size_t mg_spill_usable(memgov_budget *target, const void *ptr);
+/* Under tree->lock: MEMGOV_EBUSY when b is some budget's spill target or has live spilled blocks. */
+memgov_status mg_spill_check_idle(memgov_budget *b, const char *what);
+/* Under tree->lock, when b leaves the tree: its target no longer counts it. */
+void mg_spill_unlink(memgov_budget *b);
 
 /* ---- events and callbacks (events.c) ------------------------------------------------------------------------
  * Callbacks run outside the tree's lock. While one runs, its entry counts the run (mg_callback.running) and its
@@ -240,5 +275,13 @@ void mg_credit_levels(memgov_budget *b, uint64_t bytes);
 /* The same with the tree's lock held: SOFT_CLEARED events are queued in *p (announce them with mg_pending_flush
  * after the lock is released); origin: the budget named as the events' origin. */
 void mg_credit_levels_queued(memgov_budget *b, uint64_t bytes, memgov_budget *origin, mg_pending *p);
+
+#include "memmap/filearena.h"
+
+static inline memgov_budget *mg_spill_owner(memgov_budget *b, const void *ptr)
+{
+    memgov_budget *t = atomic_load_explicit(&b->spill, memory_order_relaxed);
+    return t != NULL && mg_filearena_owns(t->file, ptr) ? t : NULL;
+}
 
 #endif

@@ -11,7 +11,7 @@
 /* The level from b up whose hard limit refuses `bytes` on top of its use now, or NULL. */
 static memgov_budget *limit_refuser(memgov_budget *b, uint64_t bytes)
 {
-    for (memgov_budget *x = b; x != NULL; x = x->parent) {
+    for (memgov_budget *x = b; x != NULL; x = x->up) {
         uint64_t used = atomic_load_explicit(&x->used, memory_order_relaxed);
         uint64_t hard = atomic_load_explicit(&x->hard, memory_order_relaxed);
         if (hard != MG_NO_LIMIT && (used > hard || bytes > hard - used))
@@ -29,7 +29,7 @@ static memgov_budget *try_charge(memgov_budget *b, uint64_t bytes, mg_charge *c,
     c->charged = bytes;
     c->levels = 0;
     *overflow = false;
-    for (memgov_budget *x = b; x != NULL; x = x->parent) {
+    for (memgov_budget *x = b; x != NULL; x = x->up) {
         uint64_t old = atomic_load_explicit(&x->used, memory_order_relaxed);
         for (;;) {
             uint64_t hard = atomic_load_explicit(&x->hard, memory_order_relaxed);
@@ -56,7 +56,7 @@ static memgov_budget *try_charge(memgov_budget *b, uint64_t bytes, mg_charge *c,
  * that is now at or below it, announced at once, or queued in *p when the caller holds the tree's lock (p set). */
 void mg_credit_levels_queued(memgov_budget *b, uint64_t bytes, memgov_budget *origin, mg_pending *p)
 {
-    for (memgov_budget *x = b; x != NULL; x = x->parent) {
+    for (memgov_budget *x = b; x != NULL; x = x->up) {
         uint64_t before = atomic_fetch_sub_explicit(&x->used, bytes, memory_order_relaxed);
         uint64_t soft = atomic_load_explicit(&x->soft, memory_order_relaxed);
         if (before - bytes > soft || !atomic_load_explicit(&x->soft_over, memory_order_relaxed) ||
@@ -87,7 +87,7 @@ void mg_charge_rollback(const mg_charge *c)
         return;
     }
     memgov_budget *x = c->budget;
-    for (unsigned i = 0; i < c->levels; i++, x = x->parent)
+    for (unsigned i = 0; i < c->levels; i++, x = x->up)
         atomic_fetch_sub_explicit(&x->used, c->charged, memory_order_relaxed);
 }
 
@@ -99,7 +99,7 @@ static bool all_levels_within(memgov_budget *b);
 static void soft_crossed(const mg_charge *c, memgov_budget *top)
 {
     mg_drain_subtree(top);
-    for (memgov_budget *x = c->budget;; x = x->parent) {
+    for (memgov_budget *x = c->budget;; x = x->up) {
         uint64_t soft = atomic_load_explicit(&x->soft, memory_order_relaxed);
         if (atomic_load_explicit(&x->used, memory_order_relaxed) > soft && !atomic_exchange(&x->soft_over, true))
             mg_announce(MEMGOV_EVENT_SOFT_CROSSED, x, c->budget, c->bytes);
@@ -111,7 +111,7 @@ static void soft_crossed(const mg_charge *c, memgov_budget *top)
 void mg_charge_commit(const mg_charge *c)
 {
     memgov_budget *x = c->budget, *crossed = NULL;
-    for (unsigned i = 0; i < c->levels; i++, x = x->parent) {
+    for (unsigned i = 0; i < c->levels; i++, x = x->up) {
         uint64_t after = c->after[i];
         uint64_t peak = atomic_load_explicit(&x->peak, memory_order_relaxed);
         while (after > peak &&
@@ -153,7 +153,7 @@ void mg_charge_commit(const mg_charge *c)
 static uint64_t refill_room(memgov_budget *b, uint64_t bytes)
 {
     uint64_t room = atomic_load_explicit(&b->tree->charge_batch, memory_order_relaxed);
-    for (memgov_budget *x = b; x != NULL && room > 0; x = x->parent) {
+    for (memgov_budget *x = b; x != NULL && room > 0; x = x->up) {
         uint64_t used = atomic_load_explicit(&x->used, memory_order_relaxed);
         uint64_t hard = atomic_load_explicit(&x->hard, memory_order_relaxed);
         uint64_t soft = atomic_load_explicit(&x->soft, memory_order_relaxed);
@@ -169,7 +169,7 @@ static uint64_t refill_room(memgov_budget *b, uint64_t bytes)
  * SOFT_CLEARED event or a return below a lowered limit. */
 static bool all_levels_within(memgov_budget *b)
 {
-    for (memgov_budget *x = b; x != NULL; x = x->parent) {
+    for (memgov_budget *x = b; x != NULL; x = x->up) {
         uint64_t used = atomic_load_explicit(&x->used, memory_order_relaxed);
         uint64_t hard = atomic_load_explicit(&x->hard, memory_order_relaxed);
         uint64_t soft = atomic_load_explicit(&x->soft, memory_order_relaxed);

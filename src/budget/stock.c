@@ -221,7 +221,8 @@ static uint64_t subtree_stock(memgov_budget *b)
 {
     uint64_t sum = own_stock(b);
     for (memgov_budget *c = b->first_child; c != NULL; c = c->next_sibling)
-        sum += subtree_stock(c);
+        if (c->up == b) /* not a file-backed budget: its charges, stocks included, stop at itself */
+            sum += subtree_stock(c);
     return sum;
 }
 
@@ -252,8 +253,8 @@ void mg_drain_own_locked(memgov_budget *b, mg_pending *p)
         return;
     /* b itself is going away: no event of its own; its ancestors' are queued. */
     atomic_fetch_sub_explicit(&b->used, sum, memory_order_relaxed);
-    if (b->parent != NULL)
-        mg_credit_levels_queued(b->parent, sum, b->parent, p);
+    if (b->up != NULL)
+        mg_credit_levels_queued(b->up, sum, b->up, p);
 }
 
 static void mark_stocks(memgov_budget *b)

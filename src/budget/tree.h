@@ -3,6 +3,7 @@
 #ifndef MG_BUDGET_TREE_H
 #define MG_BUDGET_TREE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "memgov/budget.h"
@@ -40,5 +41,8 @@ void mg_tree_set_charge_batch(mg_tree *tree, uint64_t batch);
  * resolved: 0 there means the usable CPUs); clamped to 1..16 (MG_SHARDS_MAX). Threads already bound to a shard
  * move at their next binding; blocks stay valid whatever the count. */
 void mg_tree_set_arena_shards(mg_tree *tree, unsigned shards);
+/* Sets whether requests that may spill go to their budget's spill target at once (the governor: MINIMAL mode with
+ * memmap.spill_minimal; src/budget/spill.c). */
+void mg_tree_set_spill_direct(mg_tree *tree, bool direct);
 
 #endif

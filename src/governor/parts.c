@@ -9,6 +9,7 @@
 #include "governor/parts.h"
 #include "internal/devices.h"
 #include "internal/error.h"
+#include "memgov/memmap.h"
 #include "memgov/probe.h"
 
 #define KNOWN_OPEN_FLAGS (MEMGOV_OPEN_NO_ENV | MEMGOV_OPEN_STRICT | MEMGOV_OPEN_START_MONITOR)
@@ -207,12 +208,17 @@ static void on_transition(const memgov_fallback_transition *t, void *user)
 {
     mg_parts *parts = user;
     memgov_config_set_mode(parts->config, t->to);
+    /* memmap.spill_minimal: in MINIMAL mode large requests of budgets with a spill target go there at once. */
+    int direct = 0;
+    memgov_config_get_bool(parts->config, "memmap.spill_minimal", &direct);
+    mg_tree_set_spill_direct(mg_budget_tree(parts->root), direct && t->to == MEMGOV_MODE_MINIMAL);
 }
 
 static void on_budget_event(const memgov_event *ev, void *user)
 {
     mg_parts *parts = user;
-    if (ev->kind == MEMGOV_EVENT_HARD_REFUSAL)
+    /* A file-backed budget's refusal is a full disk or its disk cap, not memory pressure. */
+    if (ev->kind == MEMGOV_EVENT_HARD_REFUSAL && !memgov_budget_is_file_backed(ev->budget))
         memgov_fallback_notify_refusal(parts->fallback);
 }
 

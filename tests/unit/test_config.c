@@ -135,6 +135,7 @@ static void a_typed_get_of_another_type_is_refused(void **state)
     assert_int_equal(memgov_config_get_double(cfg, "nope", &d), MEMGOV_ENOTFOUND);
     char small[3];
     size_t needed = 0;
+    assert_int_equal(memgov_config_set(cfg, "memmap.dir", "/tmp"), MEMGOV_OK);
     assert_int_equal(memgov_config_get_text(cfg, "memmap.dir", small, sizeof small, &needed, NULL), MEMGOV_ERANGE);
     assert_int_equal(needed, 4);
     assert_string_equal(small, "/t");
