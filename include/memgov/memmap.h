@@ -301,7 +301,8 @@ typedef struct memgov_file_budget_stats {
     uint64_t disk_bytes;      /* bytes of disk the file occupies now (st_blocks x 512) */
     uint64_t file_size;       /* the file's apparent length, bytes (holes included) */
     uint64_t committed_bytes; /* bytes of the file allocated for the arena now (fallocated, not punched) */
-    uint64_t resident_bytes;  /* bytes of the mapping resident in memory now (mincore over the used range) */
+    uint64_t resident_bytes;  /* bytes of the file in memory now (mincore over the used range: pages mapped by
+                                 this process and pages only in the page cache alike) */
     uint64_t address_space;   /* bytes of address space reserved for the mapping */
     uint64_t grow_failures;   /* times the file could not grow (full disk, file size limit, quota) */
 } memgov_file_budget_stats;
@@ -314,6 +315,14 @@ MEMGOV_API memgov_status memgov_file_budget_get_stats(memgov_budget *budget, mem
 /* Gives every page of the file that no live block uses back to the filesystem now (punched holes), without
  * waiting for the purge delay. Errors: MEMGOV_EINVAL (NULL or not file-backed). Thread safety: any thread. */
 MEMGOV_API memgov_status memgov_file_budget_purge(memgov_budget *budget);
+
+/* Drops the file's pages from the process's resident set now (MADV_DONTNEED over the range in use: the data stays
+ * in the file and the page cache, and is read back when touched), so that the resident memory of a file-backed
+ * array larger than RAM stays bounded without waiting for the kernel's reclaim; the kernel may then write the
+ * pages out and free them. Costs a page fault per page touched again. In a child of fork() (private copy) it does
+ * nothing. Errors: MEMGOV_EINVAL (NULL or not file-backed). Thread safety: any thread, while other threads use
+ * the blocks (their data is kept). */
+MEMGOV_API memgov_status memgov_file_budget_page_out(memgov_budget *budget);
 
 /* ==== Spill =================================================================================================
  *

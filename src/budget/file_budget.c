@@ -142,3 +142,11 @@ MEMGOV_API memgov_status memgov_file_budget_purge(memgov_budget *budget)
     mg_filearena_purge(budget->file);
     return MEMGOV_OK;
 }
+
+MEMGOV_API memgov_status memgov_file_budget_page_out(memgov_budget *budget)
+{
+    if (budget == NULL || budget->file == NULL)
+        return not_file_backed("memgov_file_budget_page_out", budget);
+    mg_file_page_out(&budget->file->file);
+    return MEMGOV_OK;
+}

@@ -246,6 +246,13 @@ void *mg_file_refused(mg_file *f, const char *name, size_t size)
     return NULL;
 }
 
+void mg_file_page_out(mg_file *f)
+{
+    size_t page = page_size(), used = (atomic_load(&f->next) + page - 1) & ~(page - 1);
+    if (!f->private_copy && used > 0)
+        madvise(f->base, used, MADV_DONTNEED); /* shared mapping: dirty pages go to the page cache, not away */
+}
+
 void mg_file_stats(mg_file *f, memgov_file_budget_stats *st)
 {
     snprintf(st->dir, sizeof st->dir, "%s", f->dir);

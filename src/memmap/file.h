@@ -52,6 +52,8 @@ static inline bool mg_file_owns(const mg_file *f, const void *p)
 /* Reports the calling thread's last failure of f (mg_file_take, mg_file_commit) for an allocation of `size`
  * bytes on budget `name`: MEMGOV_ENOMEM with the directory, the error and the free space there. Returns NULL. */
 void *mg_file_refused(mg_file *f, const char *name, size_t size);
+/* Drops the mapping's pages from the resident set (a child's private copy: nothing). */
+void mg_file_page_out(mg_file *f);
 /* Fills the file fields of *st. */
 void mg_file_stats(mg_file *f, memgov_file_budget_stats *st);
 

@@ -402,6 +402,98 @@ static void threads_of_a_budget_use_their_own_shards_and_the_books_stay_exact(vo
 /* Reservations from several threads against one cap: every successful one fits, the total never crosses it. */
 static atomic_ulong reserved_ok;
 
+/* The same churn and watcher over a file-backed budget (memgov/memmap.h: its arena's extents come from a file,
+ * no thread caches), its child sharing the file, and a RAM budget spilling its refused large requests into it:
+ * the caps hold whenever the watcher looks, spilled blocks are found and freed by the RAM budget from any thread,
+ * and the books balance, the file arena's allocated bytes included. */
+static void caps_hold_on_a_file_backed_budget_and_its_spill_under_concurrent_churn(void **state)
+{
+    (void)state;
+    uint64_t saved[N_BUDGETS];
+    memcpy(saved, caps, sizeof caps);
+    uint64_t file_caps[N_BUDGETS] = {20 * MiB, 24 * MiB, 8 * MiB, 6 * MiB};
+    memcpy(caps, file_caps, sizeof caps);
+    memgov *gov = open_with_root(caps[0]);
+    assert_int_equal(memgov_config_set(memgov_governor_config(gov), "budget.arena_shards", "2"), MEMGOV_OK);
+    budgets[0] = memgov_root(gov);
+    memgov_budget_options bo;
+    memgov_budget_options_init(&bo);
+    bo.name = "file";
+    bo.hard_limit = caps[1];
+    memgov_file_budget_options fo;
+    memgov_file_budget_options_init(&fo); /* $TMPDIR, else /var/tmp */
+    assert_int_equal(memgov_file_budget_create(budgets[0], &bo, &fo, &budgets[1]), MEMGOV_OK);
+    bo.name = "ram";
+    bo.hard_limit = caps[2];
+    assert_int_equal(memgov_budget_create(budgets[0], &bo, &budgets[2]), MEMGOV_OK);
+    bo.name = "file/shared";
+    bo.hard_limit = caps[3];
+    assert_int_equal(memgov_budget_create(budgets[1], &bo, &budgets[3]), MEMGOV_OK);
+    assert_int_equal(memgov_budget_set_spill(budgets[2], budgets[1], 256 * 1024), MEMGOV_OK);
+
+    static worker workers[WORKERS];
+    pthread_t tw[WORKERS], watcher;
+    atomic_store(&stop, false);
+    atomic_store(&over_cap_seen, 0);
+    assert_int_equal(pthread_create(&watcher, NULL, watch, NULL), 0);
+    for (int i = 0; i < WORKERS; i++) {
+        workers[i] = (worker){.seed = 11u + 17u * (unsigned)i, .budget = budgets[1 + i % 3]};
+        assert_int_equal(pthread_create(&tw[i], NULL, work, &workers[i]), 0);
+    }
+    struct timespec run = {.tv_sec = 1, .tv_nsec = 0};
+    nanosleep(&run, NULL);
+    atomic_store(&stop, true);
+    for (int i = 0; i < WORKERS; i++)
+        assert_int_equal(pthread_join(tw[i], NULL), 0);
+    assert_int_equal(pthread_join(watcher, NULL), 0);
+    assert_int_equal(atomic_load(&over_cap_seen), 0);
+
+    assert_int_equal(shards_made(budgets[1]), 1); /* a file-backed budget has exactly one arena */
+    memgov_spill_stats sp = {.struct_size = sizeof sp};
+    assert_int_equal(memgov_spill_get_stats(budgets[2], &sp), MEMGOV_OK);
+    uint64_t live[N_BUDGETS] = {0}, spilled = 0;
+    for (int i = 0; i < WORKERS; i++) {
+        assert_int_equal(workers[i].corrupted, 0);
+        for (int s = 0; s < SLOTS; s++) {
+            void *p = workers[i].blocks[s];
+            if (p == NULL)
+                continue;
+            uint64_t n = memgov_usable_size(workers[i].budget, p);
+            if (workers[i].budget == budgets[2] && mg_spill_owner(budgets[2], p) != NULL)
+                spilled += n;
+            else
+                live[1 + i % 3] += n;
+        }
+    }
+    assert_true(sp.spilled > 0); /* the RAM budget's cap was hit by requests that could spill */
+    assert_int_equal(sp.live_bytes, spilled);
+    assert_int_equal(used_of(budgets[3]), live[3]);
+    assert_int_equal(used_of(budgets[1]), live[1] + live[3] + spilled);
+    assert_int_equal(used_of(budgets[2]), live[2]);
+    assert_int_equal(used_of(budgets[0]), live[2]); /* the file's bytes are not charged to the root */
+#ifndef MG_ALLOC_LIBC
+    memgov_budget_stats st = {.struct_size = sizeof st};
+    assert_int_equal(memgov_budget_get_stats(budgets[1], &st), MEMGOV_OK);
+    assert_int_equal(st.arena_allocated, st.used); /* no thread cache holds a block of the file's arena */
+#endif
+    for (int i = 0; i < WORKERS; i++)
+        for (int s = 0; s < SLOTS; s++)
+            memgov_free(workers[i].budget, workers[i].blocks[s]);
+    mg_backend_thread_flush();
+    for (int i = 0; i < N_BUDGETS; i++) {
+        memgov_budget_stats b = {.struct_size = sizeof b};
+        assert_int_equal(memgov_budget_get_stats(budgets[i], &b), MEMGOV_OK);
+        assert_int_equal(b.used, 0);
+        assert_true(b.peak <= caps[i]);
+    }
+    assert_int_equal(memgov_budget_set_spill(budgets[2], NULL, 0), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(budgets[3]), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(budgets[2]), MEMGOV_OK);
+    assert_int_equal(memgov_budget_destroy(budgets[1]), MEMGOV_OK);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+    memcpy(caps, saved, sizeof caps);
+}
+
 static void *reserve_loop(void *arg)
 {
     memgov_budget *b = arg;
@@ -679,6 +771,7 @@ int main(void)
         cmocka_unit_test(caps_hold_and_the_books_balance_under_concurrent_churn),
         cmocka_unit_test(caps_hold_and_the_books_balance_with_one_shard),
         cmocka_unit_test(threads_of_a_budget_use_their_own_shards_and_the_books_stay_exact),
+        cmocka_unit_test(caps_hold_on_a_file_backed_budget_and_its_spill_under_concurrent_churn),
         cmocka_unit_test(concurrent_reservations_respect_the_cap),
         cmocka_unit_test(the_default_governor_is_created_once_under_a_race),
         cmocka_unit_test(concurrent_refusals_each_reclaim_once_and_are_all_heard),

@@ -231,6 +231,30 @@ class BatcherStats(_Sized):
                 ("refusals", c_uint64), ("history_kept", c_uint64)]
 
 
+# memmap.h, file-backed budgets and spill (experimental tier)
+class FileBudgetOptions(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("dir", c_char_p), ("config", c_void_p), ("placement", c_int),
+                ("address_space", c_uint64), ("purge_delay_ms", ctypes.c_int64)]
+
+
+FILE_PLACEMENTS = {"auto": 0, "ram": 1, "disk": 2}
+
+
+class FileBudgetStats(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("dir", c_char * 256), ("disk_bytes", c_uint64), ("file_size", c_uint64),
+                ("committed_bytes", c_uint64), ("resident_bytes", c_uint64), ("address_space", c_uint64),
+                ("grow_failures", c_uint64)]
+
+
+class SpillStats(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("target", c_void_p), ("min_bytes", c_uint64), ("spilled", c_uint64),
+                ("spilled_direct", c_uint64), ("live_blocks", c_uint64), ("live_bytes", c_uint64),
+                ("failed", c_uint64)]
+
+
+EVENT_SPILLED = 5
+
+
 # kernels.h (experimental tier)
 class DowncastOptions(_Sized):
     _fields_ = [("struct_size", c_size_t), ("flags", c_uint32), ("abs_tolerance", c_double),
@@ -529,6 +553,15 @@ PROTOTYPES = {
     "memgov_ramdisk_cap": (c_uint64, [_P]),
     "memgov_ramdisk_close": (_S, [_P]),
     "memgov_ramdisk_sweep": (_S, [c_char_p, c_char_p, POINTER(c_uint)]),
+    # memmap.h: file-backed budgets and spill (experimental tier)
+    "memgov_file_budget_options_init": (None, [POINTER(FileBudgetOptions)]),
+    "memgov_file_budget_create": (_S, [_P, POINTER(BudgetOptions), POINTER(FileBudgetOptions), POINTER(_P)]),
+    "memgov_file_budget_get_stats": (_S, [_P, POINTER(FileBudgetStats)]),
+    "memgov_file_budget_purge": (_S, [_P]),
+    "memgov_file_budget_page_out": (_S, [_P]),
+    "memgov_budget_is_file_backed": (c_int, [_P]),
+    "memgov_budget_set_spill": (_S, [_P, _P, c_uint64]),
+    "memgov_spill_get_stats": (_S, [_P, POINTER(SpillStats)]),
 }
 
 

@@ -52,7 +52,7 @@ def report_callback_error(where: str, exc: BaseException) -> None:
             pass
 
 
-EVENT_KINDS = {1: "soft_crossed", 2: "soft_cleared", 3: "hard_refusal", 4: "limit_changed"}
+EVENT_KINDS = {1: "soft_crossed", 2: "soft_cleared", 3: "hard_refusal", 4: "limit_changed", 5: "spilled"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +80,39 @@ class BudgetStats:
 
 
 @dataclasses.dataclass(frozen=True)
+class FileStats:
+    """A file-backed budget's file (memgov_file_budget_stats), bytes: ``dir`` where it was created;
+    ``disk_bytes`` the disk it occupies; ``file_size`` its apparent length; ``committed_bytes`` allocated for the
+    arena; ``resident_bytes`` of the mapping in memory now; ``address_space`` reserved; ``grow_failures`` times
+    the disk refused to grow it."""
+    dir: str
+    disk_bytes: int
+    file_size: int
+    committed_bytes: int
+    resident_bytes: int
+    address_space: int
+    grow_failures: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SpillStats:
+    """A budget's spill numbers (memgov_spill_stats): ``target`` the spill target's name (None: none);
+    ``min_bytes`` the smallest request that may spill; ``spilled`` allocations served by the target
+    (``spilled_direct`` of them sent at once in MINIMAL mode); ``live_blocks``/``live_bytes`` spilled and not
+    freed; ``failed`` requests the target refused too."""
+    target: Optional[str]
+    min_bytes: int
+    spilled: int
+    spilled_direct: int
+    live_blocks: int
+    live_bytes: int
+    failed: int
+
+
+@dataclasses.dataclass(frozen=True)
 class BudgetEvent:
-    """A budget event: ``kind`` is "soft_crossed", "soft_cleared", "hard_refusal" or "limit_changed";
+    """A budget event: ``kind`` is "soft_crossed", "soft_cleared", "hard_refusal", "limit_changed" or
+    "spilled" (a refused request served by the spill target);
     ``budget`` the name of the budget it is about (the refusing one), ``origin`` the one the request was made
     on; bytes after the change."""
     kind: str
@@ -346,6 +377,48 @@ class Budget:
 
         cfunc = _lib.EVENT_FN(call)
         return self._register("listener", cfunc, lambda h, cf, uid: _lib.budget_add_listener(h, cf, uid))
+
+    # -- file-backed budgets and spill (memgov/memmap.h, docs/memmap.md) ---------------------------------------
+    @property
+    def file_backed(self) -> bool:
+        """True when the budget's blocks live in a file (Governor.file_budget, or a child of one)."""
+        return bool(LIB.memgov_budget_is_file_backed(self._check()))
+
+    def file_stats(self) -> FileStats:
+        """The file's numbers (disk, resident bytes...); InvalidArgumentError if the budget is not file-backed."""
+        out = _lib.FileBudgetStats.new()
+        check(LIB.memgov_file_budget_get_stats(self._check(), ctypes.byref(out)))
+        return FileStats(out.dir.decode(errors="replace"), out.disk_bytes, out.file_size, out.committed_bytes,
+                         out.resident_bytes, out.address_space, out.grow_failures)
+
+    def purge(self) -> None:
+        """Gives the file's unused pages back to the filesystem now (file-backed budgets)."""
+        check(LIB.memgov_file_budget_purge(self._check()))
+
+    def page_out(self) -> None:
+        """Drops the file's pages from the process's resident memory now (file-backed budgets): the data stays
+        in the file and is read back when touched. Keeps the RSS of an array larger than RAM bounded."""
+        check(LIB.memgov_file_budget_page_out(self._check()))
+
+    def set_spill(self, target: Optional["Budget"], min_bytes: Optional[SizeLike] = None) -> None:
+        """Names a file-backed budget that serves this budget's refused requests of at least `min_bytes`
+        (default: the configuration's memmap.spill_min); None removes it. BusyError while spilled blocks live."""
+        h = self._check()
+        if min_bytes is None:
+            min_bytes = self._gov.config.get("memmap.spill_min")
+        n = parse_size(min_bytes, "spill minimum")
+        if target is not None and target._gov is not self._gov:
+            raise InvalidArgumentError(f"budget '{target.name}' belongs to another governor")
+        check(LIB.memgov_budget_set_spill(h, None if target is None else target._check(), n))
+        self._spill_target = target  # keeps it alive while named
+
+    def spill_stats(self) -> SpillStats:
+        """The budget's spill numbers."""
+        out = _lib.SpillStats.new()
+        check(LIB.memgov_spill_get_stats(self._check(), ctypes.byref(out)))
+        target = _lib.text(LIB.memgov_budget_name(out.target)) if out.target else None
+        return SpillStats(target, out.min_bytes, out.spilled, out.spilled_direct, out.live_blocks, out.live_bytes,
+                          out.failed)
 
     # -- numpy -------------------------------------------------------------------------------------------------
     def numpy(self) -> NumpyScope:
