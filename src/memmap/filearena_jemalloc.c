@@ -117,6 +117,11 @@ memgov_status mg_filearena_open(const char *dir, memgov_file_placement placement
     ssize_t dirty = purge_delay_ms, muzzy = 0; /* no muzzy state: purging is decommitting (punching) */
     arena_ctl(j->arena, "dirty_decay_ms", &dirty, sizeof dirty);
     arena_ctl(j->arena, "muzzy_decay_ms", &muzzy, sizeof muzzy);
+    /* jemalloc purges a freed extent of oversize_threshold (8 MiB) and more at once; here that is a hole punched
+     * and an fallocate again at the next such block (measured: 1.4 ms instead of 13 us per 16 MiB pair), so large
+     * blocks wait for the purge delay like the others. */
+    size_t never = SIZE_MAX;
+    arena_ctl(j->arena, "oversize_threshold", &never, sizeof never);
     *out = &j->fa;
     return MEMGOV_OK;
 }
