@@ -136,6 +136,24 @@ static void *work(void *arg)
     return NULL;
 }
 
+/* WORKERS threads churn budgets[1..3] (round robin; seeds seed0 + step * i) for a second while the watcher looks. */
+static void churn_for_a_second(worker *workers, unsigned seed0, unsigned step)
+{
+    pthread_t tw[WORKERS], watcher;
+    atomic_store(&stop, false);
+    assert_int_equal(pthread_create(&watcher, NULL, watch, NULL), 0);
+    for (int i = 0; i < WORKERS; i++) {
+        workers[i] = (worker){.seed = seed0 + step * (unsigned)i, .budget = budgets[1 + i % 3]};
+        assert_int_equal(pthread_create(&tw[i], NULL, work, &workers[i]), 0);
+    }
+    struct timespec run = {.tv_sec = 1, .tv_nsec = 0};
+    nanosleep(&run, NULL);
+    atomic_store(&stop, true);
+    for (int i = 0; i < WORKERS; i++)
+        assert_int_equal(pthread_join(tw[i], NULL), 0);
+    assert_int_equal(pthread_join(watcher, NULL), 0);
+}
+
 /* The shards of b's arena home made so far. */
 static unsigned shards_made(memgov_budget *b)
 {
@@ -162,19 +180,7 @@ static void churn_with_shards(const char *shards)
     }
 
     static worker workers[WORKERS];
-    pthread_t tw[WORKERS], watcher;
-    atomic_store(&stop, false);
-    assert_int_equal(pthread_create(&watcher, NULL, watch, NULL), 0);
-    for (int i = 0; i < WORKERS; i++) {
-        workers[i] = (worker){.seed = 7u + 31u * (unsigned)i, .budget = budgets[1 + i % 3]};
-        assert_int_equal(pthread_create(&tw[i], NULL, work, &workers[i]), 0);
-    }
-    struct timespec run = {.tv_sec = 1, .tv_nsec = 0};
-    nanosleep(&run, NULL);
-    atomic_store(&stop, true);
-    for (int i = 0; i < WORKERS; i++)
-        assert_int_equal(pthread_join(tw[i], NULL), 0);
-    assert_int_equal(pthread_join(watcher, NULL), 0);
+    churn_for_a_second(workers, 7u, 31u);
 
     /* Each worker used shard (index - 1) mod n of its budget's arena home, and only shards some thread used exist
      * (besides shard 0, made with the budget). */
@@ -432,20 +438,8 @@ static void caps_hold_on_a_file_backed_budget_and_its_spill_under_concurrent_chu
     assert_int_equal(memgov_budget_set_spill(budgets[2], budgets[1], 256 * 1024), MEMGOV_OK);
 
     static worker workers[WORKERS];
-    pthread_t tw[WORKERS], watcher;
-    atomic_store(&stop, false);
     atomic_store(&over_cap_seen, 0);
-    assert_int_equal(pthread_create(&watcher, NULL, watch, NULL), 0);
-    for (int i = 0; i < WORKERS; i++) {
-        workers[i] = (worker){.seed = 11u + 17u * (unsigned)i, .budget = budgets[1 + i % 3]};
-        assert_int_equal(pthread_create(&tw[i], NULL, work, &workers[i]), 0);
-    }
-    struct timespec run = {.tv_sec = 1, .tv_nsec = 0};
-    nanosleep(&run, NULL);
-    atomic_store(&stop, true);
-    for (int i = 0; i < WORKERS; i++)
-        assert_int_equal(pthread_join(tw[i], NULL), 0);
-    assert_int_equal(pthread_join(watcher, NULL), 0);
+    churn_for_a_second(workers, 11u, 17u);
     assert_int_equal(atomic_load(&over_cap_seen), 0);
 
     assert_int_equal(shards_made(budgets[1]), 1); /* a file-backed budget has exactly one arena */

@@ -206,12 +206,10 @@ class Governor:
         """The fallback machine's current mode."""
         return self.fallback.mode
 
-    def budget(self, name: str, hard: Optional[SizeLike] = None, soft: Optional[SizeLike] = None,
-               own_arena: bool = False, parent: Optional[Budget] = None) -> Budget:
-        """Creates a budget named `name` under `parent` (default: the root) with a hard cap and a soft limit
-        (int bytes or text; None = none of its own, ancestors still apply); own_arena: its blocks come from a
-        jemalloc arena of its own. RangeError when soft > hard or the tree is too deep."""
-        h = self._check()
+    def _new_budget(self, create: Callable[..., int], name: str, hard: Optional[SizeLike], soft: Optional[SizeLike],
+                    flags: int, parent: Optional[Budget], *extra: Any) -> Budget:
+        """A budget made by create(parent handle, options, *extra, out) under `parent` (default: the root)."""
+        self._check()
         if parent is None:
             parent = self._root
         elif parent._gov is not self:
@@ -222,12 +220,19 @@ class Governor:
         opts.name = str(name).encode()
         opts.hard_limit = 0 if hard is None else parse_size(hard, f"budget '{name}' hard limit")
         opts.soft_limit = 0 if soft is None else parse_size(soft, f"budget '{name}' soft limit")
-        opts.flags = _lib.BUDGET_OWN_ARENA if own_arena else 0
+        opts.flags = flags
         out = ctypes.c_void_p()
         with self._s.lock:
-            check(LIB.memgov_budget_create(ph, ctypes.byref(opts), ctypes.byref(out)))
-            del h
+            check(create(ph, ctypes.byref(opts), *extra, ctypes.byref(out)))
             return Budget(self, out.value or 0, owned=True, parent=parent)
+
+    def budget(self, name: str, hard: Optional[SizeLike] = None, soft: Optional[SizeLike] = None,
+               own_arena: bool = False, parent: Optional[Budget] = None) -> Budget:
+        """Creates a budget named `name` under `parent` (default: the root) with a hard cap and a soft limit
+        (int bytes or text; None = none of its own, ancestors still apply); own_arena: its blocks come from a
+        jemalloc arena of its own. RangeError when soft > hard or the tree is too deep."""
+        return self._new_budget(LIB.memgov_budget_create, name, hard, soft,
+                                _lib.BUDGET_OWN_ARENA if own_arena else 0, parent)
 
     def ramdisk(self, cap: SizeLike, budget: Optional[Budget] = None, parent: Optional[PathLike] = None,
                 allow_disk: bool = False) -> "RamDisk":
@@ -238,35 +243,22 @@ class Governor:
         return RamDisk(cap, budget=self._root if budget is None else budget, parent=parent, allow_disk=allow_disk)
 
     def file_budget(self, name: str, hard: Optional[SizeLike] = None, soft: Optional[SizeLike] = None,
-                    dir: Optional[str] = None, placement: str = "auto",  # noqa: A002 - the issue's spelling
+                    dir: Optional[PathLike] = None, placement: str = "auto",  # noqa: A002 - the issue's spelling
                     parent: Optional[Budget] = None) -> Budget:
         """Creates a file-backed budget (docs/memmap.md): its blocks, numpy arrays allocated in its numpy()
         context included, live in an unlinked file in `dir` (default: the configuration's memmap.dir, else
         $TMPDIR, else /var/tmp), so the kernel pages them out to disk instead of swapping. `hard` caps the disk
         use (default: memmap.cap); its bytes are not charged to its ancestors. placement: "auto", "ram"
-        (/dev/shm) or "disk" (refuses a memory filesystem). IOError-like errors name the directory."""
-        self._check()
-        if parent is None:
-            parent = self._root
-        elif parent._gov is not self:
-            raise InvalidArgumentError(f"budget '{parent.name}' belongs to another governor")
+        (/dev/shm) or "disk" (refuses a memory filesystem). A directory that cannot be used raises
+        InvalidArgumentError or an I/O error naming it."""
         if placement not in _lib.FILE_PLACEMENTS:
             raise InvalidArgumentError(f"placement {placement!r} is not one of {', '.join(_lib.FILE_PLACEMENTS)}")
-        ph = parent._check()
-        opts = _lib.BudgetOptions.new()
-        LIB.memgov_budget_options_init(ctypes.byref(opts))
-        opts.name = str(name).encode()
-        opts.hard_limit = 0 if hard is None else parse_size(hard, f"budget '{name}' hard limit")
-        opts.soft_limit = 0 if soft is None else parse_size(soft, f"budget '{name}' soft limit")
         fopts = _lib.FileBudgetOptions.new()
         LIB.memgov_file_budget_options_init(ctypes.byref(fopts))
         fopts.dir = None if dir is None else os.fsencode(dir)
-        fopts.config = LIB.memgov_governor_config(self._s.handle)
+        fopts.config = LIB.memgov_governor_config(self._check())
         fopts.placement = _lib.FILE_PLACEMENTS[placement]
-        out = ctypes.c_void_p()
-        with self._s.lock:
-            check(LIB.memgov_file_budget_create(ph, ctypes.byref(opts), ctypes.byref(fopts), ctypes.byref(out)))
-            return Budget(self, out.value or 0, owned=True, parent=parent)
+        return self._new_budget(LIB.memgov_file_budget_create, name, hard, soft, 0, parent, ctypes.byref(fopts))
 
     # -- recommendations and fallback -------------------------------------------------------------------------
     def recommend(self, data_bytes: SizeLike = 0, row_bytes: SizeLike = 0) -> Dict[str, Any]:
