@@ -308,8 +308,8 @@ static int parse_options(int argc, char **argv, run_options *o)
             o->soft = optarg;
             break;
         case OPT_SPILL:
-            fprintf(stderr, "memgov run: --spill %s needs the file-backed (memmap) arenas, which are not built yet "
-                            "(docs/run.md); run without --spill\n", optarg);
+            fprintf(stderr, "memgov run: --spill %s: the preload library does not use file-backed budgets yet "
+                            "(docs/run.md, docs/memmap.md); run without --spill\n", optarg);
             return RUN_FAILED;
         case OPT_REPORT:
             if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
@@ -412,7 +412,7 @@ const cli_command cli_run = {
              "  --limit SIZE|PCT  hard cap on the process's allocated bytes (default: root.limit, 90% of the\n"
              "                    effective memory); each child process gets a cap of its own\n"
              "  --soft SIZE       soft limit: time above it is reported (default: root.soft_ratio of the cap)\n"
-             "  --spill DIR       not available yet: needs the memmap arenas\n"
+             "  --spill DIR       not available yet: the preload library does not use file budgets\n"
              "  --report FMT      the exit report on stderr as text (default) or json\n"
              "  --report-file F   write the report to F instead of stderr\n"
              "exit status: the command's; 128+N if it died of signal N; 127 command not found; 126 not executable\n"

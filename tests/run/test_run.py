@@ -133,7 +133,7 @@ def statuses():
     p, _ = run(["true"], limit="lots")
     expect(p.returncode == 125 and b"'lots': not a size" in p.stderr, f"bad size: {p.returncode} {p.stderr}")
     p, _ = run(["true"], extra=["--spill", TMP])
-    expect(p.returncode == 125 and b"not built yet" in p.stderr, f"--spill: {p.returncode} {p.stderr}")
+    expect(p.returncode == 125 and b"does not use file-backed budgets yet" in p.stderr, f"--spill: {p.returncode} {p.stderr}")
     p, _ = run(["true"], limit="1000000GiB")
     expect(p.returncode == 0 and b"above the effective memory" in p.stderr, f"huge limit: {p.stderr}")
     probe = json.loads(subprocess.run([MEMGOV, "probe", "--json"], capture_output=True, check=True).stdout)
