@@ -39,7 +39,8 @@ static bool on_memory_fs(int fd)
  * created exclusively and unlinked at once. -1 with errno on failure. */
 static int unlinked_file(int dirfd)
 {
-    int fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    int fd = mg_fault_hit(MG_FAULT_FILE_IO) ? (errno = EOPNOTSUPP, -1) /* tests: a filesystem without it */
+                                            : openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
         return fd;
     struct timespec ts;
@@ -49,7 +50,8 @@ static int unlinked_file(int dirfd)
         char name[64];
         seed = seed * 6364136223846793005ul + 1442695040888963407ul;
         snprintf(name, sizeof name, ".memgov-%d-%016lx", (int)getpid(), seed);
-        fd = openat(dirfd, name, O_CREAT | O_EXCL | O_NOFOLLOW | O_RDWR | O_CLOEXEC, 0600);
+        int flags = O_CREAT | O_EXCL | O_NOFOLLOW | O_RDWR | O_CLOEXEC;
+        fd = mg_fault_hit(MG_FAULT_FILE_IO) ? (errno = EACCES, -1) : openat(dirfd, name, flags, 0600);
         if (fd >= 0) {
             if (unlinkat(dirfd, name, 0) != 0) {
                 int e = errno;
@@ -132,7 +134,7 @@ memgov_status mg_file_open(mg_file *f, const char *dir, memgov_file_placement pl
         return mg_fail(MEMGOV_EINVAL, "file budget directory '%s' is on a memory filesystem (tmpfs or ramfs) but "
                        "the placement is 'disk'", dir);
     }
-    int fd = mg_fault_hit(MG_FAULT_FILE_IO) ? (errno = EACCES, -1) : unlinked_file(dirfd);
+    int fd = unlinked_file(dirfd);
     int e = errno;
     close(dirfd);
     if (fd < 0)

@@ -213,6 +213,22 @@ static void children_without_an_arena_use_the_parents_file(void **state)
     assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
 }
 
+static void without_o_tmpfile_a_named_file_is_unlinked_at_once(void **state)
+{
+    mm_fixture *m = *state;
+    mg_fault_arm(MG_FAULT_FILE_IO, 0, 1); /* O_TMPFILE answers EOPNOTSUPP, as on a filesystem without it */
+    memgov_budget *b = file_budget(m, "named", 0);
+    assert_int_equal(mg_fault_injected(MG_FAULT_FILE_IO), 1);
+    assert_int_equal(entries(m->dir), 0); /* created O_EXCL, unlinked before the call returned */
+    void *p = memgov_malloc(b, 2 * MiB);
+    assert_non_null(p);
+    memset(p, 5, 2 * MiB);
+    assert_true(file_stats(b).disk_bytes >= 2 * MiB);
+    memgov_free(b, p);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+    assert_int_equal(entries(m->dir), 0);
+}
+
 /* ---- directories and defaults --------------------------------------------------------------------------------- */
 
 static memgov_status create_in(mm_fixture *m, const char *dir, memgov_file_placement placement, memgov_budget **b)
@@ -345,9 +361,10 @@ static void injected_failures_of_open_mmap_and_fallocate_leave_nothing(void **st
     uint32_t children = stats_of(m->f.root).children;
     int fds = open_fds();
     memgov_budget *b = NULL;
-    mg_fault_arm(MG_FAULT_FILE_IO, 0, 1); /* the file's creation */
+    mg_fault_arm(MG_FAULT_FILE_IO, 0, 2); /* the file's creation: O_TMPFILE, then the named file */
     assert_int_equal(create_in(m, m->dir, MEMGOV_FILE_PLACEMENT_AUTO, &b), MEMGOV_EIO);
     assert_non_null(strstr(memgov_last_error(), m->dir));
+    assert_int_equal(mg_fault_injected(MG_FAULT_FILE_IO), 2);
     mg_fault_arm(MG_FAULT_OS_CALL, 0, 1); /* the mapping */
     assert_int_equal(create_in(m, m->dir, MEMGOV_FILE_PLACEMENT_AUTO, &b), MEMGOV_ENOMEM);
     assert_non_null(strstr(memgov_last_error(), "cannot map"));
@@ -569,6 +586,7 @@ int main(void)
         cmocka_unit_test(alignments_above_the_page_size_are_honoured),
         cmocka_unit_test(the_hard_limit_caps_the_file_and_the_refusal_names_it),
         cmocka_unit_test(children_without_an_arena_use_the_parents_file),
+        cmocka_unit_test(without_o_tmpfile_a_named_file_is_unlinked_at_once),
         cmocka_unit_test(bad_directories_are_refused_with_their_name),
         cmocka_unit_test(the_configuration_and_tmpdir_give_the_defaults),
         cmocka_unit_test(a_full_disk_is_an_allocation_error_never_a_sigbus),
