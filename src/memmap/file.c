@@ -10,7 +10,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include "internal/error.h"
 #include "internal/fault.h"
 #include "memmap/file.h"
+#include "memmap/fsutil.h"
 
 /* The calling thread's last failure of a file: which file, and errno (0: the span was used up). */
 static _Thread_local const mg_file *failed_file;
@@ -230,9 +230,9 @@ void *mg_file_refused(mg_file *f, const char *name, size_t size)
 {
     char req[24], fr[24] = "unknown", sp[24];
     memgov_format_bytes(size, req, sizeof req);
-    struct statvfs v;
-    if (fstatvfs(f->fd, &v) == 0)
-        memgov_format_bytes((uint64_t)v.f_bavail * v.f_frsize, fr, sizeof fr);
+    uint64_t avail = mg_fs_free_bytes(f->dir);
+    if (avail != UINT64_MAX)
+        memgov_format_bytes(avail, fr, sizeof fr);
     if (failed_file == f && failed_errno != 0)
         mg_fail(MEMGOV_ENOMEM, "file budget '%s': the file in '%s' could not grow for %s (%zu bytes): %s (free space "
                 "in '%s': %s)", name, f->dir, req, size, strerror(failed_errno), f->dir, fr);
