@@ -9,6 +9,7 @@ threadpoolctl (Debian's python3-threadpoolctl), same process, same machine, inte
   memgov C, walk each time  the same after a dlopen + dlclose of a small library (libcmocka), which makes the find
                             walk the loaded objects again, minus the dlopen + dlclose alone (measured apart)
   memgov.threads            `with memgov.threads.limit_pools(1):` (finds and describes the pools each time)
+  gov.threads(...)          `with gov.threads(n_jobs=1, bytes_per_worker=0):` a lease with and without limit_pools
   threadpoolctl             `with threadpoolctl.threadpool_limits(limits=1):` (finds them each time)
 
 usage: PYTHONPATH=BUILD/bindings/python /usr/bin/python3 bench/bench_pools.py [REPS [ROUNDS]]  (defaults 500, 7)
@@ -65,13 +66,28 @@ def py_memgov():
         pass
 
 
+GOV = memgov.Governor(env=False)
+
+
+def py_lease_plain():
+    with GOV.threads(n_jobs=1, bytes_per_worker=0, limit_pools=False):
+        pass
+
+
+def py_lease_pools():
+    with GOV.threads(n_jobs=1, bytes_per_worker=0):
+        pass
+
+
 def py_threadpoolctl():
     with threadpoolctl.threadpool_limits(limits=1):
         pass
 
 
 cases = {"memgov C, kept snapshot": c_kept, "memgov C, find each time": c_find, "memgov C, walk each time": c_walk,
-         "dlopen + dlclose alone": reload_small, "memgov.threads": py_memgov, "threadpoolctl": py_threadpoolctl}
+         "dlopen + dlclose alone": reload_small, "memgov.threads": py_memgov,
+         "gov.threads(n_jobs=1, limit_pools=False) (a lease alone)": py_lease_plain,
+         "gov.threads(n_jobs=1) (a lease limiting the pools)": py_lease_pools, "threadpoolctl": py_threadpoolctl}
 times = {name: [] for name in cases}
 for _ in range(ROUNDS):
     for name, fn in cases.items():

@@ -1,6 +1,7 @@
 /* BLAS and OpenMP thread pools: list the pools loaded in this process (OpenBLAS, linked in), run a matrix product
- * with every pool limited to one thread, put the previous counts back, and start a child process whose pools
- * start at two threads (memgov_pools_child_env). Build: see examples/meson.build (links OpenBLAS). */
+ * with every pool limited to one thread, put the previous counts back, do the same through a lease
+ * (MEMGOV_THREADS_LIMIT_POOLS), and start a child process whose pools start at two threads
+ * (memgov_pools_child_env). Build: see examples/meson.build (links OpenBLAS). */
 #include <cblas.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -52,6 +53,26 @@ int main(void)
     if (openblas_get_num_threads() != 2)
         status = 1;
     memgov_pools_destroy(pools);
+
+    /* The same under a lease: MEMGOV_THREADS_LIMIT_POOLS limits the pools to the lease's count while it is held. */
+    memgov_options go;
+    memgov_options_init(&go);
+    go.flags = MEMGOV_OPEN_NO_ENV;
+    memgov *gov = NULL;
+    memgov_threads_lease *lease = NULL;
+    if (memgov_open(&go, &gov) != MEMGOV_OK ||
+        memgov_threads_acquire(gov, 1, 0, NULL, MEMGOV_THREADS_LIMIT_POOLS, &lease) != MEMGOV_OK) {
+        fprintf(stderr, "%s\n", memgov_last_error());
+        return 1;
+    }
+    printf("under a lease of %u thread(s): OpenBLAS at %d\n", memgov_threads_count(lease), openblas_get_num_threads());
+    if (openblas_get_num_threads() != (int)memgov_threads_count(lease))
+        status = 1;
+    memgov_threads_lease_free(lease);
+    printf("after the lease: OpenBLAS at %d\n", openblas_get_num_threads());
+    if (openblas_get_num_threads() != 2)
+        status = 1;
+    memgov_close(gov);
 
     char **envp = NULL;
     if (memgov_pools_child_env((const char *const *)environ, 2, &envp) != MEMGOV_OK) {

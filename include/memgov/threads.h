@@ -60,9 +60,11 @@ typedef struct memgov_threads_lease memgov_threads_lease;
 #define MEMGOV_THREADS_NOT_CURRENT    0x4u /* do not make the new lease the calling thread's current lease (e.g. a
                                               lease acquired for threads that another thread will start) */
 #define MEMGOV_THREADS_LIMIT_POOLS    0x8u /* while the lease is held, limit the BLAS and OpenMP thread pools
-                                              loaded in the process to the lease's count and restore them at
-                                              release. Reserved: accepted, and recorded in the lease, but no pool
-                                              is limited until the pool support lands (docs/threads.md) */
+                                              found at the acquire (memgov_pools_find) to the lease's count,
+                                              following resizes, and restore them at release. Process-wide pools
+                                              run at the smallest count of the leases holding them; per-thread
+                                              (OpenMP) ones are set for the acquiring thread and restored only by
+                                              a release on that thread (docs/threads.md "Leases and the pools") */
 
 /* ---- acquiring and releasing ------------------------------------------------------------------------------- */
 

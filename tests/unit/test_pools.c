@@ -7,6 +7,7 @@
  *   gomp LIB | omp LIB        the GNU and LLVM OpenMP runtimes
  *   blis LIB                  BLIS (pthreads)
  *   fakes MKL STUB HOSTILE STUBBORN GETTER_ONLY   the stand-ins
+ *   hook (the same stand-ins)   the pools limited by leases (MEMGOV_THREADS_LIMIT_POOLS, src/threads/pools_hook.c)
  *   races (the same stand-ins)  finds on three threads while the main thread loads and unloads one (suite
  *                             concurrent: TSan) */
 #include <dlfcn.h>
@@ -26,6 +27,7 @@
 
 #include "memgov.h"
 #include "threads/pools_elf.h"
+#include "threads/threads_internal.h"
 
 static char **libs; /* the scenario's library paths (argv after the scenario) */
 static int nlibs;
@@ -582,6 +584,159 @@ static void a_find_sees_every_load_and_unload_since_the_last(void **state)
     memgov_pools_destroy(pools);
 }
 
+/* ---- the lease hook (pools_hook.c) --------------------------------------------------------------------------- */
+
+typedef struct hook_fakes {
+    int_get mkl, omp; /* a process-wide pool and a per-thread one (the stand-ins keep one count each) */
+} hook_fakes;
+
+static hook_fakes load_hook_fakes(void)
+{
+    return (hook_fakes){FN(int_get, sym(load(libs[FAKE_MKL]), "MKL_Get_Max_Threads")),
+                        FN(int_get, sym(load(libs[FAKE_OMP_STUB]), "omp_get_max_threads"))};
+}
+
+typedef struct holder {
+    unsigned count;
+    void *state;
+    pthread_barrier_t *step;
+} holder;
+
+/* Applies its count, waits for the main thread to look, then restores its own lease (on its own thread). */
+static void *hold_on_another_thread(void *arg)
+{
+    holder *h = arg;
+    mg_threads_pools_apply(NULL, h->count, &h->state);
+    pthread_barrier_wait(h->step);
+    pthread_barrier_wait(h->step);
+    mg_threads_pools_restore(NULL, &h->state);
+    pthread_barrier_wait(h->step);
+    return NULL;
+}
+
+/* This thread holds a lease of `mine` while another thread's lease of `theirs` comes and goes: the process-wide
+ * pool runs at the smaller count while both are held, at `mine` after the other ends, at its own count after both. */
+static void share_with_another_thread(hook_fakes f, unsigned mine, unsigned theirs)
+{
+    void *state_mine = NULL;
+    mg_threads_pools_apply(NULL, mine, &state_mine);
+    assert_non_null(state_mine);
+    assert_int_equal(f.mkl(), mine);
+    pthread_barrier_t step;
+    pthread_barrier_init(&step, NULL, 2);
+    holder other = {.count = theirs, .step = &step};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hold_on_another_thread, &other), 0);
+    pthread_barrier_wait(&step); /* both held */
+    assert_int_equal(f.mkl(), mine < theirs ? mine : theirs);
+    pthread_barrier_wait(&step);
+    pthread_barrier_wait(&step); /* the other lease ended */
+    assert_int_equal(f.mkl(), mine);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    pthread_barrier_destroy(&step);
+    mg_threads_pools_restore(NULL, &state_mine);
+    assert_null(state_mine);
+    assert_int_equal(f.mkl(), 4);
+    assert_int_equal(f.omp(), 6);
+}
+
+/* Two leases held at once on two threads share a process-wide pool at the smaller count, whichever came first. */
+static void leases_on_two_threads_share_process_wide_pools_at_the_smaller_count(void **state)
+{
+    hook_fakes f = load_hook_fakes();
+    assert_int_equal(f.mkl(), 4);
+    share_with_another_thread(f, 3, 1);
+    share_with_another_thread(f, 1, 3);
+}
+
+/* Nested leases on one thread limit every pool in turn and restore in turn; a resize moves the count. */
+static void nested_leases_restore_in_turn_and_a_resize_moves_the_count(void **state)
+{
+    hook_fakes f = load_hook_fakes();
+    void *outer = NULL, *inner = NULL;
+    mg_threads_pools_apply(NULL, 2, &outer);
+    assert_int_equal(f.mkl(), 2);
+    assert_int_equal(f.omp(), 2);
+    mg_threads_pools_apply(NULL, 1, &inner);
+    assert_int_equal(f.mkl(), 1);
+    assert_int_equal(f.omp(), 1);
+    mg_threads_pools_restore(NULL, &inner);
+    assert_int_equal(f.mkl(), 2);
+    assert_int_equal(f.omp(), 2);
+    mg_threads_pools_apply(NULL, 3, &outer); /* a resize of the held lease */
+    assert_int_equal(f.mkl(), 3);
+    assert_int_equal(f.omp(), 3);
+    mg_threads_pools_restore(NULL, &outer);
+    assert_int_equal(f.mkl(), 4);
+    assert_int_equal(f.omp(), 6);
+    mg_threads_pools_restore(NULL, &outer); /* released twice: nothing */
+    assert_int_equal(f.mkl(), 4);
+}
+
+/* ---- pools limited by a lease (MEMGOV_THREADS_LIMIT_POOLS) ------------------------------------------------- */
+
+static memgov *open_governor(void)
+{
+    memgov_options o;
+    memgov_options_init(&o);
+    o.flags = MEMGOV_OPEN_NO_ENV;
+    memgov *gov = NULL;
+    assert_int_equal(memgov_open(&o, &gov), MEMGOV_OK);
+    return gov;
+}
+
+static memgov_threads_lease *acquire_limiting(memgov *gov, unsigned want)
+{
+    memgov_threads_lease *l = NULL;
+    assert_int_equal(memgov_threads_acquire(gov, want, 0, NULL, MEMGOV_THREADS_LIMIT_POOLS, &l), MEMGOV_OK);
+    return l;
+}
+
+/* A lease with the flag limits every pool to its count while held, a nested one to its own, and each release
+ * puts back what was there before it. */
+static void a_lease_limits_the_pools_while_held(void **state)
+{
+    hook_fakes f = load_hook_fakes();
+    memgov *gov = open_governor();
+    memgov_threads_lease *outer = acquire_limiting(gov, 2);
+    int n = (int)memgov_threads_count(outer); /* 2, or 1 on a one-CPU machine */
+    assert_int_equal(f.mkl(), n);
+    assert_int_equal(f.omp(), n);
+    memgov_threads_lease *inner = acquire_limiting(gov, 1);
+    assert_int_equal(f.mkl(), 1);
+    assert_int_equal(f.omp(), 1);
+    assert_int_equal(memgov_threads_lease_free(inner), MEMGOV_OK);
+    assert_int_equal(f.mkl(), n);
+    assert_int_equal(f.omp(), n);
+    memgov_threads_lease *plain = NULL; /* without the flag: nothing changes */
+    assert_int_equal(memgov_threads_acquire(gov, 1, 0, NULL, 0, &plain), MEMGOV_OK);
+    assert_int_equal(f.mkl(), n);
+    assert_int_equal(memgov_threads_lease_free(plain), MEMGOV_OK);
+    assert_int_equal(memgov_threads_release(outer), MEMGOV_OK);
+    assert_int_equal(f.mkl(), 4);
+    assert_int_equal(f.omp(), 6);
+    assert_int_equal(memgov_threads_release(outer), MEMGOV_OK); /* idempotent */
+    assert_int_equal(f.mkl(), 4);
+    assert_int_equal(memgov_threads_lease_free(outer), MEMGOV_OK);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
+/* Debian's OpenBLAS (pthreads) under a real lease: its own getter shows the lease's count, then the count before. */
+static void openblas_follows_a_lease_with_the_flag(void **state)
+{
+    void *h = load(libs[0]);
+    int_get get = FN(int_get, sym(h, "openblas_get_num_threads"));
+    FN(int_set, sym(h, "openblas_set_num_threads"))(3);
+    memgov *gov = open_governor();
+    memgov_threads_lease *l = acquire_limiting(gov, 2);
+    assert_int_equal(get(), (int)memgov_threads_count(l));
+    assert_int_equal(memgov_threads_resize(l, 1, NULL), MEMGOV_OK);
+    assert_int_equal(get(), 1);
+    assert_int_equal(memgov_threads_lease_free(l), MEMGOV_OK);
+    assert_int_equal(get(), 3);
+    assert_int_equal(memgov_close(gov), MEMGOV_OK);
+}
+
 /* ---- concurrent finds while a library comes and goes (suite concurrent, also under TSan) ------------------- */
 
 typedef struct finder {
@@ -656,6 +811,7 @@ int main(int argc, char **argv)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(openblas_is_limited_and_restored_through_its_own_functions),
             cmocka_unit_test(openblas_pthreads_limit_is_process_wide),
+            cmocka_unit_test(openblas_follows_a_lease_with_the_flag),
         };
         return cmocka_run_group_tests_name("pools-openblas-pthread", tests, NULL, NULL);
     }
@@ -685,6 +841,14 @@ int main(int argc, char **argv)
             cmocka_unit_test(odd_libraries_are_reported_and_never_trusted),
         };
         return cmocka_run_group_tests_name("pools-fakes", tests, NULL, NULL);
+    }
+    if (strcmp(scenario, "hook") == 0 && nlibs == FAKES) {
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(leases_on_two_threads_share_process_wide_pools_at_the_smaller_count),
+            cmocka_unit_test(nested_leases_restore_in_turn_and_a_resize_moves_the_count),
+            cmocka_unit_test(a_lease_limits_the_pools_while_held),
+        };
+        return cmocka_run_group_tests_name("pools-hook", tests, NULL, NULL);
     }
     if (strcmp(scenario, "races") == 0 && nlibs == FAKES) {
         const struct CMUnitTest tests[] = {cmocka_unit_test(finds_race_with_loads_and_unloads)};
