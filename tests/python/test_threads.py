@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import threadpoolctl
+from sklearn.neighbors import KNeighborsClassifier
 
 import memgov
 import memgov.threads as mt
@@ -92,3 +93,81 @@ def test_the_child_environment_defaults_to_os_environ():
     env = mt.child_env(2)
     assert env["OMP_NUM_THREADS"] == "2"
     assert all(env[k] == v for k, v in os.environ.items() if k not in mt.env_names())
+
+
+# ---- leases: gov.threads() ----------------------------------------------------------------------------------
+
+
+def test_a_lease_for_n_jobs_limits_numpys_blas_inside_the_block(gov):
+    X = np.random.default_rng(0).random((200, 8))
+    y = (X[:, 0] > 0.5).astype(int)
+    with threadpoolctl.threadpool_limits(limits=3, user_api="blas"):
+        lease = gov.threads(n_jobs=-1, bytes_per_worker="1MiB")
+        with lease as n:
+            assert n == mt.capacity(gov) >= 1
+            assert lease.count == n and lease.target == n
+            assert set(_blas_threads().values()) == {n}
+            assert gov.root.stats().reserved == n * (1 << 20)
+            pred = KNeighborsClassifier(n_neighbors=3, n_jobs=n).fit(X, y).predict(X)
+            assert (pred == y).mean() > 0.8
+        assert set(_blas_threads().values()) == {3}
+        assert gov.root.stats().reserved == 0
+        assert not lease.held and lease.count == 0
+
+
+def test_without_limit_pools_the_blas_count_is_left_alone(gov):
+    with threadpoolctl.threadpool_limits(limits=3, user_api="blas"):
+        with gov.threads(n_jobs=1, bytes_per_worker=0, limit_pools=False) as n:
+            assert n == 1
+            assert set(_blas_threads().values()) == {3}
+
+
+def test_nested_leases_limit_in_turn(gov):
+    with threadpoolctl.threadpool_limits(limits=3, user_api="blas"):
+        with gov.threads(n_jobs=-1, bytes_per_worker=0) as n:
+            with gov.threads(n_jobs=1, bytes_per_worker=0) as inner:
+                assert inner == 1
+                assert set(_blas_threads().values()) == {1}
+            assert set(_blas_threads().values()) == {n}
+        assert set(_blas_threads().values()) == {3}
+
+
+def test_memory_bounds_the_grant():
+    with memgov.Governor(limit="3MiB", env=False) as g:
+        with g.threads(n_jobs=8, bytes_per_worker="2MiB") as n:
+            assert n == 1  # 3 MiB of headroom cover one 2 MiB worker
+        with pytest.raises(memgov.MemgovError):
+            with g.threads(n_jobs=2, bytes_per_worker="2MiB", all_or_nothing=True):
+                pass
+        with pytest.raises(memgov.BudgetExceededError):
+            with g.threads(n_jobs=1, bytes_per_worker="4MiB"):
+                pass
+
+
+@pytest.mark.parametrize("n_jobs, error", [(0, memgov.InvalidArgumentError), ("2", TypeError),
+                                           (-10000, memgov.InvalidArgumentError), (5000, memgov.RangeError)])
+def test_bad_n_jobs_are_refused(gov, n_jobs, error):
+    with pytest.raises(error):
+        with gov.threads(n_jobs=n_jobs, bytes_per_worker=0):
+            pass
+    assert gov.root.stats().reserved == 0
+
+
+def test_n_jobs_counts_as_joblib_does(gov):
+    cap = mt.capacity(gov)
+    with gov.threads(n_jobs=None, bytes_per_worker=0) as n:
+        assert n == 1
+    if cap >= 2:
+        with gov.threads(n_jobs=-2, bytes_per_worker=0) as n:
+            assert n == cap - 1
+
+
+def test_a_lease_is_entered_once_and_released_idempotently(gov):
+    lease = gov.threads(n_jobs=1, bytes_per_worker=0)
+    with lease:
+        with pytest.raises(memgov.StateError):
+            lease.__enter__()
+        assert lease.resize(1) == 1
+    lease.release()
+    with pytest.raises(memgov.StateError):
+        lease.resize(1)

@@ -333,6 +333,22 @@ POOL_PER_THREAD, POOL_READ_ONLY = 0x1, 0x2
 POOLS_MAX_THREADS = 65536
 
 
+# memgov/threads.h (experimental tier): leases
+class ThreadsStats(_Sized):
+    _fields_ = [("struct_size", c_size_t), ("capacity", c_uint), ("leased", c_uint), ("peak_leased", c_uint),
+                ("waiting", c_uint), ("leases", c_uint), ("grants", c_uint64), ("granted_threads", c_uint64),
+                ("partial_grants", c_uint64), ("denials", c_uint64 * 4), ("target_changes", c_uint64),
+                ("allowed_cpus", c_uint), ("cpu_quota", c_double), ("physical_cores", c_uint),
+                ("logical_cpus", c_uint), ("use_smt", c_uint), ("threads_max", c_uint),
+                ("capacity_why", c_char * 160)]
+
+
+THREADS_ALL_OR_NOTHING, THREADS_TOP_LEVEL, THREADS_NOT_CURRENT, THREADS_LIMIT_POOLS = 0x1, 0x2, 0x4, 0x8
+THREADS_DEFAULT_BYTES = (1 << 64) - 1
+THREADS_MAX_WANT = 4096
+NO_TIMEOUT = (1 << 64) - 1
+
+
 # memgov/knn.h (libmemgov_knn, experimental tier)
 class KnnOptions(_Sized):
     _fields_ = [("struct_size", c_size_t), ("metric", c_int), ("exclude_self", c_int), ("scratch", c_void_p),
@@ -529,6 +545,15 @@ PROTOTYPES = {
     "memgov_pools_env_name": (c_char_p, [c_size_t]),
     "memgov_pools_child_env": (_S, [POINTER(c_char_p), c_int, POINTER(POINTER(c_char_p))]),
     "memgov_pools_child_env_free": (None, [POINTER(c_char_p)]),
+    # threads.h (experimental tier): leases
+    "memgov_threads_acquire": (_S, [_P, c_uint, c_uint64, _P, c_uint, POINTER(_P)]),
+    "memgov_threads_acquire_wait": (_S, [_P, c_uint, c_uint64, _P, c_uint, c_uint64, POINTER(_P)]),
+    "memgov_threads_release": (_S, [_P]),
+    "memgov_threads_lease_free": (_S, [_P]),
+    "memgov_threads_count": (c_uint, [_P]),
+    "memgov_threads_target": (c_uint, [_P]),
+    "memgov_threads_resize": (_S, [_P, c_uint, POINTER(c_uint)]),
+    "memgov_threads_get_stats": (_S, [_P, POINTER(ThreadsStats)]),
     # memmap.h: mapped arrays and RAM-disk folders (experimental tier)
     "memgov_mmarray_options_init": (None, [POINTER(MmarrayOptions)]),
     "memgov_mmarray_create": (_S, [c_char_p, c_int, c_size_t, POINTER(c_uint64), POINTER(MmarrayOptions),

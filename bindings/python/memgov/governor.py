@@ -234,6 +234,16 @@ class Governor:
         return self._new_budget(LIB.memgov_budget_create, name, hard, soft,
                                 _lib.BUDGET_OWN_ARENA if own_arena else 0, parent)
 
+    def threads(self, n_jobs: Optional[int] = -1, bytes_per_worker: Optional[SizeLike] = None,
+                budget: Optional[Budget] = None, limit_pools: bool = True, all_or_nothing: bool = False,
+                timeout: Optional[float] = None) -> Any:
+        """Worker threads for a ``with`` block: ``with gov.threads(n_jobs=-1, bytes_per_worker="1GiB") as n:``
+        gives the granted count n for joblib's or scikit-learn's n_jobs, reserves n x bytes_per_worker on the
+        budget, and limits numpy's BLAS and the OpenMP runtimes to n inside the block (memgov.threads.lease says
+        every argument; docs/python.md)."""
+        from .threads import lease
+        return lease(self, n_jobs, bytes_per_worker, budget, limit_pools, all_or_nothing, timeout)
+
     def ramdisk(self, cap: SizeLike, budget: Optional[Budget] = None, parent: Optional[PathLike] = None,
                 allow_disk: bool = False) -> "RamDisk":
         """A capped scratch folder in /dev/shm (memgov.ramdisk.RamDisk) whose files are charged to `budget`

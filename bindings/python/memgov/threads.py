@@ -1,6 +1,10 @@
-"""memgov.threads: the BLAS and OpenMP thread pools of this process (memgov/threads.h, docs/threads.md).
+"""memgov.threads: thread leases and the BLAS and OpenMP thread pools of this process (memgov/threads.h,
+docs/threads.md).
 
 ::
+
+    with gov.threads(n_jobs=-1, bytes_per_worker="1GiB") as n:   # n threads granted, their memory reserved,
+        model = RandomForestClassifier(n_jobs=n).fit(X, y)         # numpy's BLAS at n threads inside
 
     import numpy as np, memgov.threads
 
@@ -20,11 +24,12 @@ import ctypes
 import dataclasses
 import os
 import warnings
-from typing import Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from . import _lib
 from ._lib import LIB
-from .errors import RangeError, StateError, check, error_for
+from .errors import InvalidArgumentError, RangeError, StateError, check, error_for
+from .sizes import SizeLike, parse_size
 
 #: The largest thread count the pool calls accept (MEMGOV_POOLS_MAX_THREADS).
 MAX_THREADS = _lib.POOLS_MAX_THREADS
@@ -159,4 +164,115 @@ def child_env(threads: int, base: Optional[Mapping[str, str]] = None) -> Dict[st
         LIB.memgov_pools_child_env_free(envp)
 
 
-__all__ = ["MAX_THREADS", "Pool", "PoolLimit", "child_env", "env_names", "limit_pools", "pools"]
+# ---- thread leases (memgov_threads_acquire; the governor's gov.threads()) ------------------------------------
+
+
+def _resolve_n_jobs(n_jobs: Optional[int], capacity: int) -> int:
+    """joblib's n_jobs: None or 1 = one thread, n > 0 = n, -1 = all (the governor's capacity), -2 = all but one..."""
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int):
+        raise TypeError(f"n_jobs must be an int or None, not {type(n_jobs).__name__}")
+    if n_jobs == 0:
+        raise InvalidArgumentError("n_jobs == 0 has no meaning (joblib's rule): use 1 for one thread, -1 for all")
+    want = n_jobs if n_jobs > 0 else capacity + 1 + n_jobs
+    if want < 1:
+        raise InvalidArgumentError(f"n_jobs={n_jobs} leaves no thread of the capacity of {capacity} "
+                                   f"(n_jobs=-k means capacity + 1 - k)")
+    return min(want, _lib.THREADS_MAX_WANT) if n_jobs < 0 else want
+
+
+class ThreadLease:
+    """Worker threads leased from a governor for a ``with`` block (memgov_threads_acquire): ``with
+    gov.threads(n_jobs=-1, bytes_per_worker="1GiB") as n:`` gives the granted count n (>= 1) for joblib's or
+    scikit-learn's ``n_jobs``; the workers' memory (n x bytes_per_worker) is reserved on the budget until the
+    block ends; with limit_pools (the default) every BLAS and OpenMP pool loaded in the process runs at n threads
+    inside the block (docs/threads.md says which pools are per thread). Leases taken inside the block, by this
+    thread, are nested in it. ``count``, ``target`` (what the governor asks the holder to shrink or grow to after a
+    mode or limit change) and ``resize()`` are available while it is held."""
+
+    def __init__(self, gov: Any, want: int, bytes_per_worker: int, budget: Optional[int], flags: int,
+                 timeout: Optional[float]) -> None:
+        self._gov = gov  # keeps the governor alive while the lease is held
+        self.want = want
+        self._bytes = bytes_per_worker
+        self._budget = budget
+        self._flags = flags
+        self._timeout = timeout
+        self._h = 0
+
+    def __enter__(self) -> int:
+        if self._h:
+            raise StateError("this lease is already held; make a new one to nest")
+        h = ctypes.c_void_p()
+        gov = self._gov._check()
+        if self._timeout is None:
+            st = LIB.memgov_threads_acquire(gov, self.want, self._bytes, self._budget, self._flags, ctypes.byref(h))
+        else:
+            ns = _lib.NO_TIMEOUT if self._timeout == float("inf") else max(0, int(self._timeout * 1e9))
+            st = LIB.memgov_threads_acquire_wait(gov, self.want, self._bytes, self._budget, self._flags, ns,
+                                                 ctypes.byref(h))
+        check(st)
+        self._h = int(h.value or 0)
+        return self.count
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Gives the threads and their memory back and restores the pools; idempotent."""
+        h, self._h = self._h, 0
+        if h:
+            check(LIB.memgov_threads_lease_free(h))
+
+    @property
+    def held(self) -> bool:
+        return self._h != 0
+
+    @property
+    def count(self) -> int:
+        """Threads granted now (the calling thread included); 0 once released."""
+        return int(LIB.memgov_threads_count(self._h)) if self._h else 0
+
+    @property
+    def target(self) -> int:
+        """The count the governor asks for now (lower after a mode change or a limit drop); 0 once released."""
+        return int(LIB.memgov_threads_target(self._h)) if self._h else 0
+
+    def resize(self, n: int) -> int:
+        """Shrinks (always) or grows (as far as free threads and memory allow) to n; returns the new count. The
+        pools follow the new count."""
+        if not self._h:
+            raise StateError("the lease is not held")
+        got = ctypes.c_uint()
+        check(LIB.memgov_threads_resize(self._h, n, ctypes.byref(got)))
+        return int(got.value)
+
+
+def capacity(gov: Any) -> int:
+    """The governor's thread capacity now (memgov_threads_get_stats: min of the CPUs in the affinity mask, the
+    cgroup quota, the cores and threads.max, as the mode resolves it)."""
+    st = _lib.ThreadsStats.new()
+    check(LIB.memgov_threads_get_stats(gov._check(), ctypes.byref(st)))
+    return int(st.capacity)
+
+
+def lease(gov: Any, n_jobs: Optional[int] = -1, bytes_per_worker: Optional[SizeLike] = None,
+          budget: Any = None, limit_pools: bool = True, all_or_nothing: bool = False,
+          timeout: Optional[float] = None) -> ThreadLease:
+    """A ThreadLease of ``gov`` (what ``gov.threads()`` returns): n_jobs as joblib counts (-1 = the capacity,
+    -2 = all but one, None = 1); bytes_per_worker (int or text such as "1GiB"; None = the key
+    threads.bytes_per_worker, 0 = no memory bound) reserved on ``budget`` (default: the root) per granted
+    thread; limit_pools: limit the BLAS and OpenMP pools to the grant inside the block; all_or_nothing: exactly
+    n_jobs or an error; timeout: seconds to wait for threads (None = do not wait, inf = no limit). Errors on
+    entry: memgov.BusyError (no thread free), memgov.BudgetExceededError (the headroom does not cover one
+    worker), memgov.RangeError (more than 4096 asked)."""
+    want = _resolve_n_jobs(n_jobs, capacity(gov))
+    nbytes = _lib.THREADS_DEFAULT_BYTES if bytes_per_worker is None else parse_size(bytes_per_worker,
+                                                                                      "bytes_per_worker")
+    flags = (_lib.THREADS_LIMIT_POOLS if limit_pools else 0) | (_lib.THREADS_ALL_OR_NOTHING if all_or_nothing else 0)
+    return ThreadLease(gov, want, nbytes, None if budget is None else budget.handle, flags, timeout)
+
+
+__all__ = ["MAX_THREADS", "Pool", "PoolLimit", "ThreadLease", "capacity", "child_env", "env_names", "lease",
+           "limit_pools", "pools"]
