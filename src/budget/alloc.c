@@ -146,32 +146,19 @@ static void *device_budget(memgov_budget *b)
     return NULL;
 }
 
-/* A budget with a spill target: in MINIMAL mode (memmap.spill_minimal) a large request goes there at once, and a
- * refused one goes there after the refusal (spill.c). */
-static __attribute__((noinline)) void *alloc_spilling(memgov_budget *b, size_t size, size_t align, bool zero)
-{
-    if (mg_spill_direct(b, size))
-        return mg_spill_alloc(b, size, align, zero, true);
-    mg_charge c;
-    void *p = charged_block(b, size == 0 ? 1 : size, align, zero, &c);
-    if (p == NULL)
-        return mg_spill_alloc(b, size, align, zero, false);
-    mg_charge_commit(&c);
-    if (b->file == NULL)
-        mg_fast_bind(b);
-    return p;
-}
-
+/* A budget with a spill target (spill.c): in MINIMAL mode (memmap.spill_minimal) a large request goes there at
+ * once, and a request the budget refuses goes there after the refusal. */
 static void *alloc_charged(memgov_budget *b, size_t size, size_t align, bool zero)
 {
     if (b->device) /* no arena to allocate from; the fast path binds only after an allocation from here */
         return device_budget(b);
-    if (__builtin_expect(atomic_load_explicit(&b->spill, memory_order_relaxed) != NULL, 0))
-        return alloc_spilling(b, size, align, zero);
+    bool spilling = __builtin_expect(atomic_load_explicit(&b->spill, memory_order_relaxed) != NULL, 0);
+    if (spilling && mg_spill_direct(b, size))
+        return mg_spill_alloc(b, size, align, zero, true);
     mg_charge c;
     void *p = charged_block(b, size == 0 ? 1 : size, align, zero, &c);
     if (p == NULL)
-        return NULL;
+        return spilling ? mg_spill_alloc(b, size, align, zero, false) : NULL;
     mg_charge_commit(&c);
     if (b->file == NULL) /* file arenas are used without thread caches: no fast path */
         mg_fast_bind(b);
