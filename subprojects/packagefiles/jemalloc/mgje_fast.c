@@ -52,38 +52,69 @@ void *mgje_fast_tcache(int flags)
     return tcaches_get(tsd_fetch(), MALLOCX_TCACHE_GET(flags));
 }
 
+/* True when the calling thread may use the short paths below: its thread state is nominal (initialised, no hook,
+ * no debug option, not being torn down) and no profiling samples allocations. */
+static inline bool fast_ok(tsd_t *tsd)
+{
+    return likely(tsd != NULL && tsd_fast(tsd)) && !(config_prof && opt_prof);
+}
+
 /* A block of the class `index` (small, or large below tcache_maxclass) from the bin of `tcache` when the calling
- * thread is on jemalloc's fast path and the bin holds one: what mallocx does then (tcache_alloc_small's or
- * tcache_alloc_large's hit: the bin's pop and request count; the thread's allocation event). NULL otherwise, having done nothing: the caller then calls mallocx, which fills the
- * bin from the arena its flags name (this call knows no arena), or reports. */
+ * thread is on jemalloc's fast path and the bin holds one: the bin's pop (with its low-water mark) and request
+ * count, as malloc's own fast path (imalloc_fastpath) and tcache_alloc_small/large do them. No thread event is
+ * ticked (docs/design.md 4.11): the events of jemalloc 5.3 serve the thread's own tcache (its GC), its
+ * allocation counters, peak and profiling, none of which an explicit tcache uses or memgov reads; at 64 KiB
+ * blocks they fired on nearly every call (jemalloc's peak event every 64 KiB). NULL otherwise, having done
+ * nothing: the caller then calls mallocx, which fills the bin from the arena its flags name (this call knows no
+ * arena), or reports. */
 void *mgje_fast_mallocx(unsigned index, void *tcache)
 {
-    tsd_t *tsd = tsd_fetch_min();
-    if (unlikely(!tsd_fast(tsd)) || (config_prof && opt_prof))
+    tsd_t *tsd = tsd_get(false);
+    if (unlikely(!fast_ok(tsd)))
         return NULL;
     cache_bin_t *bin = &((tcache_t *)tcache)->bins[index];
     bool hit;
-    void *p = cache_bin_alloc(bin, &hit);
-    if (unlikely(!hit))
-        return NULL;
+    void *p = cache_bin_alloc_easy(bin, &hit);
+    if (unlikely(!hit)) {
+        p = cache_bin_alloc(bin, &hit); /* below the low-water mark: the same pop, which also moves the mark */
+        if (unlikely(!hit))
+            return NULL;
+    }
     if (config_stats)
         bin->tstats.nrequests++;
-    thread_alloc_event(tsd, sz_index2size(index));
     return p;
 }
 
-/* dallocx(ptr, MALLOCX_TCACHE(tcache's id)) that returns the usable size of the block it freed: one size lookup
- * instead of sallocx's and dallocx's two. 0 when the thread is not on jemalloc's fast path, having done nothing:
- * the caller then calls sallocx and dallocx. */
-size_t mgje_fast_dallocx(void *ptr, void *tcache)
+/* The free when the short way below does not apply (the block's class is not in the thread's rtree cache, is
+ * above the tcache's classes, or the bin is full): dallocx's work with the one lookup (the flush of a full bin,
+ * the thread's deallocation event). */
+static size_t fast_dallocx_full(tsd_t *tsd, void *ptr, tcache_t *tcache)
 {
-    tsd_t *tsd = tsd_fetch_min();
-    if (unlikely(!tsd_fast(tsd)) || (config_prof && opt_prof))
-        return 0;
     emap_alloc_ctx_t ctx;
     emap_alloc_ctx_lookup(tsd_tsdn(tsd), &arena_emap_global, ptr, &ctx);
     size_t usable = sz_index2size(ctx.szind);
-    idalloctm(tsd_tsdn(tsd), ptr, (tcache_t *)tcache, &ctx, false, false);
+    idalloctm(tsd_tsdn(tsd), ptr, tcache, &ctx, false, false);
     thread_dalloc_event(tsd, usable);
     return usable;
+}
+
+/* dallocx(ptr, MALLOCX_TCACHE(tcache's id)) that returns the usable size of the block it freed: one size lookup
+ * instead of sallocx's and dallocx's two. The short way is free's own fast path (free_fastpath) with an explicit
+ * tcache and, as in mgje_fast_mallocx, no thread event: the lookup in the thread's rtree cache and the push onto
+ * the class's bin; it applies to every class the tcache holds (free_fastpath takes only small ones; a large
+ * block of a tcache class is pushed the same way by tcache_dalloc_large). Otherwise dallocx's work. 0 when the
+ * thread is not on jemalloc's fast path, having done nothing: the caller then calls sallocx and dallocx. */
+size_t mgje_fast_dallocx(void *ptr, void *tcache)
+{
+    tsd_t *tsd = tsd_get(false);
+    if (unlikely(!fast_ok(tsd)))
+        return 0;
+    emap_alloc_ctx_t ctx;
+    if (unlikely(emap_alloc_ctx_try_lookup_fast(tsd, &arena_emap_global, ptr, &ctx) || ctx.szind >= nhbins ||
+                 cache_bin_nonfast_aligned(ptr)))
+        return fast_dallocx_full(tsd, ptr, (tcache_t *)tcache);
+    cache_bin_t *bin = &((tcache_t *)tcache)->bins[ctx.szind];
+    if (unlikely(!cache_bin_dalloc_easy(bin, ptr)))
+        return fast_dallocx_full(tsd, ptr, (tcache_t *)tcache);
+    return sz_index2size(ctx.szind);
 }
