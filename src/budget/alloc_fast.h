@@ -114,7 +114,7 @@ MG_HOT void fast_give(memgov_budget *b, mg_stock *s, uint64_t n)
         atomic_store_explicit(&s->word, w + n, memory_order_relaxed);
     mg_owner_leave(s);
     if (__builtin_expect(!ok, 0))
-        mg_credit_levels(b, n);
+        mg_stock_overflow(b, s, n);
 }
 
 /* The glue declined a fast-path free: jemalloc's public calls. */

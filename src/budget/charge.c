@@ -126,7 +126,7 @@ void mg_charge_commit(const mg_charge *c)
         /* The refill opens the slot. Should a level have gone over a limit since refill_room looked, the
          * slot closes again: either this check sees that level's use, or the drain that follows the crossing
          * (soft_crossed, a limit change) sees the open slot; both sides fence between write and read. */
-        mg_slot_refill(c->slot, c->extra, atomic_load_explicit(&c->budget->tree->charge_batch, memory_order_relaxed));
+        mg_slot_refill(c->slot, c->extra, c->cap);
         atomic_thread_fence(memory_order_seq_cst);
         if (!all_levels_within(c->budget)) {
             /* Under the lock, as a drain: no reader sees the bytes gone from the slot and still in the levels. */
@@ -148,11 +148,43 @@ void mg_charge_commit(const mg_charge *c)
 
 /* ---- stocks ---------------------------------------------------------------------------------------------- */
 
-/* How much a refill may add on top of `bytes`: the headroom every level keeps below its soft and hard limits,
- * at most the governor's charge_batch. */
-static uint64_t refill_room(memgov_budget *b, uint64_t bytes)
+/* The batch of the caller's slot s for its next refill (`base`: the tree's charge_batch), adapted to how busy the
+ * slot is: an owned slot that went back to the shared counters (a refill, or a free it had no room for) within
+ * MG_STOCK_BUSY_OPS of its operations doubles its batch, up to MG_STOCK_GROW x base; one that took more than
+ * MG_STOCK_IDLE_OPS halves it, down to base. So a thread that turns over more than a batch per round (a batch of
+ * 32 blocks of 64 KiB is 2 MiB) stops meeting other threads on the shared counters, and a quiet one holds little.
+ * Growth also stops at 1/16 of b's own hard limit, so that stocks stay small against a small budget (a refill is
+ * limited by the headroom anyway; this bounds what frees may leave in a slot). The shared slot keeps `base`.
+ * Updates the slot's mark. */
+static uint64_t stock_batch(memgov_budget *b, mg_stock *s)
 {
-    uint64_t room = atomic_load_explicit(&b->tree->charge_batch, memory_order_relaxed);
+    uint64_t base = atomic_load_explicit(&b->tree->charge_batch, memory_order_relaxed);
+    if (base == 0 || !mg_slot_owned())
+        return base;
+    uint64_t max = base > MG_STOCK_BATCH_MAX / MG_STOCK_GROW ? MG_STOCK_BATCH_MAX : base * MG_STOCK_GROW;
+    uint64_t hard = atomic_load_explicit(&b->hard, memory_order_relaxed);
+    if (hard / 16 < max)
+        max = hard / 16 > base ? hard / 16 : base;
+    uint64_t batch = mg_slot_cap(s) / 2; /* 0: the slot's first refill, which starts at base */
+    uint32_t ops = (uint32_t)(atomic_load_explicit(&s->n_alloc, memory_order_relaxed) +
+                              atomic_load_explicit(&s->n_free, memory_order_relaxed));
+    uint32_t since = ops - s->mark;
+    s->mark = ops;
+    if (batch == 0)
+        return base;
+    batch = batch < base ? base : batch > max ? max : batch;
+    if (since < MG_STOCK_BUSY_OPS)
+        batch = batch > max / 2 ? max : batch * 2;
+    else if (since > MG_STOCK_IDLE_OPS)
+        batch = batch / 2 < base ? base : batch / 2;
+    return batch;
+}
+
+/* How much a refill may add on top of `bytes`: the headroom every level keeps below its soft and hard limits,
+ * at most `batch`. */
+static uint64_t refill_room(memgov_budget *b, uint64_t bytes, uint64_t batch)
+{
+    uint64_t room = batch;
     for (memgov_budget *x = b; x != NULL && room > 0; x = x->up) {
         uint64_t used = atomic_load_explicit(&x->used, memory_order_relaxed);
         uint64_t hard = atomic_load_explicit(&x->hard, memory_order_relaxed);
@@ -187,7 +219,45 @@ static inline void credit(memgov_budget *b, uint64_t bytes, bool is_free)
         mg_slot_count(&s->n_free, 1);
     if (bytes <= MG_STOCK_MAX_CHARGE && mg_slot_put(s, bytes))
         return;
-    uncharge_levels(b, bytes, b);
+    if (bytes <= MG_STOCK_MAX_CHARGE && mg_slot_owned())
+        mg_stock_overflow(b, s, bytes);
+    else
+        uncharge_levels(b, bytes, b);
+}
+
+void mg_stock_overflow(memgov_budget *b, mg_stock *s, uint64_t bytes)
+{
+    /* What the slot holds above its batch goes too: one credit, and the next frees fit again. The slot may be
+     * closed (a drain) or have room after all (a drainer emptied it since the caller looked): then `bytes` alone
+     * goes back, and nothing is taken from it. */
+    uint64_t give = bytes, w;
+    bool plain = mg_owner_enter(s);
+    w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    for (;;) {
+        uint64_t keep = mg_slot_cap(s) / 2;
+        if ((w & MG_STOCK_OPEN) == 0 || mg_stock_bytes(w) <= keep)
+            break;
+        if (plain) {
+            atomic_store_explicit(&s->word, keep | MG_STOCK_OPEN, memory_order_relaxed);
+            give += mg_stock_bytes(w) - keep;
+            break;
+        }
+        if (atomic_compare_exchange_weak_explicit(&s->word, &w, keep | MG_STOCK_OPEN, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            give += mg_stock_bytes(w) - keep;
+            break;
+        }
+    }
+    if (plain)
+        mg_owner_leave(s);
+    if (give > bytes) {
+        /* The slot turned over: its next refill's batch (the cap it sets) adapts; a slot that only frees grows
+         * here. */
+        uint64_t batch = stock_batch(b, s);
+        if (2 * batch > mg_slot_cap(s))
+            atomic_store_explicit(&s->cap, 2 * batch, memory_order_relaxed);
+    }
+    uncharge_levels(b, give, b);
 }
 
 void mg_uncharge(memgov_budget *b, uint64_t bytes)
@@ -230,6 +300,7 @@ memgov_status mg_charge_begin(memgov_budget *b, uint64_t bytes, bool allocation,
     c->budget = b;
     c->bytes = bytes;
     c->extra = 0;
+    c->cap = 0;
     c->slot = NULL;
     c->allocation = allocation;
     c->levels = 0;
@@ -240,10 +311,12 @@ memgov_status mg_charge_begin(memgov_budget *b, uint64_t bytes, bool allocation,
             c->slot = s;
             return MEMGOV_OK;
         }
-        uint64_t extra = refill_room(b, bytes);
+        uint64_t batch = stock_batch(b, s);
+        uint64_t extra = refill_room(b, bytes, batch);
         if (extra > 0 && try_charge(b, bytes + extra, c, &overflow) == NULL) {
             c->slot = s;
             c->extra = extra;
+            c->cap = 2 * batch;
             return MEMGOV_OK;
         }
     }

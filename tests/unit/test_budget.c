@@ -15,6 +15,7 @@
 
 #include "budget/backend.h"
 #include "budget/budget_internal.h"
+#include "budget/stock.h"
 #include "memgov.h"
 #if MG_BACKEND_KNOWS_SIZE_BEFORE
 #include "internal/je.h"
@@ -740,11 +741,12 @@ static uint64_t thread_counter(const char *name)
     return v;
 }
 
-/* The glue allocates and frees as mallocx/dallocx do, thread events included: jemalloc's per-thread byte counters
- * (which also drive its tcache garbage collection) move by the usable size of every block, whether the glue
- * served it from the tcache bin or declined (an empty bin after the thread's tcaches were flushed) and the public
- * call filled the bin; and the arena holds nothing once the blocks are back. */
-static void fast_path_counters_for(memgov_budget *b, size_t size, int n)
+/* The glue serves blocks from the tcache bin and takes them back as mallocx/dallocx do, but without jemalloc's
+ * thread events (mgje_fast.c, docs/design.md 4.11): jemalloc's per-thread byte counters move by the usable size
+ * of the blocks the public calls served (the glue declined: an empty bin after the thread's tcaches were flushed,
+ * a full bin on free) and of no other, so by less than all of them for a small class, whose bin the public call
+ * fills; and the budget's counters stay exact and the arena holds nothing once the blocks are back. */
+static void fast_path_counters_for(memgov_budget *b, size_t size, int n, bool small)
 {
     static void *p[300];
     size_t usable = mgje_nallocx(size, 0);
@@ -757,18 +759,24 @@ static void fast_path_counters_for(memgov_budget *b, size_t size, int n)
         for (int i = 0; i < n; i++)
             memgov_free(b, p[i]);
         uint64_t d1 = thread_counter("thread.deallocated");
-        assert_int_equal(a1 - a0, n * usable);
-        assert_int_equal(d1 - d0, n * usable);
+        assert_int_equal((a1 - a0) % usable, 0);
+        assert_int_equal((d1 - d0) % usable, 0);
+        assert_true(a1 - a0 <= (uint64_t)n * usable);
+        if (!mg_stock_plain_ok) /* the locked mode has no fast path: every call is public */
+            continue;
+        if (small)
+            assert_true(a1 - a0 < (uint64_t)n * usable); /* the glue served some from the filled bin */
+        assert_true(d1 - d0 < (uint64_t)n * usable);     /* and took some back */
     }
 }
 
-static void the_fast_path_keeps_jemalloc_thread_counters(void **state)
+static void the_fast_path_skips_jemalloc_thread_events(void **state)
 {
     fixture *f = *state;
     memgov_budget *b = child(f->root, "own", 0, 0, MEMGOV_BUDGET_OWN_ARENA);
     enum { N = 300, N_LARGE = 20 };
-    fast_path_counters_for(b, 48, N); /* more than a 48-byte tcache bin holds: the bin empties, refills, flushes */
-    fast_path_counters_for(b, 40000, N_LARGE); /* a large class (40 KiB) that the thread caches hold */
+    fast_path_counters_for(b, 48, N, true); /* more than a 48-byte bin holds: the bin empties, refills, flushes */
+    fast_path_counters_for(b, 40000, N_LARGE, false); /* a large class (40 KiB) that the thread caches hold */
     memgov_budget_stats st = stats_of(b);
     assert_int_equal(st.allocations, 2 * N + 2 * N_LARGE);
     assert_int_equal(st.frees, 2 * N + 2 * N_LARGE);
@@ -781,7 +789,8 @@ static void the_fast_path_keeps_jemalloc_thread_counters(void **state)
 #endif
 
 /* budget.charge_batch sizes the stock refills: 0 turns the stocks off (every charge on the shared counters), a
- * value bounds what a stock holds; a change applies from each stock's next refill. */
+ * value is the base of each slot's batch, which adapts between it and MG_STOCK_GROW times it, and bounds what a
+ * stock holds (twice its batch); a change applies from each stock's next refill. */
 static void the_charge_batch_key_sizes_the_stocks(void **state)
 {
     fixture *f = *state;
@@ -797,17 +806,72 @@ static void the_charge_batch_key_sizes_the_stocks(void **state)
     assert_int_equal(stocked(b), 0); /* no refill opened the stock: the free went to the counters */
     assert_int_equal(memgov_config_set(cfg, "budget.charge_batch", "8KiB"), MEMGOV_OK);
     p = memgov_malloc(b, 512);
-    assert_true(stocked(b) > 0 && stocked(b) <= 8 * KiB);
+    assert_true(stocked(b) > 0 && stocked(b) <= MG_STOCK_GROW * 8 * KiB);
     void *q[40];
     for (int i = 0; i < 40; i++)
         q[i] = memgov_malloc(b, 512);
     for (int i = 0; i < 40; i++)
         memgov_free(b, q[i]);
     memgov_free(b, p);
-    assert_true(stocked(b) <= 8 * KiB); /* frees beyond the cap went to the counters */
+    assert_true(stocked(b) <= 2 * MG_STOCK_GROW * 8 * KiB); /* frees beyond the cap went to the counters */
     assert_int_equal(used(b), 0);
     assert_int_equal(memgov_config_set(cfg, "budget.charge_batch", "256KiB"), MEMGOV_OK);
     assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+}
+
+/* The cap the calling thread's slot in b was last given (twice its batch). */
+static uint64_t my_slot_cap(memgov_budget *b)
+{
+    assert_true(mg_me.index >= 1 && mg_me.index <= MG_STOCK_OWNED);
+    return atomic_load(&b->stock[mg_me.index - 1].cap);
+}
+
+/* Rounds of 32 blocks of 4 KiB, each allocated and then freed: 128 KiB turned over per round. */
+static void busy_rounds(memgov_budget *b, int rounds)
+{
+    void *q[32];
+    for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < 32; i++)
+            assert_non_null(q[i] = memgov_malloc(b, 4 * KiB));
+        for (int i = 0; i < 32; i++)
+            memgov_free(b, q[i]);
+    }
+}
+
+/* A slot's batch adapts (charge.c, stock_batch): a slot that goes back to the shared counters within
+ * MG_STOCK_BUSY_OPS operations doubles its batch up to MG_STOCK_GROW x charge_batch, and never past 1/16 of the
+ * budget's hard limit; after more than MG_STOCK_IDLE_OPS quiet operations its next refill halves it. */
+static void a_busy_stock_grows_its_batch_and_a_quiet_one_shrinks_it(void **state)
+{
+    fixture *f = *state;
+    memgov_config *cfg = memgov_governor_config(f->gov);
+    assert_int_equal(memgov_config_set(cfg, "budget.charge_batch", "8KiB"), MEMGOV_OK);
+    memgov_budget *b = child(f->root, "busy", 0, 0, 0);
+    const uint64_t most = MG_STOCK_GROW * 8 * KiB;
+    memgov_free(b, memgov_malloc(b, 512));
+    assert_int_equal(my_slot_cap(b), 2 * 8 * KiB); /* a slot's first refill: the base */
+    busy_rounds(b, 40);
+    assert_int_equal(my_slot_cap(b), 2 * most);
+    assert_true(stocked(b) <= 2 * most);
+    /* Quiet: small pairs served by the stock alone, then allocations until the next refill. */
+    for (int i = 0; i < (int)MG_STOCK_IDLE_OPS; i++)
+        memgov_free(b, memgov_malloc(b, 16));
+    void *q[200];
+    int n = 0;
+    while (my_slot_cap(b) == 2 * most && n < 200)
+        assert_non_null(q[n++] = memgov_malloc(b, 4 * KiB));
+    assert_int_equal(my_slot_cap(b), most); /* halved: a batch of most / 2 */
+    while (n > 0)
+        memgov_free(b, q[--n]);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
+
+    /* A small budget: 512 KiB hard, so no batch above 32 KiB. */
+    memgov_budget *small = child(f->root, "small", 512 * KiB, 0, 0);
+    busy_rounds(small, 40);
+    assert_int_equal(my_slot_cap(small), 2 * 32 * KiB);
+    assert_int_equal(used(small), 0);
+    assert_int_equal(memgov_budget_destroy(small), MEMGOV_OK);
+    assert_int_equal(memgov_config_set(cfg, "budget.charge_batch", "256KiB"), MEMGOV_OK);
 }
 
 static void a_hard_refusal_reaches_the_root_listener_with_the_numbers(void **state)
@@ -921,9 +985,10 @@ int main(void)
         T(the_fast_path_rebinds_after_the_thread_caches_are_flushed),
 #if MG_BACKEND_KNOWS_SIZE_BEFORE
         T(the_fast_size_classes_match_jemalloc),
-        T(the_fast_path_keeps_jemalloc_thread_counters),
+        T(the_fast_path_skips_jemalloc_thread_events),
 #endif
         T(the_charge_batch_key_sizes_the_stocks),
+        T(a_busy_stock_grows_its_batch_and_a_quiet_one_shrinks_it),
         T(a_hard_refusal_reaches_the_root_listener_with_the_numbers),
         T(stats_follow_the_struct_size_rule),
         T(an_own_arena_reports_jemalloc_numbers),
