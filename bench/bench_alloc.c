@@ -11,8 +11,9 @@
  *          (with one thread, by the same one).
  *
  * The figure is nanoseconds per malloc+free pair per thread, the median of several runs; each run is sized to
- * take about 40 ms by a calibration run (after a discarded one of that length, the warm-up). The scaling of n threads is n x (ns at 1 thread) / (ns at n threads):
- * n is perfect, the number of CPUs the most a machine can show.
+ * take about 40 ms by a calibration run (after a discarded one of that length, the warm-up). The scaling of n
+ * threads is n x (ns at 1 thread) / (ns at n threads): n is perfect, the number of CPUs the most a machine can
+ * show.
  *
  * After the times, the private jemalloc's arena lock owner switches per 1000 pairs for memgov and je-direct (a
  * lock taken by another thread than its last owner, counted by jemalloc's mutex statistics): how often threads
