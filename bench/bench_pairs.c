@@ -7,8 +7,11 @@
  *
  * collects those alone; the instructions collected divided by ROUNDS * 32 are the cost of one pair. Timing is
  * bench_alloc's job: callgrind counts instructions, not what they cost (a locked compare-and-swap counts one).
+ * A third mode, `glue`, runs the loop on memgov's glue in the private jemalloc alone (mgje_fast_mallocx and
+ * mgje_fast_dallocx on the direct contender's tcache, internal/je.h), without any governance: the floor of
+ * memgov's fast path (`time bench_pairs glue 16 3000000` against `... memgov ...` gives its share of the time).
  *
- * usage: bench_pairs memgov|direct SIZE [ROUNDS]   (default 2000; more for `perf stat`) */
+ * usage: bench_pairs memgov|direct|glue SIZE [ROUNDS]   (default 2000; more for timing) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,26 +58,62 @@ static void run_direct(size_t size, long rounds)
     }
 }
 
-/* The rounds callgrind collects (--toggle-collect=measured). */
-__attribute__((noinline)) void measured(bool governed, size_t size);
-__attribute__((noinline)) void measured(bool governed, size_t size)
+/* The glue alone: its pop and push, the public calls where it declines (an empty bin, a thread off jemalloc's
+ * fast path). */
+static void run_glue(size_t size, long rounds)
 {
-    if (governed)
-        run_memgov(size, measured_rounds);
+    void *blocks[BATCH];
+    size_t usable;
+    unsigned index = mgje_fast_index(size, &usable);
+    void *tcache = mgje_fast_tcache(direct_flags);
+    if (index == ~0u || tcache == NULL)
+        abort();
+    int flags = MALLOCX_ARENA(direct_arena) | direct_flags;
+    for (long r = 0; r < rounds; r++) {
+        for (int i = 0; i < BATCH; i++) {
+            if ((blocks[i] = mgje_fast_mallocx(index, tcache)) == NULL &&
+                (blocks[i] = mgje_mallocx(size, flags)) == NULL)
+                abort();
+            *(volatile char *)blocks[i] = 1;
+        }
+        for (int i = 0; i < BATCH; i++)
+            if (mgje_fast_dallocx(blocks[i], tcache) == 0)
+                mgje_dallocx(blocks[i], flags);
+    }
+}
+
+enum mode { MEMGOV, DIRECT, GLUE };
+
+static void run(enum mode m, size_t size, long rounds)
+{
+    if (m == MEMGOV)
+        run_memgov(size, rounds);
+    else if (m == DIRECT)
+        run_direct(size, rounds);
     else
-        run_direct(size, measured_rounds);
+        run_glue(size, rounds);
+}
+
+/* The rounds callgrind collects (--toggle-collect=measured). */
+__attribute__((noinline)) void measured(enum mode m, size_t size);
+__attribute__((noinline)) void measured(enum mode m, size_t size)
+{
+    run(m, size, measured_rounds);
 }
 
 int main(int argc, char **argv)
 {
     if (argc == 4)
         measured_rounds = atol(argv[3]);
-    if ((argc != 3 && argc != 4) || measured_rounds <= 0 ||
-        (strcmp(argv[1], "memgov") != 0 && strcmp(argv[1], "direct") != 0) || atol(argv[2]) <= 0) {
-        fprintf(stderr, "usage: bench_pairs memgov|direct SIZE [ROUNDS]\n");
+    enum mode m = argc < 2                           ? MEMGOV
+                  : strcmp(argv[1], "memgov") == 0 ? MEMGOV
+                  : strcmp(argv[1], "direct") == 0 ? DIRECT
+                  : strcmp(argv[1], "glue") == 0   ? GLUE
+                                                   : (enum mode)-1;
+    if ((argc != 3 && argc != 4) || measured_rounds <= 0 || (int)m < 0 || atol(argv[2]) <= 0) {
+        fprintf(stderr, "usage: bench_pairs memgov|direct|glue SIZE [ROUNDS]\n");
         return 2;
     }
-    bool governed = strcmp(argv[1], "memgov") == 0;
     size_t size = (size_t)atol(argv[2]);
     unsigned tc;
     size_t len = sizeof tc;
@@ -82,11 +121,8 @@ int main(int argc, char **argv)
         mgje_mallctl("tcache.create", &tc, &len, NULL, 0) != 0)
         return 1;
     direct_flags = MALLOCX_TCACHE(tc);
-    if (governed)
-        run_memgov(size, WARMUP);
-    else
-        run_direct(size, WARMUP);
-    measured(governed, size);
+    run(m, size, WARMUP);
+    measured(m, size);
     printf("%s %zu: %ld pairs measured\n", argv[1], size, measured_rounds * BATCH);
     return 0;
 }

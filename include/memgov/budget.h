@@ -5,9 +5,10 @@
  * Accounting. Every block is charged in usable bytes (what the allocator really hands out, which may be more
  * than asked for) to its budget and to every ancestor up to the governor's root. A charge that would take any
  * level above its hard limit is refused as a whole: no level keeps any part of it, and the charged total of a
- * budget never exceeds its hard limit at any moment, even with many threads. Small blocks (<= 8 KiB) are served
- * from per-thread stocks of pre-charged bytes (at most the configuration's budget.charge_batch per thread and
- * budget), refilled only with the headroom below every level's soft and hard limits; a refusal first gives every
+ * budget never exceeds its hard limit at any moment, even with many threads. Small blocks (<= 64 KiB) are served
+ * from per-thread stocks of pre-charged bytes (per thread and budget a batch of the configuration's
+ * budget.charge_batch, up to 16 times it for a busy thread), refilled only with the headroom below every level's
+ * soft and hard limits; a refusal first gives every
  * stock under the refusing budget back, so a request fails only when the live bytes plus the request exceed the
  * limit. A block's bytes are credited when memgov_free() returns (until then it still counts as used).
  *
@@ -223,7 +224,7 @@ typedef struct memgov_budget_stats {
     size_t struct_size;
     uint64_t used;            /* live bytes now: blocks and reservations of this budget and its descendants */
     uint64_t peak;            /* highest charged bytes since creation or memgov_budget_reset_peak(): `used` plus
-                                 bytes pre-charged to per-thread stocks for small blocks (at most
+                                 bytes pre-charged to per-thread stocks for small blocks (at most 32 times
                                  budget.charge_batch per thread, only below the soft and hard limits); never above
                                  the hard limit in force when it was reached. Lowering the limit
                                  (memgov_budget_set_limits) does not lower it: reset it to start again */

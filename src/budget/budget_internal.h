@@ -65,8 +65,8 @@ typedef struct mg_callback_table {
 /* Per-thread charge stocks (docs/design.md 4.4, after the memory cgroup's per-CPU stock; slot owners, the drain
  * handshake and the fast path: stock.h and stock.c): bytes already charged to the budget and every ancestor,
  * handed out to small allocations and taken back from small frees without touching the shared counters. A stock
- * is refilled by at most the tree's charge_batch bytes, and only with the headroom every level has below its soft
- * and hard limits, so stocks vanish near a limit and accounting there is exact; a refusal drains every stock under
+ * is refilled by at most its slot's batch (charge.c, stock_batch: the tree's charge_batch, up to MG_STOCK_GROW
+ * times it for a busy slot), and only with the headroom every level has below its soft and hard limits, so stocks vanish near a limit and accounting there is exact; a refusal drains every stock under
  * the refusing budget before it fails, and a level crossing its soft limit drains (and closes) every stock below
  * it. */
 #define MG_STOCK_OWNED 16                  /* slots each owned by one live thread */

@@ -8,7 +8,8 @@ const memgov_config_key mg_builtin_keys[] = {
     K("root.soft_ratio", DOUBLE, "0.9", "0", "1", NULL,
       "soft limit of the root budget as a fraction of its hard limit (crossing it warns)"),
     K("budget.charge_batch", SIZE, "256KiB", "0", "16MiB", NULL,
-      "bytes a thread pre-charges per budget so that most allocations touch no shared counter"),
+      "bytes a thread pre-charges per budget so that most allocations touch no shared counter (the base of an "
+      "adaptive batch: up to 16 times it for a busy thread)"),
     K("budget.arena_shards", UNSIGNED, "0", "0", "16", NULL,
       "jemalloc arenas a budget with its own arena spreads its threads over; 0 = the usable CPUs (at most 16)"),
     K("monitor.interval", DURATION, "1s", "1ms", "1h", NULL, "period of the monitor's sampler thread"),

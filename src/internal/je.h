@@ -19,7 +19,8 @@ unsigned mgje_fast_index(size_t size, size_t *usable);
  * none. The caller must stop using it before the tcache is destroyed (tcache.destroy). */
 void *mgje_fast_tcache(int flags);
 /* A block of the class `index` (from mgje_fast_index) from `tcache`'s bin: what mgje_mallocx does when the
- * bin holds one (the same bin operation, thread events and statistics, without mallocx's option parsing). NULL,
+ * bin holds one (the same bin operation and statistics, without mallocx's option parsing and without jemalloc's
+ * thread events, which serve only the thread's automatic tcache, its counters and profiling). NULL,
  * having done nothing, when the bin is empty or the thread is off jemalloc's fast path (its first call, a hook
  * or a debug option installed): the caller then calls mgje_mallocx with the flags naming the arena and the
  * tcache, which fills the bin from that arena, or reports. */
