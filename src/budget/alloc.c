@@ -21,12 +21,6 @@ static void *system_refused(memgov_budget *b, size_t size)
     return NULL;
 }
 
-static void *too_large(memgov_budget *b, size_t size)
-{
-    mg_fail(MEMGOV_ENOMEM, "budget '%s': %zu bytes is more than the allocator can give in one block", b->name, size);
-    return NULL;
-}
-
 /* ---- where a budget's blocks come from: its arena (backend.h), or its file (memmap/filearena.h) ---------------- */
 
 static inline void *block_alloc(memgov_budget *b, size_t size, size_t align, bool zero)
@@ -58,6 +52,12 @@ static void *block_refused(memgov_budget *b, size_t size)
 
 #if MG_BACKEND_KNOWS_SIZE_BEFORE
 /* The usable size is known beforehand (nallocx): charge, then allocate, so the cap holds for real memory too. */
+
+static void *too_large(memgov_budget *b, size_t size)
+{
+    mg_fail(MEMGOV_ENOMEM, "budget '%s': %zu bytes is more than the allocator can give in one block", b->name, size);
+    return NULL;
+}
 
 /* A block of `size` bytes (at least 1) with its charge pending in *c, or NULL (reported). */
 static void *charged_block(memgov_budget *b, size_t size, size_t align, bool zero, mg_charge *c)
