@@ -52,13 +52,15 @@ struct memgov_threads_lease {
     size_t nlisteners;
     bool delivering;      /* a thread is calling its listeners (under the controller's lock) */
     pthread_t deliverer;  /* that thread */
+    bool growing;         /* a resize is reserving memory for more threads, the lock dropped (grow_locked) */
+    pthread_t grower;     /* that thread */
     void *pools; /* the pool hook's state (pools_hook.c) */
 };
 
 struct mg_threads {
     pthread_mutex_t lock;
     pthread_cond_t freed; /* broadcast when threads are given back or the capacity changes */
-    pthread_cond_t delivered; /* broadcast when a lease's delivery ends */
+    pthread_cond_t delivered; /* broadcast when a lease's delivery or growth ends */
     mg_fork_lock fork;
     memgov_config *config;
     memgov_budget *root;
@@ -219,6 +221,7 @@ static void threads_after_fork(void *arg)
     t->waiting = 0;
     for (memgov_threads_lease *l = t->first; l != NULL; l = l->next) {
         l->delivering = false; /* a delivery in progress was another thread's */
+        l->growing = false;    /* so was a growth: what it claimed stays counted, as the vanished leases do */
         l->refs = 0;
     }
 }
@@ -616,11 +619,20 @@ MEMGOV_API memgov_status memgov_threads_release(memgov_threads_lease *l)
         return mg_fail(MEMGOV_EINVAL, "memgov_threads_release: %s", l == NULL ? "lease is NULL" : "not a lease");
     mg_threads *t = l->ctl;
     pthread_mutex_lock(&t->lock);
+    /* A resize on another thread (a listener following the target) may be growing the lease with the lock
+     * dropped: let it finish, so that its claim is counted in what the release gives back (it was lost before:
+     * the TSan run of threads-races met it as a lease count left at 1). */
+    while (l->growing && !pthread_equal(l->grower, pthread_self()))
+        pthread_cond_wait(&t->delivered, &t->lock);
     if (l->released) {
         pthread_mutex_unlock(&t->lock);
         return MEMGOV_OK;
     }
-    if (l->children != 0 || l->loops != 0) {
+    if (l->children != 0 || l->loops != 0 || l->growing) {
+        if (l->growing) { /* the caller's own growth, from a callback of the reservation */
+            pthread_mutex_unlock(&t->lock);
+            return mg_fail(MEMGOV_EBUSY, "memgov_threads_release: the lease is being resized on this thread");
+        }
         unsigned c = l->children, n = l->loops;
         pthread_mutex_unlock(&t->lock);
         if (n != 0)
@@ -717,15 +729,19 @@ static uint64_t shrink_locked(mg_threads *t, memgov_threads_lease *l, unsigned n
 }
 
 /* Grows a held lease towards n (> count) with what is free now; the lock is dropped while the memory is
- * reserved. */
+ * reserved, and meanwhile a release of the lease on another thread waits (l->growing). */
 static void grow_locked(mg_threads *t, memgov_threads_lease *l, unsigned n)
 {
     unsigned more = claim_locked(t, l->parent, n - l->count, 1, false);
     if (more == 0)
         return;
+    l->growing = true;
+    l->grower = pthread_self();
     pthread_mutex_unlock(&t->lock);
     unsigned got = reserve_workers(l->budget, l->bpw, more, 1);
     pthread_mutex_lock(&t->lock);
+    l->growing = false;
+    pthread_cond_broadcast(&t->delivered);
     unclaim_locked(t, l->parent, more - got, false);
     l->count += got;
     l->reserved += (uint64_t)got * l->bpw;
