@@ -102,9 +102,11 @@ MEMGOV_API memgov_status memgov_threads_acquire_wait(memgov *gov, unsigned want,
 /* Gives the lease's threads back to its parent or the capacity and releases its reserved memory; waiters are
  * woken. The handle stays valid (count 0, target 0) until memgov_threads_lease_free(). Idempotent: releasing a
  * released lease does nothing and returns MEMGOV_OK. If the lease is the calling thread's current lease, its
- * parent becomes current again. Errors: MEMGOV_EINVAL (NULL), MEMGOV_EBUSY (nested leases acquired from it are
- * still held, or a memgov_parallel_for loop still runs on it: release them or let it end first; nothing
- * changes). */
+ * parent becomes current again. A memgov_threads_resize() growing the lease on another thread (its memory being
+ * reserved) finishes first, and what it added is given back too. Errors: MEMGOV_EINVAL (NULL), MEMGOV_EBUSY
+ * (nested leases acquired from it are still held, or a memgov_parallel_for loop still runs on it: release them
+ * or let it end first; or the calling thread is itself growing the lease, i.e. the release comes from a budget
+ * callback run by that resize's reservation; nothing changes). */
 MEMGOV_API memgov_status memgov_threads_release(memgov_threads_lease *lease);
 
 /* Releases the lease if it is still held (as memgov_threads_release, whose error it returns, leaving the handle
