@@ -77,8 +77,7 @@ static void run_glue(size_t size, long rounds)
             *(volatile char *)blocks[i] = 1;
         }
         for (int i = 0; i < BATCH; i++)
-            if (mgje_fast_dallocx(blocks[i], tcache) == 0)
-                mgje_dallocx(blocks[i], flags);
+            mgje_fast_dallocx(blocks[i], tcache, flags);
     }
 }
 

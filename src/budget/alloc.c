@@ -172,11 +172,25 @@ static __attribute__((noinline)) void *malloc_slow(memgov_budget *budget, size_t
     return alloc_charged(budget, size, 0, false);
 }
 
+/* The fast path's charge was taken but the tcache bin was at its low-water mark: the glue or the public call,
+ * else (no memory: the charge went back) the general path. */
+static __attribute__((noinline)) void *malloc_bin(memgov_budget *budget, mg_stock *s, size_t size, unsigned index)
+{
+    void *p = mg_fast_malloc_bin(budget, s, size, index);
+    return p != NULL ? p : malloc_slow(budget, size);
+}
+
+/* Each outcome ends in a tail call or a return: the fast path saves no registers. */
 MEMGOV_API void *memgov_malloc(memgov_budget *budget, size_t size)
 {
     void *p;
-    if (__builtin_expect(mg_fast_malloc(budget, size, &p), 1))
+    mg_stock *s;
+    unsigned index;
+    mg_fast_outcome o = mg_fast_malloc(budget, size, &p, &s, &index);
+    if (__builtin_expect(o == MG_FAST_HIT, 1))
         return p;
+    if (o == MG_FAST_BIN)
+        return malloc_bin(budget, s, size, index);
     return malloc_slow(budget, size);
 }
 

@@ -5,9 +5,10 @@
  * A malloc of at most MG_FAST_MAX bytes and a free, by a thread that owns a stock slot bound to it (its tcache
  * for the budget's arena and the flags naming both), touch only that slot (a cache line no other thread writes,
  * unless it drains) and the thread's tcache: the usable size and class come from a table, the charge is taken
- * from the slot with a plain load and store, and jemalloc is called through the glue (internal/je.h), which pops
- * or pushes the tcache bin without mallocx's option parsing and gives the freed block's usable size from the
- * free's own lookup. Anything else (no slot or binding yet, an empty or closed stock, an armed fault) declines:
+ * from the slot with a plain load and store; the allocation pops the tcache bin inline (mg_je_bin, a mirror of
+ * jemalloc's cache_bin_t checked against the glue's layout at start-up) and calls the glue (internal/je.h) only
+ * at the bin's low-water mark; the free calls the glue, which pushes the block onto the bin and gives its usable
+ * size from the free's own lookup. Anything else (no slot or binding yet, an empty or closed stock, an armed fault) declines:
  * the general path serves it and binds the slot for next time (mg_fast_bind); where the glue declines (an empty
  * bin, a thread off jemalloc's fast path) the public jemalloc call does the work (docs/design.md 4.4, 4.11). */
 #ifndef MG_BUDGET_ALLOC_FAST_H
@@ -44,20 +45,12 @@ static inline void mg_fast_bind(memgov_budget *b)
         s->tok = mg_me.tok;
 }
 
-/* A drainer is at work on the caller's slot s: take n bytes the general way (compare-and-swap meanwhile). */
-static __attribute__((noinline)) bool fast_take_locked(mg_stock *s, uint64_t n)
-{
-    if (!mg_slot_take(s, n))
-        return false;
-    mg_count_owned(&s->n_alloc, 1);
-    return true;
-}
-
-/* Takes n bytes from the caller's bound slot s and counts an allocation; false (nothing done) if it holds fewer. */
+/* Takes n bytes from the caller's bound slot s and counts an allocation; false (nothing done) if it holds fewer
+ * or a drainer is at work on it (the general path then takes them with a compare-and-swap). Calls nothing. */
 MG_HOT bool fast_take(mg_stock *s, uint64_t n)
 {
     if (__builtin_expect(!mg_owner_try(s), 0))
-        return fast_take_locked(s, n);
+        return false;
     uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
     bool ok = mg_stock_bytes(w) >= n;
     if (__builtin_expect(ok, 1)) {
@@ -81,22 +74,46 @@ static __attribute__((noinline)) void *fast_malloc_public(memgov_budget *b, mg_s
     return NULL;
 }
 
-/* The fast path of memgov_malloc: true with the block in *out, or false (nothing done) when the general path
- * must serve the request. */
-MG_HOT bool mg_fast_malloc(memgov_budget *budget, size_t size, void **out)
+/* The outcomes of mg_fast_malloc. */
+typedef enum { MG_FAST_DECLINED, MG_FAST_HIT, MG_FAST_BIN } mg_fast_outcome;
+
+/* The fast path of memgov_malloc: MG_FAST_HIT with the block in *out; MG_FAST_BIN when the charge was taken
+ * from the caller's bound slot (*slot) but the tcache bin of the class (*index) is at its low-water mark or empty
+ * (then mg_fast_malloc_bin); MG_FAST_DECLINED (nothing done) when the general path must serve the request. Calls
+ * no function, so that memgov_malloc, which ends each outcome with a tail call, needs no registers saved. */
+MG_HOT mg_fast_outcome mg_fast_malloc(memgov_budget *budget, size_t size, void **out, mg_stock **slot,
+                                      unsigned *index)
 {
     mg_stock *s;
     if (__builtin_expect(budget == NULL || size - 1 >= atomic_load_explicit(&mg_fast_max, memory_order_relaxed) ||
                          (s = fast_slot(budget)) == NULL, 0))
-        return false;
+        return MG_FAST_DECLINED;
     mg_class c = mg_fast_class(size);
     if (__builtin_expect(!fast_take(s, c.usable), 0))
-        return false;
-    void *p = mgje_fast_mallocx(c.index, s->je_tcache);
-    if (__builtin_expect(p == NULL, 0))
-        p = fast_malloc_public(budget, s, size);
-    *out = p;
-    return p != NULL;
+        return MG_FAST_DECLINED;
+    /* The tcache bin's pop, inline: cache_bin_alloc_easy's (the head's block unless the head is at the low-water
+     * mark), and the request count; backend_jemalloc.c (bins_mirrored) checks mg_je_bin against the glue's
+     * layout, and the fast path is off without a match. */
+    mg_je_bin *bin = (mg_je_bin *)((char *)s->je_tcache + MG_JE_BINS_OFFSET + (size_t)c.index * MG_JE_BIN_SIZE);
+    void **head = bin->head;
+    if (__builtin_expect((uint16_t)(uintptr_t)head != bin->low_water, 1)) {
+        bin->head = head + 1;
+        bin->nrequests++;
+        *out = *head;
+        return MG_FAST_HIT;
+    }
+    *slot = s;
+    *index = c.index;
+    return MG_FAST_BIN;
+}
+
+/* After MG_FAST_BIN: the glue's pop (which moves the low-water mark), else jemalloc's public call filling the
+ * bin; NULL (the charge and the count given back) when neither has a block. */
+static __attribute__((noinline)) void *mg_fast_malloc_bin(memgov_budget *budget, mg_stock *s, size_t size,
+                                                          unsigned index)
+{
+    void *p = mgje_fast_mallocx(index, s->je_tcache);
+    return p != NULL ? p : fast_malloc_public(budget, s, size);
 }
 
 /* Credits n bytes of a freed block to the caller's bound slot s when it is open and has room, else to the levels;
@@ -117,14 +134,6 @@ MG_HOT void fast_give(memgov_budget *b, mg_stock *s, uint64_t n)
         mg_stock_overflow(b, s, n);
 }
 
-/* The glue declined a fast-path free: jemalloc's public calls. */
-static __attribute__((noinline)) size_t fast_free_public(void *ptr, int flags)
-{
-    size_t n = mgje_sallocx(ptr, 0);
-    mgje_dallocx(ptr, flags);
-    return n;
-}
-
 /* The fast path of memgov_free: frees the block, then credits its usable size (which the free's own lookup
  * found); false (nothing done) when the general path must. */
 MG_HOT bool mg_fast_free(memgov_budget *budget, void *ptr)
@@ -132,19 +141,25 @@ MG_HOT bool mg_fast_free(memgov_budget *budget, void *ptr)
     mg_stock *s;
     if (__builtin_expect(ptr == NULL || budget == NULL || (s = fast_slot(budget)) == NULL, 0))
         return false;
-    size_t n = mgje_fast_dallocx(ptr, s->je_tcache);
-    if (__builtin_expect(n == 0, 0))
-        n = fast_free_public(ptr, s->flags);
-    fast_give(budget, s, n);
+    fast_give(budget, s, mgje_fast_dallocx(ptr, s->je_tcache, s->flags));
     return true;
 }
 
 #else /* libc backend: no fast path */
 
-MG_HOT bool mg_fast_malloc(memgov_budget *budget, size_t size, void **out)
+typedef enum { MG_FAST_DECLINED, MG_FAST_HIT, MG_FAST_BIN } mg_fast_outcome;
+
+MG_HOT mg_fast_outcome mg_fast_malloc(memgov_budget *budget, size_t size, void **out, mg_stock **slot,
+                                      unsigned *index)
 {
-    (void)budget, (void)size, (void)out;
-    return false;
+    (void)budget, (void)size, (void)out, (void)slot, (void)index;
+    return MG_FAST_DECLINED;
+}
+
+static inline void *mg_fast_malloc_bin(memgov_budget *budget, mg_stock *s, size_t size, unsigned index)
+{
+    (void)budget, (void)s, (void)size, (void)index;
+    return NULL;
 }
 
 MG_HOT bool mg_fast_free(memgov_budget *budget, void *ptr)

@@ -60,13 +60,26 @@ static bool class_of(size_t k, size_t step, mg_class *c)
     return true;
 }
 
+/* The glue's layout of the tcache bins matches mg_je_bin (internal/je.h), and jemalloc lets the fast path pop
+ * inline. */
+static bool bins_mirrored(void)
+{
+    size_t l[5];
+    int ok = mgje_fast_bin_layout(l);
+    return ok && l[0] == MG_JE_BINS_OFFSET && l[1] == MG_JE_BIN_SIZE && l[2] == offsetof(mg_je_bin, head) &&
+           l[3] == offsetof(mg_je_bin, nrequests) && l[4] == offsetof(mg_je_bin, low_water);
+}
+
 static void classes_fill(void)
 {
     /* Every size in (8(k-1), 8k] shares the class of 8k: jemalloc's classes up to MG_FAST_SMALL are multiples of 8;
      * above, every size in (1024(k-1), 1024k] shares the class of 1024k (classes of 2 KiB steps up to 16 KiB, 4 KiB
      * to 32 KiB, 8 KiB to 64 KiB). Checked for the first size of each range too, and against the glue's view of
      * the classes (which ends where jemalloc's thread caches end: tcache_max): a jemalloc built or configured
-     * otherwise serves less from the fast path (or nothing: mg_fast_max 0) rather than miscounting. */
+     * otherwise serves less from the fast path (or nothing: mg_fast_max 0) rather than miscounting; so does one
+     * whose tcache bins do not match the fast path's inline pop (bins_mirrored). */
+    if (!bins_mirrored())
+        goto done;
     for (size_t k = 0; k <= MG_FAST_SMALL / 8; k++)
         if (!class_of(k, 8, &mg_size_class[k]))
             goto done;

@@ -15,6 +15,21 @@
  * (*usable, as nallocx gives it); ~0u (and *usable 0) when `size` is 0 or above the largest class thread caches
  * hold (jemalloc's tcache_max option: 64 KiB as memgov sets it, src/budget/backend_jemalloc.c). */
 unsigned mgje_fast_index(size_t size, size_t *usable);
+/* The layout of a tcache's bins (layout[0..4]: the bins' offset in the tcache, one bin's size, and in a bin the
+ * offsets of its stack head, its request count and the low bits of its low-water mark), for the fast path's
+ * inline pop (mg_je_bin below). Returns 0 when no inline pop may be done (jemalloc's slow options, profiling,
+ * no statistics). */
+int mgje_fast_bin_layout(size_t layout[5]);
+/* The first fields of jemalloc 5.3's cache_bin_t, as the fast path pops a bin inline (the pop of
+ * cache_bin_alloc_easy: the block at the head, when the head's low 16 bits are not the low-water mark's); the
+ * backend checks this mirror against mgje_fast_bin_layout() once, and without a match the fast path stays off. */
+typedef struct mg_je_bin {
+    void **head;
+    uint64_t nrequests;
+    uint16_t low_water;
+} mg_je_bin;
+#define MG_JE_BINS_OFFSET 8 /* the bins in tcache_t, after its tcache_slow pointer */
+#define MG_JE_BIN_SIZE 24   /* sizeof(cache_bin_t) */
 /* The explicit tcache that `flags` name (MALLOCX_TCACHE(tc)), to give the two calls below; NULL when they name
  * none. The caller must stop using it before the tcache is destroyed (tcache.destroy). */
 void *mgje_fast_tcache(int flags);
@@ -25,10 +40,11 @@ void *mgje_fast_tcache(int flags);
  * or a debug option installed): the caller then calls mgje_mallocx with the flags naming the arena and the
  * tcache, which fills the bin from that arena, or reports. */
 void *mgje_fast_mallocx(unsigned index, void *tcache);
-/* mgje_dallocx(ptr, MALLOCX_TCACHE(tcache's id)) that returns the usable size of the block it freed, found by the
- * one lookup the free needs anyway (sallocx + dallocx look it up twice). 0, having done nothing, when the thread
- * is off jemalloc's fast path: the caller then calls mgje_sallocx and mgje_dallocx. */
-size_t mgje_fast_dallocx(void *ptr, void *tcache);
+/* mgje_dallocx(ptr, flags) (flags: MALLOCX_TCACHE(tcache's id) as the caller made them) that returns the usable
+ * size of the block it freed, found by the one lookup the free needs anyway (sallocx + dallocx look it up
+ * twice); without jemalloc's thread events where the block goes onto the tcache bin; for a thread off jemalloc's
+ * fast path, sallocx and dallocx themselves. */
+size_t mgje_fast_dallocx(void *ptr, void *tcache, int flags);
 
 /* Refreshes jemalloc's statistics (the `epoch` control): the stats.* values read after it are current. */
 static inline void mg_je_stats_refresh(void)

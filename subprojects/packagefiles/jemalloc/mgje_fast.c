@@ -20,10 +20,11 @@
 #  error "mgje_fast.c is written against jemalloc 5.3's internals: check it against this version's mallocx/dallocx"
 #endif
 
+int mgje_fast_bin_layout(size_t layout[5]);
 unsigned mgje_fast_index(size_t size, size_t *usable);
 void *mgje_fast_tcache(int flags);
 void *mgje_fast_mallocx(unsigned index, void *tcache);
-size_t mgje_fast_dallocx(void *ptr, void *tcache);
+size_t mgje_fast_dallocx(void *ptr, void *tcache, int flags);
 
 /* The size-class index of a request of `size` bytes with the default alignment and its usable size (*usable);
  * ~0u (and *usable 0) when it is 0 or above the largest class thread caches hold (tcache_maxclass: the small
@@ -41,6 +42,21 @@ unsigned mgje_fast_index(size_t size, size_t *usable)
     }
     *usable = sz_index2size(ind);
     return ind;
+}
+
+/* The layout of a tcache's bins that memgov's inline pop mirrors (src/internal/je.h, mg_je_bin): the offset of
+ * the bins in tcache_t, the size of one bin (cache_bin_t), and in it the offsets of the stack head, the request
+ * count and the low-water mark's low bits. Returns whether memgov may pop inline at all: not when jemalloc runs
+ * its slow path for every call (junk or zero filling, or another option that sets malloc_slow), profiles, or
+ * keeps no statistics. */
+int mgje_fast_bin_layout(size_t layout[5])
+{
+    layout[0] = offsetof(tcache_t, bins);
+    layout[1] = sizeof(cache_bin_t);
+    layout[2] = offsetof(cache_bin_t, stack_head);
+    layout[3] = offsetof(cache_bin_t, tstats.nrequests);
+    layout[4] = offsetof(cache_bin_t, low_bits_low_water);
+    return !malloc_slow && !(config_prof && opt_prof) && config_stats;
 }
 
 /* The explicit tcache that `flags` name (MALLOCX_TCACHE(tc)), for the two calls below; NULL when they name none. */
@@ -87,9 +103,15 @@ void *mgje_fast_mallocx(unsigned index, void *tcache)
 
 /* The free when the short way below does not apply (the block's class is not in the thread's rtree cache, is
  * above the tcache's classes, or the bin is full): dallocx's work with the one lookup (the flush of a full bin,
- * the thread's deallocation event). */
-static size_t fast_dallocx_full(tsd_t *tsd, void *ptr, tcache_t *tcache)
+ * the thread's deallocation event); for a thread off jemalloc's fast path, sallocx and dallocx themselves. */
+static __attribute__((noinline)) size_t fast_dallocx_full(void *ptr, tcache_t *tcache, int flags)
 {
+    tsd_t *tsd = tsd_get(false);
+    if (!fast_ok(tsd)) {
+        size_t usable = je_sallocx(ptr, 0);
+        je_dallocx(ptr, flags);
+        return usable;
+    }
     emap_alloc_ctx_t ctx;
     emap_alloc_ctx_lookup(tsd_tsdn(tsd), &arena_emap_global, ptr, &ctx);
     size_t usable = sz_index2size(ctx.szind);
@@ -98,23 +120,21 @@ static size_t fast_dallocx_full(tsd_t *tsd, void *ptr, tcache_t *tcache)
     return usable;
 }
 
-/* dallocx(ptr, MALLOCX_TCACHE(tcache's id)) that returns the usable size of the block it freed: one size lookup
- * instead of sallocx's and dallocx's two. The short way is free's own fast path (free_fastpath) with an explicit
- * tcache and, as in mgje_fast_mallocx, no thread event: the lookup in the thread's rtree cache and the push onto
- * the class's bin; it applies to every class the tcache holds (free_fastpath takes only small ones; a large
- * block of a tcache class is pushed the same way by tcache_dalloc_large). Otherwise dallocx's work. 0 when the
- * thread is not on jemalloc's fast path, having done nothing: the caller then calls sallocx and dallocx. */
-size_t mgje_fast_dallocx(void *ptr, void *tcache)
+/* dallocx(ptr, flags) (flags: MALLOCX_TCACHE(tcache's id), as the caller made them) that returns the usable size
+ * of the block it freed: one size lookup instead of sallocx's and dallocx's two. The short way is free's own fast
+ * path (free_fastpath) with an explicit tcache and, as in mgje_fast_mallocx, no thread event: the lookup in the
+ * thread's rtree cache and the push onto the class's bin; it applies to every class the tcache holds
+ * (free_fastpath takes only small ones; a large block of a tcache class is pushed the same way by
+ * tcache_dalloc_large). Otherwise fast_dallocx_full. Never fails. */
+size_t mgje_fast_dallocx(void *ptr, void *tcache, int flags)
 {
     tsd_t *tsd = tsd_get(false);
-    if (unlikely(!fast_ok(tsd)))
-        return 0;
     emap_alloc_ctx_t ctx;
-    if (unlikely(emap_alloc_ctx_try_lookup_fast(tsd, &arena_emap_global, ptr, &ctx) || ctx.szind >= nhbins ||
-                 cache_bin_nonfast_aligned(ptr)))
-        return fast_dallocx_full(tsd, ptr, (tcache_t *)tcache);
+    if (unlikely(!fast_ok(tsd) || emap_alloc_ctx_try_lookup_fast(tsd, &arena_emap_global, ptr, &ctx) ||
+                 ctx.szind >= nhbins || cache_bin_nonfast_aligned(ptr)))
+        return fast_dallocx_full(ptr, (tcache_t *)tcache, flags);
     cache_bin_t *bin = &((tcache_t *)tcache)->bins[ctx.szind];
     if (unlikely(!cache_bin_dalloc_easy(bin, ptr)))
-        return fast_dallocx_full(tsd, ptr, (tcache_t *)tcache);
+        return fast_dallocx_full(ptr, (tcache_t *)tcache, flags);
     return sz_index2size(ctx.szind);
 }
