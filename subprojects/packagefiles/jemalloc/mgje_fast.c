@@ -1,15 +1,18 @@
 /* memgov's glue inside the private jemalloc (part of memgov, MIT; not jemalloc source): the budget fast path's
  * calls into jemalloc, written against jemalloc 5.3.0's internal inline functions. build-jemalloc.sh compiles
  * this file with jemalloc's own flags and generated headers and adds it to libjemalloc_pic.a; memgov declares
- * its four functions in src/internal/je.h. docs/design.md 4.11 says why (mallocx's option parsing and the double
+ * its five functions in src/internal/je.h. docs/design.md 4.11 says why (mallocx's option parsing and the double
  * size lookup of sallocx + dallocx were most of the fast path's cost) and docs/budgets.md what is measured.
  *
  * The allocation and the free do what mallocx/dallocx do on jemalloc's fast path (thread state nominal: no hooks,
- * no debug options, no profiling) with an explicit tcache, and nothing else: the same tcache bin operation, the
- * same thread allocation events (tcache GC, thread.allocated/deallocated, peak), the same statistics. Where that
- * is not the case they decline, having done nothing, and the caller makes the public call, which does everything.
- * They take the tcache itself rather than its id (memgov keeps it with the flags it was made from, for one
- * thread, and forgets both before it destroys that tcache: budget/stock.h, the token). */
+ * no debug options, no profiling) with an explicit tcache: the same tcache bin operation, the same statistics,
+ * but none of jemalloc's thread events (they serve the thread's automatic tcache, its byte counters, peak and
+ * profiling: nothing an explicit tcache or memgov uses; docs/design.md 4.11). Where that is not the case the
+ * allocation declines, having done nothing, and the caller makes the public call, which does everything; the
+ * free does the public calls itself. memgov also pops a bin inline, through a mirror of cache_bin_t that
+ * mgje_fast_bin_layout lets it check. The calls take the tcache itself rather than its id (memgov keeps it with
+ * the flags it was made from, for one thread, and forgets both before it destroys that tcache: budget/stock.h,
+ * the token). */
 #include "jemalloc/internal/jemalloc_preamble.h"
 #include "jemalloc/internal/jemalloc_internal_includes.h"
 #include "jemalloc/internal/emap.h"
