@@ -7,8 +7,9 @@
  * unless it drains) and the thread's tcache: the usable size and class come from a table, the charge is taken
  * from the slot with a plain load and store; the allocation pops the tcache bin inline (mg_je_bin, a mirror of
  * jemalloc's cache_bin_t checked against the glue's layout at start-up) and calls the glue (internal/je.h) only
- * at the bin's low-water mark; the free calls the glue, which pushes the block onto the bin and gives its usable
- * size from the free's own lookup. Anything else (no slot or binding yet, an empty or closed stock, an armed fault) declines:
+ * at the bin's low-water mark; the free looks the block's class up in the thread's rtree cache and pushes it
+ * onto the bin inline too (mg_je_rtree_elm, checked the same way), and calls the glue only for a block the
+ * cache does not know or a full bin. Anything else (no slot or binding yet, an empty or closed stock, an armed fault) declines:
  * the general path serves it and binds the slot for next time (mg_fast_bind); where the glue declines (an empty
  * bin, a thread off jemalloc's fast path) the public jemalloc call does the work (docs/design.md 4.4, 4.11). */
 #ifndef MG_BUDGET_ALLOC_FAST_H
@@ -41,8 +42,17 @@ static inline void mg_fast_bind(memgov_budget *b)
     mg_stock *s = &b->stock[mg_me.index - 1];
     if (s->tok == mg_me.tok)
         return;
+    if (mg_me.je_rtree == NULL && (mg_me.je_rtree = mgje_fast_rtree_ctx()) == NULL)
+        return;
     if (mg_backend_fast_bind(mg_budget_arena(b), &s->je_tcache, &s->flags))
         s->tok = mg_me.tok;
+}
+
+/* The bin of class `index` in the tcache of the caller's bound slot s (mg_je_bin: a mirror of jemalloc's
+ * cache_bin_t, checked at start-up against the glue's layout; without a match the fast path stays off). */
+MG_HOT mg_je_bin *fast_bin(mg_stock *s, unsigned index)
+{
+    return (mg_je_bin *)((char *)s->je_tcache + MG_JE_BINS_OFFSET + (size_t)index * MG_JE_BIN_SIZE);
 }
 
 /* Takes n bytes from the caller's bound slot s and counts an allocation; false (nothing done) if it holds fewer
@@ -94,7 +104,7 @@ MG_HOT mg_fast_outcome mg_fast_malloc(memgov_budget *budget, size_t size, void *
     /* The tcache bin's pop, inline: cache_bin_alloc_easy's (the head's block unless the head is at the low-water
      * mark), and the request count; backend_jemalloc.c (bins_mirrored) checks mg_je_bin against the glue's
      * layout, and the fast path is off without a match. */
-    mg_je_bin *bin = (mg_je_bin *)((char *)s->je_tcache + MG_JE_BINS_OFFSET + (size_t)c.index * MG_JE_BIN_SIZE);
+    mg_je_bin *bin = fast_bin(s, c.index);
     void **head = bin->head;
     if (__builtin_expect((uint16_t)(uintptr_t)head != bin->low_water, 1)) {
         bin->head = head + 1;
@@ -134,6 +144,13 @@ MG_HOT void fast_give(memgov_budget *b, mg_stock *s, uint64_t n)
         mg_stock_overflow(b, s, n);
 }
 
+/* The free through the glue (the block unknown to the rtree cache, or a full bin), then the credit. Apart, so
+ * that the inline path calls nothing but in tail position. */
+static __attribute__((noinline)) void fast_free_glue(memgov_budget *budget, mg_stock *s, void *ptr)
+{
+    fast_give(budget, s, mgje_fast_dallocx(ptr, s->je_tcache, s->flags));
+}
+
 /* The fast path of memgov_free: frees the block, then credits its usable size (which the free's own lookup
  * found); false (nothing done) when the general path must. */
 MG_HOT bool mg_fast_free(memgov_budget *budget, void *ptr)
@@ -141,7 +158,30 @@ MG_HOT bool mg_fast_free(memgov_budget *budget, void *ptr)
     mg_stock *s;
     if (__builtin_expect(ptr == NULL || budget == NULL || (s = fast_slot(budget)) == NULL, 0))
         return false;
-    fast_give(budget, s, mgje_fast_dallocx(ptr, s->je_tcache, s->flags));
+    /* The block's class from the thread's rtree cache and the push onto the bin, inline: what the glue's short way
+     * does (emap_alloc_ctx_try_lookup_fast, cache_bin_dalloc_easy), through the mirrors mg_je_rtree_elm and
+     * mg_je_bin that backend_jemalloc.c checked; a block the cache does not know, a class the tables do not
+     * serve or a full bin go to the glue. */
+    uintptr_t key = (uintptr_t)ptr;
+    const mg_je_rtree_elm *e =
+        (const mg_je_rtree_elm *)mg_me.je_rtree + ((key >> MG_JE_RTREE_KEY_BITS) & (MG_JE_RTREE_NCACHE - 1));
+    if (__builtin_expect(e->leafkey == (key & ~(((uintptr_t)1 << MG_JE_RTREE_KEY_BITS) - 1)), 1)) {
+        uint64_t bits = __atomic_load_n(&e->leaf[(key >> MG_JE_LEAF_SHIFT) & ((1u << MG_JE_LEAF_BITS) - 1)],
+                                        __ATOMIC_RELAXED);
+        unsigned index = (unsigned)(bits >> MG_JE_SZIND_SHIFT);
+        uint32_t n;
+        if (__builtin_expect(index < MG_FAST_CLASSES && (n = mg_index_usable[index]) != 0, 1)) {
+            mg_je_bin *bin = fast_bin(s, index);
+            void **head = bin->head;
+            if (__builtin_expect((uint16_t)(uintptr_t)head != bin->full, 1)) {
+                bin->head = --head;
+                *head = ptr;
+                fast_give(budget, s, n);
+                return true;
+            }
+        }
+    }
+    fast_free_glue(budget, s, ptr);
     return true;
 }
 

@@ -55,6 +55,10 @@ typedef struct mg_class {
 } mg_class;
 extern mg_class mg_size_class[MG_FAST_SMALL / 8 + 1];
 extern mg_class mg_size_class_big[MG_FAST_MAX / 1024 + 1];
+/* The usable size of each class the tables serve, by jemalloc's class index (0: not served), for the fast
+ * path's inline free, which finds a block's class index and not its size. */
+#define MG_FAST_CLASSES 64
+extern uint32_t mg_index_usable[MG_FAST_CLASSES];
 __attribute__((always_inline)) static inline mg_class mg_fast_class(size_t size)
 {
     return size <= MG_FAST_SMALL ? mg_size_class[(size + 7) >> 3] : mg_size_class_big[(size + 1023) >> 10];

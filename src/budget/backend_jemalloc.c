@@ -32,6 +32,7 @@ const char *mgje_malloc_conf = "tcache_max:65536,tcache_nslots_small_min:" MG_JE
 
 mg_class mg_size_class[MG_FAST_SMALL / 8 + 1];
 mg_class mg_size_class_big[MG_FAST_MAX / 1024 + 1];
+uint32_t mg_index_usable[MG_FAST_CLASSES];
 _Atomic size_t mg_fast_max;
 static size_t classes_max; /* the largest size the tables serve: 0, MG_FAST_SMALL or MG_FAST_MAX */
 /* mg_backend_init's arguments (every call passes the same). */
@@ -57,6 +58,7 @@ static bool class_of(size_t k, size_t step, mg_class *c)
         return false;
     c->usable = (uint32_t)n;
     c->index = index;
+    mg_index_usable[index] = (uint32_t)n;
     return true;
 }
 
@@ -64,10 +66,23 @@ static bool class_of(size_t k, size_t step, mg_class *c)
  * inline. */
 static bool bins_mirrored(void)
 {
-    size_t l[5];
+    size_t l[6];
     int ok = mgje_fast_bin_layout(l);
     return ok && l[0] == MG_JE_BINS_OFFSET && l[1] == MG_JE_BIN_SIZE && l[2] == offsetof(mg_je_bin, head) &&
-           l[3] == offsetof(mg_je_bin, nrequests) && l[4] == offsetof(mg_je_bin, low_water);
+           l[3] == offsetof(mg_je_bin, nrequests) && l[4] == offsetof(mg_je_bin, low_water) &&
+           l[5] == offsetof(mg_je_bin, full);
+}
+
+/* The glue's geometry of a thread's rtree cache matches the inline free's (mg_je_rtree_elm, internal/je.h), and
+ * every class thread caches hold fits mg_index_usable. */
+static bool rtree_mirrored(void)
+{
+    size_t g[10];
+    int ok = mgje_fast_rtree_layout(g);
+    return ok && g[0] == MG_JE_RTREE_NCACHE && g[1] == MG_JE_RTREE_KEY_BITS && g[2] == MG_JE_LEAF_SHIFT &&
+           g[3] == MG_JE_LEAF_BITS && g[4] == MG_JE_SZIND_SHIFT && g[5] == sizeof(uint64_t) &&
+           g[6] == sizeof(mg_je_rtree_elm) && g[7] == offsetof(mg_je_rtree_elm, leaf) && g[8] == 0 &&
+           g[9] <= MG_FAST_CLASSES;
 }
 
 static void classes_fill(void)
@@ -78,7 +93,7 @@ static void classes_fill(void)
      * the classes (which ends where jemalloc's thread caches end: tcache_max): a jemalloc built or configured
      * otherwise serves less from the fast path (or nothing: mg_fast_max 0) rather than miscounting; so does one
      * whose tcache bins do not match the fast path's inline pop (bins_mirrored). */
-    if (!bins_mirrored())
+    if (!bins_mirrored() || !rtree_mirrored())
         goto done;
     for (size_t k = 0; k <= MG_FAST_SMALL / 8; k++)
         if (!class_of(k, 8, &mg_size_class[k]))

@@ -29,6 +29,9 @@
 typedef struct mg_thread_stock {
     unsigned index;
     uint64_t tok;
+    /* The thread's rtree cache in the private jemalloc (mgje_fast_rtree_ctx), set before the thread's first
+     * fast-path binding: the inline free looks blocks up there (alloc_fast.h). */
+    const void *je_rtree;
 } mg_thread_stock;
 extern _Thread_local mg_thread_stock mg_me;
 /* Owners may update their slots without a locked instruction (membarrier registered). Set once, before any

@@ -16,10 +16,18 @@
  * hold (jemalloc's tcache_max option: 64 KiB as memgov sets it, src/budget/backend_jemalloc.c). */
 unsigned mgje_fast_index(size_t size, size_t *usable);
 /* The layout of a tcache's bins (layout[0..4]: the bins' offset in the tcache, one bin's size, and in a bin the
- * offsets of its stack head, its request count and the low bits of its low-water mark), for the fast path's
+ * offsets of its stack head, its request count and the low bits of its low-water and full marks), for the fast
+ * path's
  * inline pop (mg_je_bin below). Returns 0 when no inline pop may be done (jemalloc's slow options, profiling,
  * no statistics). */
-int mgje_fast_bin_layout(size_t layout[5]);
+int mgje_fast_bin_layout(size_t layout[6]);
+/* The geometry of a lookup in a thread's rtree cache (geo[0..9]: the cache's entries, the key's shift, the leaf's
+ * subkey shift and bits, the size class's shift in a leaf element, a leaf element's size, a cache entry's size
+ * and its leaf's offset, the cache's offset in the thread's rtree context, the classes thread caches hold), for
+ * the fast path's inline free (mg_je_rtree_elm below). 0 when the leaves are not compact. */
+int mgje_fast_rtree_layout(size_t geo[10]);
+/* The calling thread's rtree cache, valid as long as the thread lives. */
+void *mgje_fast_rtree_ctx(void);
 /* The first fields of jemalloc 5.3's cache_bin_t, as the fast path pops a bin inline (the pop of
  * cache_bin_alloc_easy: the block at the head, when the head's low 16 bits are not the low-water mark's); the
  * backend checks this mirror against mgje_fast_bin_layout() once, and without a match the fast path stays off. */
@@ -27,7 +35,22 @@ typedef struct mg_je_bin {
     void **head;
     uint64_t nrequests;
     uint16_t low_water;
+    uint16_t full;
 } mg_je_bin;
+/* An entry of a thread's rtree cache (jemalloc 5.3's rtree_ctx_cache_elm_t) and the geometry of a lookup in it,
+ * for the fast path's inline free: the entry ((address >> KEY_BITS) & (NCACHE - 1)) knows the leaf of the
+ * addresses with the same bits above KEY_BITS; the leaf's element ((address >> LEAF_SHIFT) & (2^LEAF_BITS - 1))
+ * holds the size class in its bits above SZIND_SHIFT. Checked against mgje_fast_rtree_layout() once, as
+ * mg_je_bin is. */
+typedef struct mg_je_rtree_elm {
+    uintptr_t leafkey;
+    const uint64_t *leaf;
+} mg_je_rtree_elm;
+#define MG_JE_RTREE_NCACHE 16
+#define MG_JE_RTREE_KEY_BITS 30
+#define MG_JE_LEAF_SHIFT 12
+#define MG_JE_LEAF_BITS 18
+#define MG_JE_SZIND_SHIFT 48
 #define MG_JE_BINS_OFFSET 8 /* the bins in tcache_t, after its tcache_slow pointer */
 #define MG_JE_BIN_SIZE 24   /* sizeof(cache_bin_t) */
 /* The explicit tcache that `flags` name (MALLOCX_TCACHE(tc)), to give the two calls below; NULL when they name

@@ -732,13 +732,52 @@ static void the_fast_size_classes_match_jemalloc(void **state)
     if (getenv("MGJE_MALLOC_CONF") == NULL)
         assert_int_equal(served, MG_FAST_MAX); /* memgov's compiled-in tcache_max (backend_jemalloc.c) */
     /* the fast path's inline pop mirrors jemalloc's cache_bin_t: the glue's layout agrees with mg_je_bin */
-    size_t layout[5];
+    size_t layout[6];
     assert_true(mgje_fast_bin_layout(layout));
     assert_int_equal(layout[0], MG_JE_BINS_OFFSET);
     assert_int_equal(layout[1], MG_JE_BIN_SIZE);
     assert_int_equal(layout[2], offsetof(mg_je_bin, head));
     assert_int_equal(layout[3], offsetof(mg_je_bin, nrequests));
     assert_int_equal(layout[4], offsetof(mg_je_bin, low_water));
+    assert_int_equal(layout[5], offsetof(mg_je_bin, full));
+    /* and the inline free's lookup mirrors the rtree cache's */
+    size_t geo[10];
+    assert_true(mgje_fast_rtree_layout(geo));
+    assert_int_equal(geo[0], MG_JE_RTREE_NCACHE);
+    assert_int_equal(geo[1], MG_JE_RTREE_KEY_BITS);
+    assert_int_equal(geo[2], MG_JE_LEAF_SHIFT);
+    assert_int_equal(geo[3], MG_JE_LEAF_BITS);
+    assert_int_equal(geo[4], MG_JE_SZIND_SHIFT);
+    assert_int_equal(geo[6], sizeof(mg_je_rtree_elm));
+    assert_true(geo[9] <= MG_FAST_CLASSES);
+    assert_non_null(mgje_fast_rtree_ctx());
+}
+
+/* The inline free (the class from the thread's rtree cache, the push onto the bin) credits each block's usable
+ * size: blocks of every class the fast path serves, freed by memgov_free and memgov_sized_free, leave nothing
+ * charged, and once the thread caches are flushed the arena holds nothing either. */
+static void the_inline_free_credits_every_class(void **state)
+{
+    fixture *f = *state;
+    memgov_budget *b = child(f->root, "classes", 0, 0, MEMGOV_BUDGET_OWN_ARENA);
+    memgov_free(b, memgov_malloc(b, 1)); /* binds the fast path */
+    static void *p[3];
+    size_t classes = 0;
+    for (size_t size = 1; size <= MG_FAST_MAX; size = mgje_nallocx(size, 0) + 1, classes++) {
+        for (int i = 0; i < 3; i++)
+            assert_non_null(p[i] = memgov_malloc(b, size));
+        assert_int_equal(used(b), 3 * mgje_nallocx(size, 0));
+        memgov_free(b, p[0]);
+        memgov_sized_free(b, p[1], size);
+        memgov_free(b, p[2]);
+        assert_int_equal(used(b), 0);
+    }
+    assert_true(classes > 40); /* 16 B to 64 KiB */
+    memgov_budget_stats st = stats_of(b);
+    assert_int_equal(st.allocations, st.frees);
+    mg_backend_thread_flush();
+    assert_int_equal(stats_of(b).arena_allocated, 0);
+    assert_int_equal(memgov_budget_destroy(b), MEMGOV_OK);
 }
 
 /* jemalloc's request count of a bin, merged over every arena (the thread's tcaches flushed first). */
@@ -1035,6 +1074,7 @@ int main(void)
 #if MG_BACKEND_KNOWS_SIZE_BEFORE
         T(the_fast_size_classes_match_jemalloc),
         T(the_inline_pop_counts_requests_as_jemalloc_does),
+        T(the_inline_free_credits_every_class),
         T(the_fast_path_skips_jemalloc_thread_events),
 #endif
         T(the_charge_batch_key_sizes_the_stocks),

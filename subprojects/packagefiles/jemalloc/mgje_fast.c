@@ -1,7 +1,7 @@
 /* memgov's glue inside the private jemalloc (part of memgov, MIT; not jemalloc source): the budget fast path's
  * calls into jemalloc, written against jemalloc 5.3.0's internal inline functions. build-jemalloc.sh compiles
  * this file with jemalloc's own flags and generated headers and adds it to libjemalloc_pic.a; memgov declares
- * its five functions in src/internal/je.h. docs/design.md 4.11 says why (mallocx's option parsing and the double
+ * its seven functions in src/internal/je.h. docs/design.md 4.11 says why (mallocx's option parsing and the double
  * size lookup of sallocx + dallocx were most of the fast path's cost) and docs/budgets.md what is measured.
  *
  * The allocation and the free do what mallocx/dallocx do on jemalloc's fast path (thread state nominal: no hooks,
@@ -9,8 +9,8 @@
  * but none of jemalloc's thread events (they serve the thread's automatic tcache, its byte counters, peak and
  * profiling: nothing an explicit tcache or memgov uses; docs/design.md 4.11). Where that is not the case the
  * allocation declines, having done nothing, and the caller makes the public call, which does everything; the
- * free does the public calls itself. memgov also pops a bin inline, through a mirror of cache_bin_t that
- * mgje_fast_bin_layout lets it check. The calls take the tcache itself rather than its id (memgov keeps it with
+ * free does the public calls itself. memgov also pops and pushes a bin and looks blocks up in the thread's rtree
+ * cache inline, through mirrors that mgje_fast_bin_layout and mgje_fast_rtree_layout let it check. The calls take the tcache itself rather than its id (memgov keeps it with
  * the flags it was made from, for one thread, and forgets both before it destroys that tcache: budget/stock.h,
  * the token). */
 #include "jemalloc/internal/jemalloc_preamble.h"
@@ -23,7 +23,9 @@
 #  error "mgje_fast.c is written against jemalloc 5.3's internals: check it against this version's mallocx/dallocx"
 #endif
 
-int mgje_fast_bin_layout(size_t layout[5]);
+int mgje_fast_bin_layout(size_t layout[6]);
+int mgje_fast_rtree_layout(size_t geo[10]);
+void *mgje_fast_rtree_ctx(void);
 unsigned mgje_fast_index(size_t size, size_t *usable);
 void *mgje_fast_tcache(int flags);
 void *mgje_fast_mallocx(unsigned index, void *tcache);
@@ -49,17 +51,50 @@ unsigned mgje_fast_index(size_t size, size_t *usable)
 
 /* The layout of a tcache's bins that memgov's inline pop mirrors (src/internal/je.h, mg_je_bin): the offset of
  * the bins in tcache_t, the size of one bin (cache_bin_t), and in it the offsets of the stack head, the request
- * count and the low-water mark's low bits. Returns whether memgov may pop inline at all: not when jemalloc runs
- * its slow path for every call (junk or zero filling, or another option that sets malloc_slow), profiles, or
- * keeps no statistics. */
-int mgje_fast_bin_layout(size_t layout[5])
+ * count, the low-water mark's low bits and the full mark's low bits. Returns whether memgov may pop and push
+ * inline at all: not when jemalloc runs its slow path for every call (junk or zero filling, or another option
+ * that sets malloc_slow), profiles, detects use after free (stashing), or keeps no statistics. */
+int mgje_fast_bin_layout(size_t layout[6])
 {
     layout[0] = offsetof(tcache_t, bins);
     layout[1] = sizeof(cache_bin_t);
     layout[2] = offsetof(cache_bin_t, stack_head);
     layout[3] = offsetof(cache_bin_t, tstats.nrequests);
     layout[4] = offsetof(cache_bin_t, low_bits_low_water);
-    return !malloc_slow && !(config_prof && opt_prof) && config_stats;
+    layout[5] = offsetof(cache_bin_t, low_bits_full);
+    return !malloc_slow && !(config_prof && opt_prof) && config_stats && !config_uaf_detection;
+}
+
+/* The geometry of a lookup in a thread's rtree cache (what emap_alloc_ctx_try_lookup_fast does), for memgov's
+ * inline free (src/internal/je.h, mg_je_rtree_elm): the cache's entries, the key's shift (the leaf key is the
+ * address without its low bits below it, the entry its next bits), the leaf's subkey shift and bits, the shift
+ * of the size class in a leaf element's bits, a leaf element's size, a cache entry's size and its leaf's offset,
+ * the cache's offset in rtree_ctx_t, and the number of classes thread caches hold. Returns whether the leaves
+ * are compact (the size class in one word), which the inline lookup needs. */
+int mgje_fast_rtree_layout(size_t geo[10])
+{
+    geo[0] = RTREE_CTX_NCACHE;
+    geo[1] = rtree_leaf_maskbits();
+    geo[2] = (ZU(1) << (LG_SIZEOF_PTR + 3)) - rtree_levels[RTREE_HEIGHT - 1].cumbits;
+    geo[3] = rtree_levels[RTREE_HEIGHT - 1].bits;
+    geo[4] = LG_VADDR;
+    geo[5] = sizeof(rtree_leaf_elm_t);
+    geo[6] = sizeof(rtree_ctx_cache_elm_t);
+    geo[7] = offsetof(rtree_ctx_cache_elm_t, leaf);
+    geo[8] = offsetof(rtree_ctx_t, cache);
+    geo[9] = nhbins;
+#ifdef RTREE_LEAF_COMPACT
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* The calling thread's rtree cache (its thread state made if it had none yet): where memgov's inline free looks
+ * a block up, for as long as the thread lives. */
+void *mgje_fast_rtree_ctx(void)
+{
+    return tsd_rtree_ctxp_get_unsafe(tsd_fetch());
 }
 
 /* The explicit tcache that `flags` name (MALLOCX_TCACHE(tc)), for the two calls below; NULL when they name none. */
