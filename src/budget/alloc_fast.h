@@ -9,9 +9,10 @@
  * jemalloc's cache_bin_t checked against the glue's layout at start-up) and calls the glue (internal/je.h) only
  * at the bin's low-water mark; the free looks the block's class up in the thread's rtree cache and pushes it
  * onto the bin inline too (mg_je_rtree_elm, checked the same way), and calls the glue only for a block the
- * cache does not know or a full bin. Anything else (no slot or binding yet, an empty or closed stock, an armed fault) declines:
- * the general path serves it and binds the slot for next time (mg_fast_bind); where the glue declines (an empty
- * bin, a thread off jemalloc's fast path) the public jemalloc call does the work (docs/design.md 4.4, 4.11). */
+ * cache does not know or a full bin. Anything else (no slot or binding yet, an empty or closed stock, a drainer
+ * at work, an armed fault) declines: the general path serves it and binds the slot for next time
+ * (mg_fast_bind); where the glue declines (an empty bin, a thread off jemalloc's fast path) the public jemalloc
+ * call does the work (docs/design.md 4.4, 4.11). */
 #ifndef MG_BUDGET_ALLOC_FAST_H
 #define MG_BUDGET_ALLOC_FAST_H
 

@@ -66,9 +66,9 @@ typedef struct mg_callback_table {
  * handshake and the fast path: stock.h and stock.c): bytes already charged to the budget and every ancestor,
  * handed out to small allocations and taken back from small frees without touching the shared counters. A stock
  * is refilled by at most its slot's batch (charge.c, stock_batch: the tree's charge_batch, up to MG_STOCK_GROW
- * times it for a busy slot), and only with the headroom every level has below its soft and hard limits, so stocks vanish near a limit and accounting there is exact; a refusal drains every stock under
- * the refusing budget before it fails, and a level crossing its soft limit drains (and closes) every stock below
- * it. */
+ * times it for a busy slot), and only with the headroom every level has below its soft and hard limits, so
+ * stocks vanish near a limit and accounting there is exact; a refusal drains every stock under the refusing
+ * budget before it fails, and a level crossing its soft limit drains (and closes) every stock below it. */
 #define MG_STOCK_OWNED 16                  /* slots each owned by one live thread */
 #define MG_STOCK_SLOTS (MG_STOCK_OWNED + 1) /* and one shared by the threads beyond them */
 #define MG_STOCK_BATCH_DEFAULT ((uint64_t)256 << 10) /* budget.charge_batch's default, until the key is read */

@@ -10,9 +10,9 @@
  * profiling: nothing an explicit tcache or memgov uses; docs/design.md 4.11). Where that is not the case the
  * allocation declines, having done nothing, and the caller makes the public call, which does everything; the
  * free does the public calls itself. memgov also pops and pushes a bin and looks blocks up in the thread's rtree
- * cache inline, through mirrors that mgje_fast_bin_layout and mgje_fast_rtree_layout let it check. The calls take the tcache itself rather than its id (memgov keeps it with
- * the flags it was made from, for one thread, and forgets both before it destroys that tcache: budget/stock.h,
- * the token). */
+ * cache inline, through mirrors that mgje_fast_bin_layout and mgje_fast_rtree_layout let it check. The calls
+ * take the tcache itself rather than its id (memgov keeps it with the flags it was made from, for one thread,
+ * and forgets both before it destroys that tcache: budget/stock.h, the token). */
 #include "jemalloc/internal/jemalloc_preamble.h"
 #include "jemalloc/internal/jemalloc_internal_includes.h"
 #include "jemalloc/internal/emap.h"
