@@ -72,19 +72,6 @@ MG_HOT bool fast_take(mg_stock *s, uint64_t n)
     return ok;
 }
 
-/* The glue declined a fast-path allocation (the tcache bin is empty, or the thread is off jemalloc's fast path):
- * jemalloc's public call, which fills the bin from the budget's arena; if it has no memory, the charge and the
- * count go back and NULL sends the caller to the general path, which tries again (and reports). */
-static __attribute__((noinline)) void *fast_malloc_public(memgov_budget *b, mg_stock *s, size_t size)
-{
-    void *p = mgje_mallocx(size, s->flags);
-    if (p != NULL)
-        return p;
-    mg_count_owned(&s->n_alloc, (uint64_t)-1);
-    mg_uncharge(b, mg_fast_class(size).usable);
-    return NULL;
-}
-
 /* The outcomes of mg_fast_malloc. */
 typedef enum { MG_FAST_DECLINED, MG_FAST_HIT, MG_FAST_BIN } mg_fast_outcome;
 
@@ -118,13 +105,18 @@ MG_HOT mg_fast_outcome mg_fast_malloc(memgov_budget *budget, size_t size, void *
     return MG_FAST_BIN;
 }
 
-/* After MG_FAST_BIN: the glue's pop (which moves the low-water mark), else jemalloc's public call filling the
- * bin; NULL (the charge and the count given back) when neither has a block. */
-static __attribute__((noinline)) void *mg_fast_malloc_bin(memgov_budget *budget, mg_stock *s, size_t size,
-                                                          unsigned index)
+/* After MG_FAST_BIN (for memgov_malloc's out-of-line half): the glue's pop, which moves the low-water mark, else
+ * (the bin is empty, or the thread is off jemalloc's fast path) jemalloc's public call, which fills the bin from
+ * the budget's arena; if it has no memory, the charge and the count go back and NULL sends the caller to the
+ * general path, which tries again (and reports). */
+static inline void *mg_fast_malloc_bin(memgov_budget *budget, mg_stock *s, size_t size, unsigned index)
 {
     void *p = mgje_fast_mallocx(index, s->je_tcache);
-    return p != NULL ? p : fast_malloc_public(budget, s, size);
+    if (p == NULL && (p = mgje_mallocx(size, s->flags)) == NULL) {
+        mg_count_owned(&s->n_alloc, (uint64_t)-1);
+        mg_uncharge(budget, mg_fast_class(size).usable);
+    }
+    return p;
 }
 
 /* Credits n bytes of a freed block to the caller's bound slot s when it is open and has room, else to the levels;

@@ -74,9 +74,9 @@ typedef struct mg_callback_table {
 #define MG_STOCK_BATCH_DEFAULT ((uint64_t)256 << 10) /* budget.charge_batch's default, until the key is read */
 #define MG_STOCK_BATCH_MAX MG_TREE_BATCH_MAX         /* and its upper bound */
 #define MG_STOCK_MAX_CHARGE ((uint64_t)64 << 10) /* larger requests always go to the shared counters */
-/* A slot's batch adapts (mg_stock_batch): it doubles, up to MG_STOCK_GROW x charge_batch (and MG_STOCK_BATCH_MAX),
- * when the slot went back to the shared counters within MG_STOCK_BUSY_OPS operations, and halves, down to
- * charge_batch, when that took more than MG_STOCK_IDLE_OPS. */
+/* A slot's batch adapts (charge.c, stock_batch): it doubles, up to MG_STOCK_GROW x charge_batch (and
+ * MG_STOCK_BATCH_MAX), when the slot went back to the shared counters within MG_STOCK_BUSY_OPS operations, and
+ * halves, down to charge_batch, when that took more than MG_STOCK_IDLE_OPS. */
 #define MG_STOCK_GROW 16
 #define MG_STOCK_BUSY_OPS 128u
 #define MG_STOCK_IDLE_OPS 4096u
@@ -98,7 +98,8 @@ typedef struct mg_stock {
     /* This budget's operations counted in this slot: written by the slot's owner alone with a plain atomic load
      * and store (the shared slot: fetch-and-add). */
     _Atomic uint64_t n_alloc, n_free;
-    /* The most the slot may hold from frees: twice the slot's batch when it was last refilled (mg_stock_batch). */
+    /* The most the slot may hold from frees: twice the slot's batch when it was last refilled (charge.c,
+     * stock_batch). */
     _Atomic uint64_t cap;
     /* The owner's own, never read by other threads: the thread token (mg_me.tok) the two below were made for;
      * the owner's explicit jemalloc tcache for this budget's arena (for the glue, internal/je.h) and the jemalloc
@@ -106,7 +107,8 @@ typedef struct mg_stock {
     uint64_t tok;
     void *je_tcache;
     int flags;
-    /* The owner's own: the low bits of n_alloc + n_free at the slot's last refill or overflow (mg_stock_batch). */
+    /* The owner's own: the low bits of n_alloc + n_free at the slot's last refill or overflow (charge.c,
+     * stock_batch). */
     uint32_t mark;
 } mg_stock;
 
@@ -281,8 +283,8 @@ void mg_uncharge(memgov_budget *b, uint64_t bytes);
 void mg_uncharge_free(memgov_budget *b, uint64_t bytes);
 /* Credits `bytes` to the shared counters of b and its ancestors, bypassing the stocks (soft-limit events). */
 void mg_credit_levels(memgov_budget *b, uint64_t bytes);
-/* A free of `bytes` that the caller's own slot s (owned, bound) had no room for: gives them back to the levels
- * together with what s holds above its batch, in one credit, and adapts the batch (mg_stock_batch). */
+/* A free of `bytes` that the caller's own slot s (owned) had no room for: gives them back to the levels
+ * together with what s holds above its batch, in one credit, and adapts the batch (charge.c, stock_batch). */
 void mg_stock_overflow(memgov_budget *b, mg_stock *s, uint64_t bytes);
 /* The same with the tree's lock held: SOFT_CLEARED events are queued in *p (announce them with mg_pending_flush
  * after the lock is released); origin: the budget named as the events' origin. */

@@ -15,11 +15,10 @@
  * (*usable, as nallocx gives it); ~0u (and *usable 0) when `size` is 0 or above the largest class thread caches
  * hold (jemalloc's tcache_max option: 64 KiB as memgov sets it, src/budget/backend_jemalloc.c). */
 unsigned mgje_fast_index(size_t size, size_t *usable);
-/* The layout of a tcache's bins (layout[0..4]: the bins' offset in the tcache, one bin's size, and in a bin the
+/* The layout of a tcache's bins (layout[0..5]: the bins' offset in the tcache, one bin's size, and in a bin the
  * offsets of its stack head, its request count and the low bits of its low-water and full marks), for the fast
- * path's
- * inline pop (mg_je_bin below). Returns 0 when no inline pop may be done (jemalloc's slow options, profiling,
- * no statistics). */
+ * path's inline pop and push (mg_je_bin below). Returns 0 when neither may be done inline (jemalloc's slow
+ * options, profiling, use-after-free stashing, no statistics). */
 int mgje_fast_bin_layout(size_t layout[6]);
 /* The geometry of a lookup in a thread's rtree cache (geo[0..9]: the cache's entries, the key's shift, the leaf's
  * subkey shift and bits, the size class's shift in a leaf element, a leaf element's size, a cache entry's size

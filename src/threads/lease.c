@@ -628,11 +628,11 @@ MEMGOV_API memgov_status memgov_threads_release(memgov_threads_lease *l)
         pthread_mutex_unlock(&t->lock);
         return MEMGOV_OK;
     }
-    if (l->children != 0 || l->loops != 0 || l->growing) {
-        if (l->growing) { /* the caller's own growth, from a callback of the reservation */
-            pthread_mutex_unlock(&t->lock);
-            return mg_fail(MEMGOV_EBUSY, "memgov_threads_release: the lease is being resized on this thread");
-        }
+    if (l->growing) { /* the caller's own growth, from a callback of the reservation */
+        pthread_mutex_unlock(&t->lock);
+        return mg_fail(MEMGOV_EBUSY, "memgov_threads_release: the lease is being resized on this thread");
+    }
+    if (l->children != 0 || l->loops != 0) {
         unsigned c = l->children, n = l->loops;
         pthread_mutex_unlock(&t->lock);
         if (n != 0)

@@ -128,12 +128,9 @@ void *mgje_fast_mallocx(unsigned index, void *tcache)
         return NULL;
     cache_bin_t *bin = &((tcache_t *)tcache)->bins[index];
     bool hit;
-    void *p = cache_bin_alloc_easy(bin, &hit);
-    if (unlikely(!hit)) {
-        p = cache_bin_alloc(bin, &hit); /* below the low-water mark: the same pop, which also moves the mark */
-        if (unlikely(!hit))
-            return NULL;
-    }
+    void *p = cache_bin_alloc(bin, &hit); /* the pop, moving the low-water mark where the head is at it */
+    if (unlikely(!hit))
+        return NULL;
     if (config_stats)
         bin->tstats.nrequests++;
     return p;
